@@ -1,0 +1,50 @@
+# outagebot — every target sets itself up: a fresh machine needs only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run console test lint format typecheck unit bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "outagebot needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## set up, then run the bot (console on a terminal, SQLite under ./data)
+	$(BIN)/outagebot run
+
+console: $(STAMP)  ## talk to the bot in this terminal
+	$(BIN)/outagebot console
+
+test: lint typecheck unit  ## everything CI checks
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot cogs tests bench
+	$(BIN)/ruff format --check bot cogs tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix bot cogs tests bench
+	$(BIN)/ruff format bot cogs tests bench
+
+bench: $(STAMP)  ## every benchmark at full size; JSON results in bench/results/
+	@scripts=$$(ls bench/*.py 2>/dev/null | grep -v '/_'); \
+	if [ -z "$$scripts" ]; then echo "no benchmarks yet"; exit 0; fi; \
+	for s in $$scripts; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+bench-quick: $(STAMP)  ## every benchmark at small sizes
+	@scripts=$$(ls bench/*.py 2>/dev/null | grep -v '/_'); \
+	if [ -z "$$scripts" ]; then echo "no benchmarks yet"; exit 0; fi; \
+	for s in $$scripts; do echo "== $$s"; $(BIN)/python $$s --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

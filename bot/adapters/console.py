@@ -1,0 +1,129 @@
+"""A terminal adapter: type /status, get answers. Works with a TTY and with piped stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import BinaryIO
+
+from bot.adapters.console_render import render_reply
+from bot.core.commands import (
+    Actor,
+    CommandRegistry,
+    Invocation,
+    UserFacingError,
+    dispatch,
+    error_reply,
+)
+from bot.core.textcommand import MAX_LINE_LENGTH, parse_command_line
+from bot.core.timeutil import Clock
+from bot.deps import AppDeps
+
+log = logging.getLogger(__name__)
+
+QUIT_WORDS = frozenset({"quit", "exit", "/quit", "/exit"})
+_TOO_LONG = object()
+_EOF = object()
+
+
+class ConsoleAdapter:
+    """Reads command lines from a byte stream and writes rendered replies."""
+
+    name = "console"
+
+    def __init__(
+        self,
+        *,
+        deps: AppDeps,
+        clock: Clock,
+        stdin: BinaryIO,
+        write: Callable[[str], None],
+        on_quit: Callable[[], None],
+    ) -> None:
+        self._deps = deps
+        self._registry: CommandRegistry = deps.registry
+        self._clock = clock
+        self._stdin = stdin
+        self._write = write
+        self._on_quit = on_quit
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin the read-eval-print loop in the background."""
+        self._task = asyncio.create_task(self.run(), name="console")
+
+    async def stop(self) -> None:
+        """Stop reading (the reader thread is a daemon and dies with the process)."""
+        if self._task and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run(self) -> None:
+        """Serve lines until quit or end of input."""
+        lines: asyncio.Queue[object] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        threading.Thread(
+            target=_read_lines, args=(self._stdin, loop, lines), name="console-stdin", daemon=True
+        ).start()
+        self._write("outagebot console — type /status, /status <service>, help or quit.\n")
+        while True:
+            item = await lines.get()
+            if item is _EOF:
+                break
+            if item is _TOO_LONG:
+                self._write(f"That line is too long (at most {MAX_LINE_LENGTH} characters).\n")
+                continue
+            line = str(item).strip()
+            if not line:
+                continue
+            if line.casefold() in QUIT_WORDS:
+                self._write("Bye.\n")
+                break
+            self._write(await self.answer(line) + "\n")
+        self._on_quit()
+
+    async def answer(self, line: str) -> str:
+        """The rendered reply to one command line."""
+        now = self._clock()
+        try:
+            command, options = parse_command_line(self._registry, line)
+        except UserFacingError as exc:
+            return render_reply(error_reply(*exc.text), now)
+        invocation = Invocation(
+            command=command,
+            options=options,
+            actor=Actor(platform="console", user_id="console", display_name="you", is_admin=True),
+            community_id="console",
+            channel_id="console",
+        )
+        reply = await dispatch(self._registry, invocation, self._deps, now)
+        return render_reply(reply, self._clock())
+
+
+def _read_lines(
+    stream: BinaryIO, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]
+) -> None:
+    # A thread, because asyncio cannot read a redirected regular file, and a daemon one, so a
+    # pending read never holds up shutdown.
+    limit = MAX_LINE_LENGTH * 4 + 1
+    try:
+        while True:
+            raw = stream.readline(limit)
+            if not raw:
+                break
+            if len(raw) >= limit and not raw.endswith(b"\n"):
+                while (chunk := stream.readline(limit)) and not chunk.endswith(b"\n"):
+                    pass
+                loop.call_soon_threadsafe(queue.put_nowait, _TOO_LONG)
+                continue
+            loop.call_soon_threadsafe(queue.put_nowait, raw.decode("utf-8", errors="replace"))
+    except (OSError, ValueError) as exc:
+        log.warning("console input closed: %s", exc)
+    finally:
+        # The loop may already be closed; then nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(queue.put_nowait, _EOF)

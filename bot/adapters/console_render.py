@@ -1,0 +1,35 @@
+"""Render a neutral Reply as terminal text."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime
+
+from bot.core.commands import Reply
+from bot.core.rich import to_plain
+
+
+def render_reply(reply: Reply, now: datetime, width: int = 100) -> str:
+    """Readable plain text for a reply: title rule, body, indented fields, buttons, footer."""
+    out: list[str] = []
+    if reply.title:
+        out.append(f"━━ {reply.title} ━━")
+    if reply.body:
+        out.append(to_plain(reply.body, now))
+    for field in reply.fields:
+        out.append(f"{field.name}:")
+        value = to_plain(field.value, now)
+        out.extend(
+            textwrap.fill(line, width, initial_indent="  ", subsequent_indent="  ") or "  "
+            for line in value.splitlines()
+        )
+    links = [f"[{b.label}] {b.url}" for b in reply.buttons if b.url]
+    actions = [f"[{b.label}]" for b in reply.buttons if not b.url]
+    out.extend(links)
+    if actions:
+        out.append(" ".join(actions))
+    if reply.image_png:
+        out.append(f"(chart: {reply.image_alt or 'image'} — open the web dashboard to see it)")
+    if reply.footer:
+        out.append(to_plain(reply.footer, now))
+    return "\n".join(out)

@@ -1,0 +1,171 @@
+"""Composition root: builds every part from settings, starts it in order, stops it in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import __version__
+from bot.adapters.base import Adapter
+from bot.adapters.console import ConsoleAdapter
+from bot.core.commands import CommandRegistry
+from bot.core.timeutil import Clock, system_clock
+from bot.deps import AppDeps
+from bot.scheduling import create_scheduler
+from bot.settings import Settings
+from bot.sources.catalog import load_catalog
+from bot.sources.fetch import HttpFetcher, new_http_session
+from bot.sources.poller import StatusPoller
+from bot.store import migrate, repository
+from bot.store.engine import create_engine, session_factory
+from bot.web.server import WebServer, create_web_app
+from cogs import load_cogs
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"outagebot/{__version__} (+status monitoring; polite conditional polling)"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """The built object graph of one running bot."""
+
+    settings: Settings
+    deps: AppDeps
+    poller: StatusPoller
+    engine: AsyncEngine
+    clock: Clock
+
+
+@contextlib.asynccontextmanager
+async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncIterator[App]:
+    """Open the database (migrated), the catalog, HTTP session and poller; close them after."""
+    catalog = load_catalog(settings.catalog_path)
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            await repository.sync_catalog(session=session, catalog=catalog)
+        deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
+        async with new_http_session(user_agent=USER_AGENT) as http:
+            fetcher = HttpFetcher(
+                http,
+                timeout=settings.http_timeout_seconds,
+                max_body_bytes=settings.http_max_body_bytes,
+            )
+            poller = StatusPoller(catalog=catalog, sessions=sessions, fetcher=fetcher, clock=clock)
+            yield App(settings=settings, deps=deps, poller=poller, engine=engine, clock=clock)
+    finally:
+        await engine.dispose()
+
+
+async def run(
+    settings: Settings,
+    *,
+    console: bool,
+    clock: Clock = system_clock,
+    stdin: BinaryIO | None = None,
+    write: Callable[[str], None] | None = None,
+) -> int:
+    """Run the bot until SIGINT/SIGTERM (or `quit` in the console). Returns an exit status."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_app(settings, clock=clock) as app:
+            await _serve(
+                app,
+                stop=stop,
+                console=console,
+                stdin=stdin or sys.stdin.buffer,
+                write=write or _stdout,
+            )
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _serve(
+    app: App, *, stop: asyncio.Event, console: bool, stdin: BinaryIO, write: Callable[[str], None]
+) -> None:
+    settings = app.settings
+    web = WebServer(create_web_app(clock=app.clock), host=settings.web_host, port=settings.web_port)
+    try:
+        await web.start()
+        web_running = True
+    except OSError as exc:
+        web_running = False
+        log.error(
+            "web server not started: cannot listen on %s:%s (%s); set WEB_PORT to a free port",
+            settings.web_host,
+            settings.web_port,
+            exc.strerror or exc,
+        )
+    adapters: list[Adapter] = []
+    if console:
+        write(f"Checking {len(app.poller.urls)} status pages…\n")
+        await _initial_poll(app)
+        adapters.append(
+            ConsoleAdapter(
+                deps=app.deps, clock=app.clock, stdin=stdin, write=write, on_quit=stop.set
+            )
+        )
+    _log_chat_platforms(settings)
+    scheduler = create_scheduler(
+        app.poller,
+        interval_seconds=settings.poll_interval_seconds,
+        first_run=None if console else app.clock(),
+    )
+    scheduler.start()
+    try:
+        for adapter in adapters:
+            await adapter.start()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for adapter in reversed(adapters):
+            await adapter.stop()
+        scheduler.shutdown(wait=False)
+        if web_running:
+            await web.stop()
+
+
+async def _initial_poll(app: App) -> None:
+    # Bounded, so a status page that hangs cannot keep the console from starting.
+    budget = app.settings.http_timeout_seconds + 5
+    try:
+        await asyncio.wait_for(app.poller.poll_all(), timeout=budget)
+    except TimeoutError:
+        log.warning(
+            "first poll took longer than %.0f s; answering with what was read so far", budget
+        )
+
+
+def _log_chat_platforms(settings: Settings) -> None:
+    if not settings.discord_token:
+        log.info("Discord is off: set DISCORD_TOKEN to connect a Discord bot")
+    else:
+        log.warning("DISCORD_TOKEN is set, but this build has no Discord adapter yet; ignoring it")
+    if not settings.slack_bot_token:
+        log.info(
+            "Slack is off: set SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode) "
+            "or SLACK_SIGNING_SECRET (HTTP mode)"
+        )
+    else:
+        log.warning("SLACK_BOT_TOKEN is set, but this build has no Slack adapter yet; ignoring it")
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

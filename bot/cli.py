@@ -1,0 +1,135 @@
+"""Command line: ``outagebot run | console | check | db``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot import __version__
+from bot.logsetup import configure_logging
+from bot.settings import Settings
+
+MAX_CHECK_FILE_BYTES = 50_000_000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``outagebot`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"outagebot: invalid configuration: {problems}", file=sys.stderr)
+        return 2
+    handler = {"run": _run, "console": _console, "check": _check, "db": _db}[args.command]
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outagebot", description="Outage support for chat communities."
+    )
+    parser.add_argument("--version", action="version", version=f"outagebot {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot: polling, web server, chat adapters (console on a TTY)")
+    sub.add_parser("console", help="talk to the bot in this terminal (works with piped input)")
+    check = sub.add_parser("check", help="read one status source and print what it says")
+    check.add_argument("source", help="a URL or a file with a Statuspage v2 JSON payload")
+    check.add_argument("--json", action="store_true", help="print the normalised snapshot as JSON")
+    check.add_argument(
+        "--kind", choices=["statuspage"], default=None, help="source kind (default: detect)"
+    )
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument(
+        "action", choices=["upgrade", "current"], help="apply migrations, or show the revision"
+    )
+    return parser
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run
+
+    console = settings.console == "on" or (settings.console == "auto" and sys.stdin.isatty())
+    configure_logging(settings, quiet=console)
+    return asyncio.run(run(settings, console=console))
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run
+
+    configure_logging(settings, quiet=True)
+    return asyncio.run(run(settings, console=True))
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sources.check import CheckFailed, read_source, render_summary
+    from bot.sources.snapshot_json import snapshot_to_json
+
+    configure_logging(settings, quiet=True)
+    source: str = args.source
+    try:
+        snapshot = asyncio.run(
+            read_source(source, settings=settings, max_file_bytes=MAX_CHECK_FILE_BYTES)
+        )
+    except CheckFailed as exc:
+        print(f"outagebot check: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(_unknown_json()))
+        return 2
+    if args.json:
+        print(json.dumps(snapshot_to_json(snapshot), ensure_ascii=False, indent=2))
+    else:
+        print(render_summary(snapshot, origin=source if "://" in source else Path(source).name))
+    return 0
+
+
+def _unknown_json() -> dict[str, object]:
+    return {
+        "kind": "statuspage",
+        "page": {"name": None, "url": None},
+        "indicator": "unknown",
+        "components": [],
+        "incidents": [],
+        "maintenances": [],
+    }
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.store import migrate
+    from bot.store.engine import create_engine
+
+    configure_logging(settings, quiet=True)
+
+    async def act() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            if args.action == "upgrade":
+                await migrate.upgrade(engine)
+            current = await migrate.current_revision(engine)
+            return f"database at revision {current} (head: {migrate.head_revision()})"
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(act()))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Platform-neutral domain: no I/O, no chat libraries."""

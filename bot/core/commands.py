@@ -1,0 +1,248 @@
+"""The neutral command layer: what a command is, how it is invoked, and what it answers.
+
+Adapters turn a platform event into an `Invocation`, call `dispatch`, and render the `Reply`.
+Cogs register `CommandSpec`s whose handlers take a `Context` and typed keyword arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from bot.core.rich import Quoted, RichText, Span, rich
+from bot.core.text import clean_user_text
+
+log = logging.getLogger(__name__)
+
+DepsT = TypeVar("DepsT")
+
+MAX_OPTION_LENGTH = 500
+"""No option value is longer than this, whatever a spec allows (platforms cap near here too)."""
+
+
+class OptionKind(StrEnum):
+    """How an option's raw text is converted before it reaches the handler."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    SERVICE = "service"
+    """A service name or alias: a string that adapters autocomplete from the catalog."""
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One argument of a command."""
+
+    name: str
+    description: str
+    kind: OptionKind = OptionKind.STRING
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    max_length: int = 100
+    min_value: int | None = None
+    max_value: int | None = None
+
+
+Handler = Callable[..., Awaitable["Reply"]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command every adapter exposes the same way."""
+
+    name: str
+    description: str
+    handler: Handler
+    options: tuple[OptionSpec, ...] = ()
+    admin_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who invoked a command. ``is_admin`` is decided by the adapter from platform rights."""
+
+    platform: str
+    user_id: str
+    display_name: str = ""
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A platform-neutral command call with raw option text, as the user typed it."""
+
+    command: str
+    options: Mapping[str, str]
+    actor: Actor
+    community_id: str
+    channel_id: str | None = None
+    raw: object = None
+    """The platform's own event, an escape hatch for adapters; cogs never read it."""
+
+
+class Tone(StrEnum):
+    """How alarming a reply is; adapters map it to colour."""
+
+    NEUTRAL = "neutral"
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyField:
+    """A labelled value (an embed field, a Block Kit field)."""
+
+    name: str
+    value: RichText
+    inline: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An action button. ``action`` is stable across restarts; ``url`` makes it a link button."""
+
+    label: str
+    action: str = ""
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a command answers, independent of the platform that renders it."""
+
+    title: str | None = None
+    body: RichText = ()
+    fields: tuple[ReplyField, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    url: str | None = None
+    footer: RichText = ()
+    tone: Tone = Tone.NEUTRAL
+    ephemeral: bool = False
+    image_png: bytes | None = None
+    image_alt: str = ""
+
+
+class UserFacingError(Exception):
+    """A problem the user can fix. Build the message from our words; wrap echoed input in Quoted."""
+
+    def __init__(self, *parts: Span | str) -> None:
+        self.text: RichText = rich(*parts)
+        super().__init__(
+            "".join(getattr(p, "text", "") if not isinstance(p, str) else p for p in parts)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Context(Generic[DepsT]):
+    """What a handler gets besides its arguments."""
+
+    invocation: Invocation
+    deps: DepsT
+    now: datetime
+
+
+class CommandRegistry:
+    """The commands every adapter offers, in registration order."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, CommandSpec] = {}
+
+    def add(self, spec: CommandSpec) -> None:
+        """Register a command; names are unique."""
+        if spec.name in self._commands:
+            raise ValueError(f"command {spec.name!r} registered twice")
+        self._commands[spec.name] = spec
+
+    def get(self, name: str) -> CommandSpec | None:
+        """The command called ``name`` (case-insensitive, leading slash ignored)."""
+        return self._commands.get(name.strip().lstrip("/").casefold())
+
+    def __iter__(self) -> Iterator[CommandSpec]:
+        return iter(self._commands.values())
+
+
+def error_reply(*parts: Span | str) -> Reply:
+    """A short, friendly, private answer for something that went wrong."""
+    return Reply(body=rich(*parts), tone=Tone.WARNING, ephemeral=True)
+
+
+async def dispatch(
+    registry: CommandRegistry, invocation: Invocation, deps: Any, now: datetime
+) -> Reply:
+    """Run one invocation. Never raises: every failure becomes a friendly reply."""
+    spec = registry.get(invocation.command)
+    if spec is None:
+        name = clean_user_text(invocation.command, 40)
+        return error_reply("I don't know the command “", Quoted(name), "”. Try /help.")
+    if spec.admin_only and not invocation.actor.is_admin:
+        return error_reply("Only server admins can use this command.")
+    try:
+        arguments = parse_options(spec, invocation.options)
+        return await spec.handler(Context(invocation=invocation, deps=deps, now=now), **arguments)
+    except UserFacingError as exc:
+        return error_reply(*exc.text)
+    except Exception:
+        log.exception("command %s failed", spec.name)
+        return error_reply(
+            "Something went wrong on our side. It has been logged; please try again."
+        )
+
+
+def parse_options(spec: CommandSpec, raw: Mapping[str, str]) -> dict[str, object]:
+    """Validate and convert raw option text into handler keyword arguments."""
+    known = {o.name for o in spec.options}
+    unknown = [name for name in raw if name not in known]
+    if unknown:
+        shown = clean_user_text(unknown[0], 40)
+        expected = ", ".join(sorted(known)) or "none"
+        raise UserFacingError(
+            f"/{spec.name} has no option “", Quoted(shown), f"” (options: {expected})."
+        )
+    values: dict[str, object] = {}
+    for option in spec.options:
+        text = raw.get(option.name)
+        if text is not None:
+            text = clean_user_text(text, MAX_OPTION_LENGTH + 1)
+        if not text:
+            if option.required:
+                raise UserFacingError(f"/{spec.name} needs a {option.name}: {option.description}.")
+            values[option.name] = None
+            continue
+        values[option.name] = _convert(spec, option, text)
+    return values
+
+
+def _convert(spec: CommandSpec, option: OptionSpec, text: str) -> object:
+    if len(text) > min(option.max_length, MAX_OPTION_LENGTH):
+        raise UserFacingError(
+            f"{option.name} is too long (at most {option.max_length} characters)."
+        )
+    if option.kind is OptionKind.INTEGER:
+        try:
+            number = int(text)
+        except ValueError:
+            raise UserFacingError(f"{option.name} must be a whole number.") from None
+        low, high = option.min_value, option.max_value
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise UserFacingError(f"{option.name} must be between {low} and {high}.")
+        return number
+    if option.kind is OptionKind.BOOLEAN:
+        lowered = text.casefold()
+        if lowered in {"yes", "y", "true", "on", "1"}:
+            return True
+        if lowered in {"no", "n", "false", "off", "0"}:
+            return False
+        raise UserFacingError(f"{option.name} must be yes or no.")
+    if option.choices:
+        match = next((c for c in option.choices if c.casefold() == text.casefold()), None)
+        if match is None:
+            raise UserFacingError(f"{option.name} must be one of: {', '.join(option.choices)}.")
+        return match
+    return text

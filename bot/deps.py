@@ -1,0 +1,20 @@
+"""What command handlers may use: built once by the composition root, passed in everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.commands import CommandRegistry
+from bot.sources.catalog import Catalog
+
+
+@dataclass(frozen=True, slots=True)
+class AppDeps:
+    """Shared, long-lived dependencies of the cogs."""
+
+    catalog: Catalog
+    sessions: async_sessionmaker[AsyncSession]
+    registry: CommandRegistry

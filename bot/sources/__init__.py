@@ -1,0 +1,1 @@
+"""Status sources: fetching, parsing into `Snapshot`s, the service catalog, polling."""

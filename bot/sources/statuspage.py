@@ -1,0 +1,234 @@
+"""Parse Atlassian Statuspage v2 JSON (summary, status, components, incidents, maintenances)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+
+from bot.core.status import (
+    Component,
+    ComponentStatus,
+    Incident,
+    IncidentUpdate,
+    Indicator,
+    Maintenance,
+    PageInfo,
+    Snapshot,
+)
+from bot.core.timeutil import parse_timestamp
+from bot.sources.errors import SourceFormatError
+
+KIND = "statuspage"
+
+_KNOWN_KEYS = ("page", "status", "components", "incidents", "scheduled_maintenances")
+
+# What a page may declare as its own indicator: "unknown" is ours alone, never the page's.
+_PAGE_INDICATORS = {
+    i.value: i
+    for i in (
+        Indicator.NONE,
+        Indicator.MINOR,
+        Indicator.MAJOR,
+        Indicator.CRITICAL,
+        Indicator.MAINTENANCE,
+    )
+}
+_IMPACT_INDICATORS = {
+    i.value: i for i in (Indicator.NONE, Indicator.MINOR, Indicator.MAJOR, Indicator.CRITICAL)
+}
+_COMPONENT_STATUSES = {s.value: s for s in ComponentStatus}
+
+
+def parse_statuspage_bytes(body: bytes) -> Snapshot:
+    """Decode a UTF-8 JSON body and parse it; SourceFormatError if it is not usable."""
+    try:
+        # utf-8-sig also accepts a leading BOM, which some proxies add.
+        payload = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise SourceFormatError(f"body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise SourceFormatError(f"invalid JSON: {exc.msg} at char {exc.pos}") from None
+    except ValueError as exc:
+        # e.g. an integer longer than Python's digit limit.
+        raise SourceFormatError(f"invalid JSON: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise SourceFormatError("invalid JSON: nested too deeply") from None
+    return parse_statuspage(payload)
+
+
+def parse_statuspage(payload: object) -> Snapshot:
+    """Parse a decoded Statuspage v2 payload into a Snapshot; SourceFormatError if unusable."""
+    if not isinstance(payload, dict):
+        raise SourceFormatError(f"top level is a JSON {_json_type(payload)}, not an object")
+    if not any(key in payload for key in _KNOWN_KEYS):
+        raise SourceFormatError("no Statuspage keys (page, status, components, incidents, …)")
+    page = payload.get("page")
+    status = payload.get("status")
+    lists = [payload.get(k) for k in ("components", "incidents", "scheduled_maintenances")]
+    # Known keys holding only wrong types (`{"components": 5}`) tell us nothing at all.
+    usable = isinstance(page, dict) or isinstance(status, dict)
+    if not usable and not any(isinstance(value, list) for value in lists):
+        raise SourceFormatError("Statuspage keys present but none has a usable value")
+
+    incidents = tuple(_incidents(payload.get("incidents")))
+    return Snapshot(
+        kind=KIND,
+        page=_page(page),
+        indicator=_indicator(status, incidents),
+        description=_str(status.get("description")) if isinstance(status, dict) else None,
+        components=tuple(_components(payload.get("components"))),
+        incidents=incidents,
+        maintenances=tuple(_maintenances(payload.get("scheduled_maintenances"))),
+    )
+
+
+def _indicator(status: object, incidents: tuple[Incident, ...]) -> Indicator:
+    """The page's own indicator, else the worst impact among open incidents, else none."""
+    if isinstance(status, dict):
+        declared = status.get("indicator")
+        if isinstance(declared, str) and declared in _PAGE_INDICATORS:
+            return _PAGE_INDICATORS[declared]
+    worst = Indicator.NONE
+    for incident in incidents:
+        impact = _IMPACT_INDICATORS.get(incident.impact)
+        if incident.is_open and impact is not None and impact.rank > worst.rank:
+            worst = impact
+    return worst
+
+
+def _page(page: object) -> PageInfo:
+    """Who publishes the page, when the payload says."""
+    if not isinstance(page, dict):
+        return PageInfo()
+    return PageInfo(name=_str(page.get("name")), url=_str(page.get("url")))
+
+
+def _components(raw: object) -> Iterator[Component]:
+    """Leaf components in payload order, each named with its group's name."""
+    entries = list(_entries(raw))
+    group_names = {
+        ident: name
+        for entry in entries
+        if entry.get("group") is True
+        and (ident := _str(entry.get("id")))
+        and (name := _str(entry.get("name")))
+    }
+    for entry in entries:
+        ident, name = _str(entry.get("id")), _str(entry.get("name"))
+        if ident is None or name is None or entry.get("group") is True:
+            continue
+        group_id = _str(entry.get("group_id"))
+        yield Component(
+            id=ident,
+            name=name,
+            status=_component_status(entry.get("status")),
+            # A group_id may point outside a partial list (incident.io); then we know no name.
+            group=group_names.get(group_id) if group_id else None,
+        )
+
+
+def _component_status(value: object) -> ComponentStatus:
+    """Map a status string to ComponentStatus; anything else is unknown."""
+    if isinstance(value, str):
+        return _COMPONENT_STATUSES.get(value, ComponentStatus.UNKNOWN)
+    return ComponentStatus.UNKNOWN
+
+
+def _incidents(raw: object) -> Iterator[Incident]:
+    """Incidents in payload order; entries without id or name are skipped."""
+    for entry in _entries(raw):
+        ident, name = _str(entry.get("id")), _str(entry.get("name"))
+        if ident is None or name is None:
+            continue
+        yield Incident(
+            id=ident,
+            name=name,
+            status=_str(entry.get("status")) or "unknown",
+            impact=_str(entry.get("impact")) or "none",
+            started_at=_time(entry.get("started_at")) or _time(entry.get("created_at")),
+            resolved_at=_time(entry.get("resolved_at")),
+            url=_url(entry),
+            updates=tuple(_updates(entry.get("incident_updates"))),
+            component_ids=tuple(_component_ids(entry.get("components"))),
+        )
+
+
+def _updates(raw: object) -> Iterator[IncidentUpdate]:
+    """Updates as published (newest first); one with no usable time is skipped."""
+    for entry in _entries(raw):
+        created_at = _time(entry.get("created_at")) or _time(entry.get("display_at"))
+        if created_at is None:
+            continue
+        yield IncidentUpdate(
+            status=_str(entry.get("status")) or "unknown",
+            body=_str(entry.get("body")) or "",
+            created_at=created_at,
+            id=_str(entry.get("id")),
+        )
+
+
+def _component_ids(raw: object) -> Iterator[str]:
+    """Ids of the components an incident names, as objects or bare id strings."""
+    if not isinstance(raw, list):
+        return
+    for entry in raw:
+        ident = _str(entry.get("id")) if isinstance(entry, dict) else _str(entry)
+        if ident is not None:
+            yield ident
+
+
+def _maintenances(raw: object) -> Iterator[Maintenance]:
+    """Scheduled maintenances in payload order; entries without id or name are skipped."""
+    for entry in _entries(raw):
+        ident, name = _str(entry.get("id")), _str(entry.get("name"))
+        if ident is None or name is None:
+            continue
+        yield Maintenance(
+            id=ident,
+            name=name,
+            status=_str(entry.get("status")) or "unknown",
+            scheduled_for=_time(entry.get("scheduled_for")),
+            scheduled_until=_time(entry.get("scheduled_until")),
+            url=_url(entry),
+        )
+
+
+def _entries(raw: object) -> Iterator[Mapping[str, object]]:
+    """The object entries of a list; anything else (wrong container, strings, nulls) is dropped."""
+    if isinstance(raw, list):
+        yield from (entry for entry in raw if isinstance(entry, dict))
+
+
+def _url(entry: Mapping[str, object]) -> str | None:
+    """The incident's public link: the shortlink when given, else its url."""
+    return _str(entry.get("shortlink")) or _str(entry.get("url"))
+
+
+def _str(value: object) -> str | None:
+    """A non-empty string, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _time(value: object) -> datetime | None:
+    """parse_timestamp, minus dates no status page means: before year 1000 or overflowing UTC."""
+    try:
+        parsed = parse_timestamp(value)
+    except OverflowError:
+        # parse_timestamp lets this escape for e.g. 0001-01-01T00:00:00+01:00.
+        return None
+    # The contract's timestamps have four-digit years; format_timestamp writes year 999 as "999".
+    return parsed if parsed is not None and parsed.year >= 1000 else None
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,1 @@
+"""Persistence: sqlmodel tables, the async engine, alembic migrations and repository functions."""

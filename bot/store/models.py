@@ -1,0 +1,112 @@
+"""Database tables. Change them only together with a new alembic migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Dialect, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc_column(*, nullable: bool = True) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class ServiceRow(SQLModel, table=True):
+    """A tracked service and the state we last derived for it."""
+
+    __tablename__ = "services"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    provider: str = Field(max_length=200)
+    state: str = Field(default="unknown", max_length=32)
+    state_since: datetime | None = Field(default=None, sa_column=_utc_column())
+    checked_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class SourceRow(SQLModel, table=True):
+    """A status source URL, with what we need for polite conditional polling."""
+
+    __tablename__ = "sources"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000, unique=True)
+    kind: str = Field(max_length=32)
+    page_name: str | None = Field(default=None, max_length=300)
+    page_url: str | None = Field(default=None, max_length=2000)
+    indicator: str = Field(default="unknown", max_length=32)
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_error: str | None = Field(default=None, max_length=500)
+    consecutive_failures: int = 0
+    fetched_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    read_ok_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class ComponentRow(SQLModel, table=True):
+    """A leaf component of a source's page, as last read."""
+
+    __tablename__ = "components"
+    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="sources.id", index=True, ondelete="CASCADE")
+    external_id: str = Field(max_length=200)
+    name: str = Field(max_length=300)
+    status: str = Field(max_length=32)
+    group_name: str | None = Field(default=None, max_length=300)
+    position: int = 0
+    present: bool = True
+
+
+class IncidentRow(SQLModel, table=True):
+    """An incident published by a source; kept as history after it resolves."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="sources.id", index=True, ondelete="CASCADE")
+    external_id: str = Field(max_length=200)
+    name: str = Field(max_length=500)
+    status: str = Field(max_length=32)
+    impact: str = Field(max_length=32)
+    url: str | None = Field(default=None, max_length=2000)
+    started_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    first_seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class IncidentUpdateRow(SQLModel, table=True):
+    """One official update on an incident; ``fingerprint`` makes re-reads idempotent."""
+
+    __tablename__ = "incident_updates"
+    __table_args__ = (UniqueConstraint("incident_id", "fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True, ondelete="CASCADE")
+    fingerprint: str = Field(max_length=300)
+    status: str = Field(max_length=32)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))

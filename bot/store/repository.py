@@ -1,0 +1,306 @@
+"""Repository functions: keyword-only, one job each, given an open session by the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.service_state import ServiceState
+from bot.core.status import (
+    CLOSED_INCIDENT_STATUSES,
+    Component,
+    ComponentStatus,
+    Incident,
+    IncidentUpdate,
+    Indicator,
+    PageInfo,
+    Snapshot,
+)
+from bot.sources.catalog import Catalog
+from bot.store.models import ComponentRow, IncidentRow, IncidentUpdateRow, ServiceRow, SourceRow
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStateRecord:
+    """A service's stored state."""
+
+    service_id: str
+    state: ServiceState
+    since: datetime | None
+    checked_at: datetime | None
+
+
+async def sync_catalog(*, session: AsyncSession, catalog: Catalog) -> None:
+    """Make sure every catalog service and polled source has a row (names kept up to date)."""
+    services = {row.id: row for row in (await session.exec(select(ServiceRow))).all()}
+    for service in catalog:
+        row = services.get(service.id)
+        if row is None:
+            session.add(ServiceRow(id=service.id, name=service.name, provider=service.provider))
+        else:
+            row.name, row.provider = service.name, service.provider
+            session.add(row)
+    known = set((await session.exec(select(SourceRow.url))).all())
+    for url, source in catalog.source_urls().items():
+        if url not in known:
+            session.add(SourceRow(url=url, kind=source.kind))
+    await session.commit()
+
+
+async def get_source(*, session: AsyncSession, url: str) -> SourceRow | None:
+    """The source row for a URL."""
+    return (await session.exec(select(SourceRow).where(SourceRow.url == url))).first()
+
+
+async def record_failure(
+    *, session: AsyncSession, source: SourceRow, error: str, now: datetime
+) -> None:
+    """Remember that a read failed; the last good content stays as history, not as the present."""
+    source.last_error = error[:500]
+    source.consecutive_failures += 1
+    source.fetched_at = now
+    session.add(source)
+    await session.commit()
+
+
+async def record_not_modified(*, session: AsyncSession, source: SourceRow, now: datetime) -> None:
+    """A conditional GET said our stored content is still current."""
+    source.last_error, source.consecutive_failures = None, 0
+    source.fetched_at = source.read_ok_at = now
+    session.add(source)
+    await session.commit()
+
+
+async def record_snapshot(
+    *,
+    session: AsyncSession,
+    source: SourceRow,
+    snapshot: Snapshot,
+    etag: str | None,
+    last_modified: str | None,
+    now: datetime,
+) -> None:
+    """Store what a successful read said.
+
+    ``snapshot`` must list every unresolved incident (as summary.json does): a stored open
+    incident that is no longer listed is taken as resolved now.
+    """
+    source_id = _id(source)
+    source.page_name, source.page_url = snapshot.page.name, snapshot.page.url
+    source.indicator, source.description = snapshot.indicator.value, snapshot.description
+    source.etag, source.last_modified = etag, last_modified
+    source.last_error, source.consecutive_failures = None, 0
+    source.fetched_at = source.read_ok_at = now
+    session.add(source)
+    await _store_components(session, source_id, snapshot.components)
+    await _store_incidents(session, source_id, snapshot.incidents, now)
+    await session.commit()
+
+
+async def _store_components(
+    session: AsyncSession, source_id: int, components: Sequence[Component]
+) -> None:
+    existing = {
+        row.external_id: row
+        for row in (
+            await session.exec(select(ComponentRow).where(ComponentRow.source_id == source_id))
+        ).all()
+    }
+    seen = set()
+    for position, component in enumerate(components):
+        seen.add(component.id)
+        row = existing.get(component.id) or ComponentRow(
+            source_id=source_id, external_id=component.id, name=component.name, status=""
+        )
+        row.name, row.status, row.group_name = (
+            component.name,
+            component.status.value,
+            component.group,
+        )
+        row.position, row.present = position, True
+        session.add(row)
+    for external_id, row in existing.items():
+        if external_id not in seen and row.present:
+            row.present = False
+            session.add(row)
+
+
+async def _store_incidents(
+    session: AsyncSession, source_id: int, incidents: Sequence[Incident], now: datetime
+) -> None:
+    listed_ids = [i.id for i in incidents]
+    query = select(IncidentRow).where(
+        IncidentRow.source_id == source_id,
+        or_(col(IncidentRow.resolved_at).is_(None), col(IncidentRow.external_id).in_(listed_ids)),
+    )
+    existing = {row.external_id: row for row in (await session.exec(query)).all()}
+    listed = set()
+    for incident in incidents:
+        listed.add(incident.id)
+        row = existing.get(incident.id)
+        if row is None:
+            row = IncidentRow(
+                source_id=source_id,
+                external_id=incident.id,
+                name=incident.name,
+                status=incident.status,
+                impact=incident.impact,
+                first_seen_at=now,
+            )
+        row.name, row.status, row.impact = incident.name[:500], incident.status, incident.impact
+        row.url, row.started_at, row.resolved_at = (
+            incident.url,
+            incident.started_at,
+            incident.resolved_at,
+        )
+        if row.resolved_at is None and incident.status in CLOSED_INCIDENT_STATUSES:
+            row.resolved_at = incident.updates[0].created_at if incident.updates else now
+        session.add(row)
+        await session.flush()
+        await _store_updates(session, _id(row), incident.updates)
+    for external_id, row in existing.items():
+        if external_id not in listed and row.resolved_at is None:
+            row.status, row.resolved_at = "resolved", now
+            session.add(row)
+
+
+async def _store_updates(
+    session: AsyncSession, incident_id: int, updates: Iterable[IncidentUpdate]
+) -> None:
+    known = set(
+        (
+            await session.exec(
+                select(IncidentUpdateRow.fingerprint).where(
+                    IncidentUpdateRow.incident_id == incident_id
+                )
+            )
+        ).all()
+    )
+    for update in updates:
+        fingerprint = update.id or f"{update.created_at.isoformat()}|{update.status}"
+        if fingerprint in known:
+            continue
+        known.add(fingerprint)
+        session.add(
+            IncidentUpdateRow(
+                incident_id=incident_id,
+                fingerprint=fingerprint[:300],
+                status=update.status,
+                body=update.body,
+                created_at=update.created_at,
+            )
+        )
+
+
+async def set_service_state(
+    *, session: AsyncSession, service_id: str, state: ServiceState, now: datetime
+) -> bool:
+    """Store a service's derived state; returns True when it changed (``since`` moves then)."""
+    row = await session.get(ServiceRow, service_id)
+    if row is None:
+        raise LookupError(f"unknown service {service_id!r}")
+    changed = row.state != state.value or row.state_since is None
+    if changed:
+        row.state, row.state_since = state.value, now
+    row.checked_at = now
+    session.add(row)
+    await session.commit()
+    return changed
+
+
+async def service_states(*, session: AsyncSession) -> dict[str, ServiceStateRecord]:
+    """Every service's stored state, by id."""
+    rows = (await session.exec(select(ServiceRow))).all()
+    return {
+        row.id: ServiceStateRecord(
+            service_id=row.id,
+            state=ServiceState(row.state),
+            since=row.state_since,
+            checked_at=row.checked_at,
+        )
+        for row in rows
+    }
+
+
+async def open_incident_counts(*, session: AsyncSession) -> dict[str, int]:
+    """Number of open incidents per source URL."""
+    query = (
+        select(SourceRow.url, func.count(col(IncidentRow.id)))
+        .join(IncidentRow, col(IncidentRow.source_id) == col(SourceRow.id))
+        .where(col(IncidentRow.resolved_at).is_(None))
+        .group_by(SourceRow.url)
+    )
+    return {url: count for url, count in (await session.exec(query)).all()}
+
+
+async def load_snapshot(
+    *, session: AsyncSession, url: str, updates_per_incident: int = 1
+) -> Snapshot | None:
+    """What we last stored for a source: components, open incidents and their latest updates."""
+    source = await get_source(session=session, url=url)
+    if source is None or source.read_ok_at is None:
+        return None
+    source_id = _id(source)
+    components = (
+        await session.exec(
+            select(ComponentRow)
+            .where(ComponentRow.source_id == source_id, col(ComponentRow.present).is_(True))
+            .order_by(col(ComponentRow.position))
+        )
+    ).all()
+    incidents = (
+        await session.exec(
+            select(IncidentRow)
+            .where(IncidentRow.source_id == source_id, col(IncidentRow.resolved_at).is_(None))
+            .order_by(col(IncidentRow.started_at).desc())
+        )
+    ).all()
+    return Snapshot(
+        kind=source.kind,
+        page=PageInfo(name=source.page_name, url=source.page_url),
+        indicator=Indicator(source.indicator),
+        description=source.description,
+        components=tuple(
+            Component(
+                id=c.external_id, name=c.name, status=ComponentStatus(c.status), group=c.group_name
+            )
+            for c in components
+        ),
+        incidents=tuple(
+            [await _incident_from_row(session, row, updates_per_incident) for row in incidents]
+        ),
+    )
+
+
+async def _incident_from_row(session: AsyncSession, row: IncidentRow, limit: int) -> Incident:
+    updates = (
+        await session.exec(
+            select(IncidentUpdateRow)
+            .where(IncidentUpdateRow.incident_id == _id(row))
+            .order_by(col(IncidentUpdateRow.created_at).desc())
+            .limit(limit)
+        )
+    ).all()
+    return Incident(
+        id=row.external_id,
+        name=row.name,
+        status=row.status,
+        impact=row.impact,
+        started_at=row.started_at,
+        resolved_at=row.resolved_at,
+        url=row.url,
+        updates=tuple(
+            IncidentUpdate(status=u.status, body=u.body, created_at=u.created_at) for u in updates
+        ),
+    )
+
+
+def _id(row: SourceRow | IncidentRow) -> int:
+    if row.id is None:
+        raise RuntimeError("row has no primary key yet; flush first")
+    return row.id

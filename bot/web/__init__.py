@@ -1,0 +1,1 @@
+"""The bot's own web server: health now; dashboard, API and Slack endpoint later."""

@@ -1,0 +1,53 @@
+"""aiohttp application and its lifecycle."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.core.timeutil import Clock, format_timestamp
+
+log = logging.getLogger(__name__)
+
+STARTED_AT = web.AppKey("started_at", str)
+
+
+def create_web_app(*, clock: Clock) -> web.Application:
+    """The web application: only ``/healthz`` for now."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[STARTED_AT] = format_timestamp(clock()) or ""
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Process liveness: answers as long as the event loop runs."""
+    return web.json_response({"status": "ok", "started_at": request.app[STARTED_AT]})
+
+
+class WebServer:
+    """Runs a web application on a host and port; port 0 picks a free one."""
+
+    def __init__(self, app: web.Application, *, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host, self._port = host, port
+        self.bound_port: int | None = None
+
+    async def start(self) -> None:
+        """Bind and serve. Raises OSError when the address is taken."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
+        server = site._server  # aiohttp exposes the bound sockets only here
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self._port
+        log.info("web server on http://%s:%s (/healthz)", self._host, self.bound_port)
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        await self._runner.cleanup()

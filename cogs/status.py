@@ -1,0 +1,226 @@
+"""/status: every tracked service at a glance, or one service in detail."""
+
+from __future__ import annotations
+
+from bot.core.commands import (
+    Button,
+    CommandRegistry,
+    CommandSpec,
+    Context,
+    OptionKind,
+    OptionSpec,
+    Reply,
+    ReplyField,
+    Tone,
+)
+from bot.core.rich import Plain, Quoted, RichText, Span, Strong, When, join_lines, rich
+from bot.core.service_state import (
+    ServiceState,
+    derive_state,
+    matches_components,
+    state_of_component,
+)
+from bot.core.status import Incident, Snapshot
+from bot.deps import AppDeps
+from bot.sources.catalog import ServiceDef
+from bot.store import repository
+from cogs.common import STATE_BADGE, STATE_TONE, resolve_service
+
+MAX_COMPONENTS_SHOWN = 15
+MAX_INCIDENTS_SHOWN = 3
+UPDATE_PREVIEW_CHARS = 600
+
+
+def setup(registry: CommandRegistry) -> None:
+    """Register /status."""
+    registry.add(
+        CommandSpec(
+            name="status",
+            description="Is it down? All services at a glance, or one in detail",
+            handler=status,
+            options=(
+                OptionSpec(
+                    "service",
+                    "the service to show in detail, e.g. openai or claude",
+                    kind=OptionKind.SERVICE,
+                ),
+            ),
+        )
+    )
+
+
+async def status(ctx: Context[AppDeps], service: str | None) -> Reply:
+    """Answer /status and /status <service>."""
+    if service is None:
+        return await _overview(ctx)
+    return await _detail(ctx, resolve_service(ctx, service))
+
+
+async def _overview(ctx: Context[AppDeps]) -> Reply:
+    async with ctx.deps.sessions() as session:
+        states = await repository.service_states(session=session)
+        open_counts = await repository.open_incident_counts(session=session)
+    lines: list[RichText] = []
+    worst = ServiceState.OPERATIONAL
+    trouble = unreadable = 0
+    monitored = [s for s in ctx.deps.catalog if s.polled_sources]
+    for service in monitored:
+        record = states.get(service.id)
+        state = record.state if record else ServiceState.UNKNOWN
+        if state.rank > worst.rank:
+            worst = state
+        if state.rank > ServiceState.MAINTENANCE.rank:
+            trouble += 1
+        elif state is ServiceState.UNKNOWN:
+            unreadable += 1
+        line: list[Span] = [
+            Plain(f"{STATE_BADGE[state]} "),
+            Strong(service.name),
+            Plain(f" — {state.label}"),
+        ]
+        if record and record.since and state is not ServiceState.OPERATIONAL:
+            line += [Plain(" since "), When(record.since)]
+        incidents = sum(open_counts.get(s.url, 0) for s in service.polled_sources)
+        if incidents:
+            line.append(Plain(f" · {incidents} open incident{'s' if incidents > 1 else ''}"))
+        lines.append(tuple(line))
+    summary = _summary(len(monitored), trouble, unreadable)
+    waiting = [s.name for s in ctx.deps.catalog if not s.polled_sources]
+    if waiting:
+        lines += [
+            (),
+            rich(
+                "Not monitored yet (their status comes from feeds or probes): "
+                f"{', '.join(waiting)}."
+            ),
+        ]
+    return Reply(
+        title="Service status",
+        body=join_lines([rich(summary), (), *lines]),
+        footer=rich("/status <service> for details · official status pages, polled continuously"),
+        tone=STATE_TONE[worst] if trouble else Tone.OK,
+    )
+
+
+def _summary(total: int, trouble: int, unreadable: int) -> str:
+    if unreadable == total:
+        return "I can't read any status page right now, so I can't tell. Is this machine offline?"
+    parts = []
+    if trouble:
+        parts.append(f"{trouble} of {total} services report problems.")
+    else:
+        parts.append(
+            "No service reports problems." if unreadable else "All services are operational."
+        )
+    if unreadable:
+        parts.append(f"{unreadable} status page{'s' if unreadable > 1 else ''} could not be read.")
+    return " ".join(parts)
+
+
+async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
+    if not service.polled_sources:
+        kinds = ", ".join(sorted({s.kind for s in service.sources})) or "no source"
+        return Reply(
+            title=f"{service.name} status",
+            body=rich(
+                f"I can't monitor {service.name} yet: its status comes from {kinds}, "
+                "which this build doesn't read."
+            ),
+            buttons=(Button(label="Official status page", url=service.status_page),)
+            if service.status_page
+            else (),
+            tone=Tone.NEUTRAL,
+        )
+    snapshots: list[Snapshot] = []
+    async with ctx.deps.sessions() as session:
+        states = await repository.service_states(session=session)
+        for source in service.polled_sources:
+            snapshot = await repository.load_snapshot(session=session, url=source.url)
+            if snapshot is not None:
+                snapshots.append(snapshot)
+    record = states.get(service.id)
+    state = record.state if record else ServiceState.UNKNOWN
+    headline: list[Span] = [Plain(f"{STATE_BADGE[state]} "), Strong(state.label)]
+    if record and record.since:
+        headline += [Plain(" since "), When(record.since)]
+    body: list[RichText] = [tuple(headline)]
+    if state is ServiceState.UNKNOWN:
+        body.append(
+            rich(
+                "I can't read the official status page right now; this is not a sign of an outage."
+            )
+        )
+    fields: list[ReplyField] = []
+    for snapshot in snapshots:
+        components = _components_field(snapshot, service)
+        if components:
+            fields.append(components)
+        for incident in _relevant_incidents(snapshot, service)[:MAX_INCIDENTS_SHOWN]:
+            fields.append(_incident_field(incident))
+    if not any(f.name.startswith("Incident") for f in fields) and state is not ServiceState.UNKNOWN:
+        body.append(rich("No open incidents on the official status page."))
+    if record and record.checked_at:
+        body.append(rich("Last checked ", When(record.checked_at), "."))
+    buttons = (
+        (Button(label="Official status page", url=service.status_page),)
+        if service.status_page
+        else ()
+    )
+    return Reply(
+        title=f"{service.name} status",
+        body=join_lines(body),
+        fields=tuple(fields),
+        buttons=buttons,
+        url=service.status_page,
+        tone=STATE_TONE[state],
+    )
+
+
+def _components_field(snapshot: Snapshot, service: ServiceDef) -> ReplyField | None:
+    wanted = service.components
+    chosen = [
+        c for c in snapshot.components if not wanted or matches_components(c.name, c.group, wanted)
+    ]
+    if not chosen:
+        return None
+    # Show trouble first so a long list never hides the broken component.
+    chosen.sort(key=lambda c: -state_of_component(c.status).rank)
+    lines: list[RichText] = []
+    for component in chosen[:MAX_COMPONENTS_SHOWN]:
+        component_state = state_of_component(component.status)
+        lines.append(
+            rich(
+                f"{STATE_BADGE[component_state]} ",
+                Quoted(component.name),
+                f" — {component_state.label}",
+            )
+        )
+    hidden = len(chosen) - MAX_COMPONENTS_SHOWN
+    if hidden > 0:
+        lines.append(rich(f"…and {hidden} more"))
+    return ReplyField(name="Components", value=join_lines(lines), inline=False)
+
+
+def _relevant_incidents(snapshot: Snapshot, service: ServiceDef) -> list[Incident]:
+    incidents = list(snapshot.open_incidents)
+    if service.components:
+        state = derive_state(snapshot, service.components)
+        # A shared page's incidents are shown only while this service's components are affected.
+        if state in (ServiceState.OPERATIONAL, ServiceState.UNKNOWN):
+            return []
+    return incidents
+
+
+def _incident_field(incident: Incident) -> ReplyField:
+    value: list[Span] = [Plain(f"{incident.impact.capitalize()} impact · {incident.status}")]
+    if incident.started_at:
+        value += [Plain(" · started "), When(incident.started_at)]
+    if incident.updates:
+        latest = incident.updates[0]
+        text = latest.body.strip()
+        if len(text) > UPDATE_PREVIEW_CHARS:
+            text = text[: UPDATE_PREVIEW_CHARS - 1].rstrip() + "…"
+        value += [Plain("\nLatest update ("), When(latest.created_at), Plain("): "), Quoted(text)]
+    if incident.url:
+        value += [Plain("\n"), Plain("Details: "), Plain(incident.url)]
+    return ReplyField(name=f"Incident: {incident.name}", value=tuple(value), inline=False)

@@ -1,0 +1,103 @@
+"""Builders shared by tests: small catalogs and snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from bot.core.status import (
+    Component,
+    ComponentStatus,
+    Incident,
+    IncidentUpdate,
+    Indicator,
+    PageInfo,
+    Snapshot,
+)
+from bot.sources.catalog import Catalog, parse_catalog
+
+
+def catalog_for(urls: dict[str, str]) -> Catalog:
+    """A catalog whose services (id → summary URL) each have one statuspage source."""
+    return parse_catalog(
+        {
+            "service": [
+                {
+                    "id": service_id,
+                    "name": service_id.replace("-", " ").title(),
+                    "provider": service_id,
+                    "aliases": [f"{service_id}-alias"],
+                    "status_page": url.removesuffix("/api/v2/summary.json"),
+                    "source": [{"kind": "statuspage", "url": url}],
+                }
+                for service_id, url in urls.items()
+            ]
+        }
+    )
+
+
+def write_catalog(
+    path: Path, urls: dict[str, str], *, components: dict[str, list[str]] | None = None
+) -> Path:
+    """Write a catalog TOML file (for subprocess tests) and return its path."""
+    blocks = []
+    for service_id, url in urls.items():
+        wanted = (components or {}).get(service_id, [])
+        blocks.append(
+            "\n".join(
+                [
+                    "[[service]]",
+                    f'id = "{service_id}"',
+                    f'name = "{service_id.title()}"',
+                    f'provider = "{service_id.title()}"',
+                    f'aliases = ["{service_id}-alias"]',
+                    f'status_page = "{url.removesuffix("/api/v2/summary.json")}"',
+                    f"components = {wanted!r}".replace("'", '"'),
+                    "[[service.source]]",
+                    'kind = "statuspage"',
+                    f'url = "{url}"',
+                ]
+            )
+        )
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def snapshot(
+    *,
+    indicator: Indicator = Indicator.NONE,
+    components: tuple[tuple[str, ComponentStatus], ...] = (("API", ComponentStatus.OPERATIONAL),),
+    incidents: tuple[Incident, ...] = (),
+) -> Snapshot:
+    """A small statuspage snapshot."""
+    return Snapshot(
+        kind="statuspage",
+        page=PageInfo(name="Example", url="https://status.example.com"),
+        indicator=indicator,
+        components=tuple(
+            Component(id=f"c-{name.lower()}", name=name, status=status)
+            for name, status in components
+        ),
+        incidents=incidents,
+    )
+
+
+def incident(
+    incident_id: str,
+    *,
+    started: datetime,
+    updates: tuple[tuple[str, str, datetime], ...],
+    impact: str = "major",
+    resolved: datetime | None = None,
+) -> Incident:
+    """An incident whose updates are (status, body, created_at), newest first."""
+    return Incident(
+        id=incident_id,
+        name=f"Incident {incident_id}",
+        status=updates[0][0] if updates else "investigating",
+        impact=impact,
+        started_at=started,
+        resolved_at=resolved,
+        url=f"https://status.example.com/incidents/{incident_id}",
+        updates=tuple(IncidentUpdate(status=s, body=b, created_at=t) for s, b, t in updates),
+    )

@@ -1,0 +1,167 @@
+"""Polling a fake status page with the real HTTP client: states, conditional GET, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.service_state import ServiceState
+from bot.sources.catalog import Catalog
+from bot.sources.fetch import HttpFetcher, new_http_session
+from bot.sources.poller import StatusPoller
+from bot.store import repository
+from bot.store.engine import session_factory
+from tests.conftest import FIXTURES, FakeClock
+from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
+from tests.helpers import catalog_for
+
+GITHUB = json.loads(
+    (FIXTURES / "statuspage" / "statuspage_summary_github_2022-11-25_incident.json").read_text()
+)
+ITERABLE = json.loads(
+    (FIXTURES / "statuspage" / "statuspage_summary_iterable_2017-08-22.json").read_text()
+)
+
+
+@dataclass
+class Rig:
+    server: FakeStatusServer
+    poller: StatusPoller
+    catalog: Catalog
+    engine: AsyncEngine
+    clock: FakeClock
+
+    @property
+    def url(self) -> str:
+        return self.server.url(SUMMARY_PATH)
+
+    async def state(self, service_id: str = "example") -> ServiceState:
+        async with session_factory(self.engine)() as session:
+            return (await repository.service_states(session=session))[service_id].state
+
+
+@pytest.fixture
+async def rig(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Rig]:
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        catalog = catalog_for({"example": server.url(SUMMARY_PATH)})
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            await repository.sync_catalog(session=session, catalog=catalog)
+        fetcher = HttpFetcher(http, timeout=0.5, max_body_bytes=1_000_000)
+        poller = StatusPoller(catalog=catalog, sessions=sessions, fetcher=fetcher, clock=clock)
+        yield Rig(server, poller, catalog, engine, clock)
+
+
+async def test_poll_stores_state_and_uses_conditional_get(rig: Rig) -> None:
+    rig.server.set_json(SUMMARY_PATH, GITHUB)
+    await rig.poller.poll_all()
+    assert await rig.state() is ServiceState.PARTIAL_OUTAGE  # a component in partial_outage
+
+    rig.clock.advance(seconds=30)
+    await rig.poller.poll_all()
+    second = rig.server.requests[-1]
+    assert second.headers.get("If-None-Match")  # the stored ETag went back
+    assert await rig.state() is ServiceState.PARTIAL_OUTAGE
+    async with session_factory(rig.engine)() as session:
+        source = await repository.get_source(session=session, url=rig.url)
+        states = await repository.service_states(session=session)
+    assert source is not None
+    assert source.read_ok_at == rig.clock.now
+    assert states["example"].checked_at == rig.clock.now
+    assert states["example"].since == rig.clock.now.replace(
+        second=0
+    )  # unchanged since the first poll
+
+
+async def test_recovery_moves_state_and_since(rig: Rig) -> None:
+    rig.server.set_json(SUMMARY_PATH, GITHUB)
+    await rig.poller.poll_all()
+    calm = copy.deepcopy(ITERABLE)
+    rig.server.set_json(SUMMARY_PATH, calm)
+    recovered_at = rig.clock.advance(minutes=5)
+    await rig.poller.poll_all()
+    async with session_factory(rig.engine)() as session:
+        record = (await repository.service_states(session=session))["example"]
+        snap = await repository.load_snapshot(session=session, url=rig.url)
+    assert record.state is ServiceState.OPERATIONAL
+    assert record.since == recovered_at
+    assert snap is not None
+    assert snap.incidents == ()
+
+
+BAD_RESPONSES = {
+    "http 500": Step(status=500, body=b"oops"),
+    "html": Step.html("<html><body>Just a moment...</body></html>"),
+    "truncated json": Step.truncated_json(GITHUB),
+    "wrong shape": Step.json([1, 2, 3]),
+    "json of the wrong object": Step.json({"hello": "world"}),
+    "50 MB body": Step(huge_bytes=50_000_000),
+    "hang": Step(hang=True),
+    "connection reset": Step(reset=True),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_RESPONSES.values(), ids=BAD_RESPONSES.keys())
+async def test_unreadable_page_is_unknown_then_recovers(
+    rig: Rig, bad: Step, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.server.set_json(SUMMARY_PATH, ITERABLE)
+    await rig.poller.poll_all()
+    assert await rig.state() is ServiceState.OPERATIONAL
+
+    rig.server.set_script(SUMMARY_PATH, [bad])
+    with caplog.at_level(logging.WARNING, logger="bot.sources.poller"):
+        for _ in range(2):
+            rig.clock.advance(seconds=30)
+            await rig.poller.poll_all()  # never raises
+    assert await rig.state() is ServiceState.UNKNOWN
+    warnings = [r for r in caplog.records if r.name == "bot.sources.poller"]
+    assert len(warnings) == 1  # one line per outage of a source, not one per poll
+    assert "\n" not in warnings[0].getMessage()
+
+    rig.server.set_json(SUMMARY_PATH, GITHUB)
+    rig.clock.advance(seconds=30)
+    await rig.poller.poll_all()
+    assert await rig.state() is ServiceState.PARTIAL_OUTAGE
+
+
+async def test_not_modified_after_failure_restores_last_state(rig: Rig) -> None:
+    good = Step.json(ITERABLE)
+    rig.server.set_script(SUMMARY_PATH, [good, Step(status=503), good])
+    await rig.poller.poll_all()
+    await rig.poller.poll_all()
+    assert await rig.state() is ServiceState.UNKNOWN
+    await rig.poller.poll_all()  # the page is unchanged: 304 against the stored ETag
+    assert rig.server.requests[-1].headers.get("If-None-Match") == good.etag
+    assert await rig.state() is ServiceState.OPERATIONAL
+
+
+async def test_one_broken_source_does_not_stop_others(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        catalog = catalog_for(
+            {
+                "good": server.url("/good/api/v2/summary.json"),
+                "bad": server.url("/bad/api/v2/summary.json"),
+            }
+        )
+        server.set_json("/good/api/v2/summary.json", ITERABLE)
+        server.set_body("/bad/api/v2/summary.json", b"\x00\xff garbage")
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            await repository.sync_catalog(session=session, catalog=catalog)
+        poller = StatusPoller(
+            catalog=catalog, sessions=sessions, fetcher=HttpFetcher(http, timeout=1), clock=clock
+        )
+        await poller.poll_all()
+        async with sessions() as session:
+            states = await repository.service_states(session=session)
+    assert states["good"].state is ServiceState.OPERATIONAL
+    assert states["bad"].state is ServiceState.UNKNOWN

@@ -1,0 +1,197 @@
+"""/status through the neutral dispatch, on data stored the way the poller stores it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, Tone, dispatch
+from bot.core.rich import Quoted, to_plain
+from bot.core.service_state import ServiceState, derive_state
+from bot.core.status import ComponentStatus, Indicator
+from bot.deps import AppDeps
+from bot.sources.catalog import parse_catalog
+from bot.store import repository
+from bot.store.engine import session_factory
+from cogs import load_cogs
+from tests.conftest import FakeClock
+from tests.helpers import incident, snapshot
+
+OPENAI = "https://status.openai.com/api/v2/summary.json"
+CLAUDE = "https://status.claude.com/api/v2/summary.json"
+
+CATALOG = parse_catalog(
+    {
+        "service": [
+            {
+                "id": "openai-api",
+                "name": "OpenAI API",
+                "aliases": ["openai", "gpt"],
+                "status_page": "https://status.openai.com",
+                "components": ["API"],
+                "source": [{"kind": "statuspage", "url": OPENAI}],
+            },
+            {
+                "id": "chatgpt",
+                "name": "ChatGPT",
+                "components": ["Conversations"],
+                "source": [{"kind": "statuspage", "url": OPENAI}],
+            },
+            {
+                "id": "anthropic-api",
+                "name": "Anthropic API",
+                "aliases": ["claude", "anthropic"],
+                "source": [{"kind": "statuspage", "url": CLAUDE}],
+            },
+            {
+                "id": "mistral",
+                "name": "Mistral AI",
+                "source": [{"kind": "probe", "url": "https://api.mistral.ai/v1/models"}],
+            },
+        ]
+    }
+)
+
+
+@pytest.fixture
+async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
+    sessions = session_factory(engine)
+    started = clock.now - timedelta(minutes=42)
+    outage = snapshot(
+        indicator=Indicator.MAJOR,
+        components=(
+            ("API", ComponentStatus.MAJOR_OUTAGE),
+            ("Conversations", ComponentStatus.OPERATIONAL),
+        ),
+        incidents=(
+            incident(
+                "inc-1",
+                started=started,
+                updates=(
+                    (
+                        "identified",
+                        "We found the cause. @everyone <@&42> **bold**",
+                        clock.now - timedelta(minutes=3),
+                    ),
+                    ("investigating", "Elevated errors on the API.", started),
+                ),
+            ),
+        ),
+    )
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=CATALOG)
+        for url, snap in ((OPENAI, outage), (CLAUDE, snapshot())):
+            source = await repository.get_source(session=session, url=url)
+            assert source is not None
+            await repository.record_snapshot(
+                session=session,
+                source=source,
+                snapshot=snap,
+                etag=None,
+                last_modified=None,
+                now=clock.now,
+            )
+            for service in CATALOG:
+                if any(s.url == url for s in service.polled_sources):
+                    await repository.set_service_state(
+                        session=session,
+                        service_id=service.id,
+                        state=derive_state(snap, service.components),
+                        now=started,
+                    )
+    return AppDeps(catalog=CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
+
+
+async def ask(deps: AppDeps, clock: FakeClock, **options: str) -> Reply:
+    invocation = Invocation(
+        command="status", options=options, actor=Actor("test", "u1"), community_id="c1"
+    )
+    return await dispatch(deps.registry, invocation, deps, clock.now)
+
+
+def text_of(reply: Reply, clock: FakeClock) -> str:
+    parts = [reply.title or "", to_plain(reply.body, clock.now)]
+    parts += [f"{f.name}: {to_plain(f.value, clock.now)}" for f in reply.fields]
+    return "\n".join(parts)
+
+
+async def test_overview_lists_every_monitored_service(deps: AppDeps, clock: FakeClock) -> None:
+    reply = await ask(deps, clock)
+    text = text_of(reply, clock)
+    assert reply.title == "Service status"
+    assert reply.tone is Tone.DANGER
+    assert "1 of 3 services report problems." in text
+    assert "🔴 OpenAI API — Major outage since 42 min ago" in text
+    assert "🟢 ChatGPT — Operational" in text  # same page, its own component is fine
+    assert "🟢 Anthropic API — Operational" in text
+    assert "1 open incident" in text
+    assert "Not monitored yet (their status comes from feeds or probes): Mistral AI." in text
+
+
+@pytest.mark.parametrize("name", ["openai", "GPT", "OpenAI API", "openai-api", "  gpt  "])
+async def test_detail_by_alias_or_name(deps: AppDeps, clock: FakeClock, name: str) -> None:
+    reply = await ask(deps, clock, service=name)
+    text = text_of(reply, clock)
+    assert reply.title == "OpenAI API status"
+    assert reply.tone is Tone.DANGER
+    assert "Major outage since 42 min ago" in text
+    assert "Components: 🔴 API — Major outage" in text
+    assert "Conversations" not in text  # not one of this service's components
+    assert "Incident: Incident inc-1" in text
+    assert "Latest update (3 min ago" in text
+    assert reply.buttons[0].url == "https://status.openai.com"
+
+
+async def test_status_page_text_is_marked_untrusted(deps: AppDeps, clock: FakeClock) -> None:
+    reply = await ask(deps, clock, service="openai")
+    incident_field = next(f for f in reply.fields if f.name.startswith("Incident"))
+    quoted = [s for s in incident_field.value if isinstance(s, Quoted)]
+    assert quoted == [Quoted("We found the cause. @everyone <@&42> **bold**")]
+
+
+async def test_shared_page_incident_hidden_from_healthy_sibling(
+    deps: AppDeps, clock: FakeClock
+) -> None:
+    reply = await ask(deps, clock, service="chatgpt")
+    text = text_of(reply, clock)
+    assert "Operational" in text
+    assert "Incident" not in text
+    assert "No open incidents" in text
+
+
+async def test_unknown_service_suggests_the_closest(deps: AppDeps, clock: FakeClock) -> None:
+    reply = await ask(deps, clock, service="opnai")
+    assert reply.ephemeral
+    text = to_plain(reply.body, clock.now)
+    assert "I don't track “opnai”" in text
+    assert "OpenAI API (openai-api)" in text
+    reply = await ask(deps, clock, service="zzzzzz")
+    assert "/status lists every service" in to_plain(reply.body, clock.now)
+
+
+async def test_unmonitored_service_says_so(deps: AppDeps, clock: FakeClock) -> None:
+    reply = await ask(deps, clock, service="mistral")
+    assert "can't monitor Mistral AI yet" in to_plain(reply.body, clock.now)
+
+
+async def test_unreadable_page_is_explained(deps: AppDeps, clock: FakeClock) -> None:
+    async with deps.sessions() as session:
+        await repository.set_service_state(
+            session=session, service_id="anthropic-api", state=ServiceState.UNKNOWN, now=clock.now
+        )
+    reply = await ask(deps, clock, service="claude")
+    text = text_of(reply, clock)
+    assert "Unknown (status page unreachable)" in text
+    assert "not a sign of an outage" in text
+    overview = text_of(await ask(deps, clock), clock)
+    assert "1 status page could not be read." in overview
+
+
+async def test_help_lists_commands(deps: AppDeps, clock: FakeClock) -> None:
+    invocation = Invocation(
+        command="help", options={}, actor=Actor("test", "u1"), community_id="c1"
+    )
+    reply = await dispatch(deps.registry, invocation, deps, clock.now)
+    assert "/status — " in to_plain(reply.body, clock.now)
