@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.sources.catalog import load_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
+from bot.sources.probe import HttpProber
 from bot.store import migrate, repository
 from bot.store.engine import create_engine, session_factory
 from bot.web.server import WebServer, create_web_app
@@ -62,7 +63,13 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 timeout=settings.http_timeout_seconds,
                 max_body_bytes=settings.http_max_body_bytes,
             )
-            poller = StatusPoller(catalog=catalog, sessions=sessions, fetcher=fetcher, clock=clock)
+            poller = StatusPoller(
+                catalog=catalog,
+                sessions=sessions,
+                fetcher=fetcher,
+                prober=HttpProber(http),
+                clock=clock,
+            )
             yield App(settings=settings, deps=deps, poller=poller, engine=engine, clock=clock)
     finally:
         await engine.dispose()
@@ -136,6 +143,9 @@ async def _serve(
     finally:
         for adapter in reversed(adapters):
             await adapter.stop()
+        # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
+        scheduler.pause()
+        await app.poller.drain(grace_seconds=settings.http_timeout_seconds + 5)
         scheduler.shutdown(wait=False)
         if web_running:
             await web.stop()

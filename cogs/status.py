@@ -14,16 +14,12 @@ from bot.core.commands import (
     Tone,
 )
 from bot.core.rich import Plain, Quoted, RichText, Span, Strong, When, join_lines, rich
-from bot.core.service_state import (
-    ServiceState,
-    derive_state,
-    matches_components,
-    state_of_component,
-)
+from bot.core.service_state import ServiceState, state_of_component
+from bot.core.service_view import service_view
 from bot.core.status import Incident, Snapshot
 from bot.deps import AppDeps
 from bot.sources.catalog import ServiceDef
-from bot.store import repository
+from bot.store import detection_store, repository
 from cogs.common import STATE_BADGE, STATE_TONE, resolve_service
 
 MAX_COMPONENTS_SHOWN = 15
@@ -63,8 +59,8 @@ async def _overview(ctx: Context[AppDeps]) -> Reply:
     lines: list[RichText] = []
     worst = ServiceState.OPERATIONAL
     trouble = unreadable = 0
-    monitored = [s for s in ctx.deps.catalog if s.polled_sources]
-    for service in monitored:
+    services = list(ctx.deps.catalog)
+    for service in services:
         record = states.get(service.id)
         state = record.state if record else ServiceState.UNKNOWN
         if state.rank > worst.rank:
@@ -80,23 +76,13 @@ async def _overview(ctx: Context[AppDeps]) -> Reply:
         ]
         if record and record.since and state is not ServiceState.OPERATIONAL:
             line += [Plain(" since "), When(record.since)]
-        incidents = sum(open_counts.get(s.url, 0) for s in service.polled_sources)
+        incidents = open_counts.get(service.id, 0)
         if incidents:
             line.append(Plain(f" · {incidents} open incident{'s' if incidents > 1 else ''}"))
         lines.append(tuple(line))
-    summary = _summary(len(monitored), trouble, unreadable)
-    waiting = [s.name for s in ctx.deps.catalog if not s.polled_sources]
-    if waiting:
-        lines += [
-            (),
-            rich(
-                "Not monitored yet (their status comes from feeds or probes): "
-                f"{', '.join(waiting)}."
-            ),
-        ]
     return Reply(
         title="Service status",
-        body=join_lines([rich(summary), (), *lines]),
+        body=join_lines([rich(_summary(len(services), trouble, unreadable)), (), *lines]),
         footer=rich("/status <service> for details · official status pages, polled continuously"),
         tone=STATE_TONE[worst] if trouble else Tone.OK,
     )
@@ -118,26 +104,22 @@ def _summary(total: int, trouble: int, unreadable: int) -> str:
 
 
 async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
-    if not service.polled_sources:
-        kinds = ", ".join(sorted({s.kind for s in service.sources})) or "no source"
-        return Reply(
-            title=f"{service.name} status",
-            body=rich(
-                f"I can't monitor {service.name} yet: its status comes from {kinds}, "
-                "which this build doesn't read."
-            ),
-            buttons=(Button(label="Official status page", url=service.status_page),)
-            if service.status_page
-            else (),
-            tone=Tone.NEUTRAL,
-        )
-    snapshots: list[Snapshot] = []
+    views: list[Snapshot] = []
     async with ctx.deps.sessions() as session:
         states = await repository.service_states(session=session)
-        for source in service.polled_sources:
+        probes_down = [
+            (
+                await detection_store.load_memory(
+                    session=session, service_id=service.id, source_url=s.url
+                )
+            ).probe_down
+            for s in service.sources
+            if s.kind == "probe"
+        ]
+        for source in service.official_sources:
             snapshot = await repository.load_snapshot(session=session, url=source.url)
             if snapshot is not None:
-                snapshots.append(snapshot)
+                views.append(service_view(snapshot, service.components))
     record = states.get(service.id)
     state = record.state if record else ServiceState.UNKNOWN
     headline: list[Span] = [Plain(f"{STATE_BADGE[state]} "), Strong(state.label)]
@@ -146,18 +128,19 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
     body: list[RichText] = [tuple(headline)]
     if state is ServiceState.UNKNOWN:
         body.append(
-            rich(
-                "I can't read the official status page right now; this is not a sign of an outage."
-            )
+            rich("I can't read the official status page right now; that alone is not an outage.")
         )
+    body += _probe_lines(service, probes_down)
     fields: list[ReplyField] = []
-    for snapshot in snapshots:
-        components = _components_field(snapshot, service)
+    incidents = 0
+    for view in views:
+        components = _components_field(view, stale=state is ServiceState.UNKNOWN)
         if components:
             fields.append(components)
-        for incident in _relevant_incidents(snapshot, service)[:MAX_INCIDENTS_SHOWN]:
+        for incident in view.open_incidents[:MAX_INCIDENTS_SHOWN]:
             fields.append(_incident_field(incident))
-    if not any(f.name.startswith("Incident") for f in fields) and state is not ServiceState.UNKNOWN:
+            incidents += 1
+    if not incidents and service.official_sources and state is not ServiceState.UNKNOWN:
         body.append(rich("No open incidents on the official status page."))
     if record and record.checked_at:
         body.append(rich("Last checked ", When(record.checked_at), "."))
@@ -176,15 +159,21 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
     )
 
 
-def _components_field(snapshot: Snapshot, service: ServiceDef) -> ReplyField | None:
-    wanted = service.components
-    chosen = [
-        c for c in snapshot.components if not wanted or matches_components(c.name, c.group, wanted)
-    ]
-    if not chosen:
+def _probe_lines(service: ServiceDef, probes_down: list[bool]) -> list[RichText]:
+    if not probes_down:
+        return []
+    if any(probes_down):
+        return [rich("⚠️ Our own API check is failing (unofficial: we test it from here).")]
+    if not service.official_sources:
+        return [rich("No official status page to read; this state comes from our own API check.")]
+    return []
+
+
+def _components_field(view: Snapshot, *, stale: bool) -> ReplyField | None:
+    if not view.components:
         return None
-    # Show trouble first so a long list never hides the broken component.
-    chosen.sort(key=lambda c: -state_of_component(c.status).rank)
+    # Trouble first, so a long list never hides the broken component.
+    chosen = sorted(view.components, key=lambda c: -state_of_component(c.status).rank)
     lines: list[RichText] = []
     for component in chosen[:MAX_COMPONENTS_SHOWN]:
         component_state = state_of_component(component.status)
@@ -198,17 +187,8 @@ def _components_field(snapshot: Snapshot, service: ServiceDef) -> ReplyField | N
     hidden = len(chosen) - MAX_COMPONENTS_SHOWN
     if hidden > 0:
         lines.append(rich(f"…and {hidden} more"))
-    return ReplyField(name="Components", value=join_lines(lines), inline=False)
-
-
-def _relevant_incidents(snapshot: Snapshot, service: ServiceDef) -> list[Incident]:
-    incidents = list(snapshot.open_incidents)
-    if service.components:
-        state = derive_state(snapshot, service.components)
-        # A shared page's incidents are shown only while this service's components are affected.
-        if state in (ServiceState.OPERATIONAL, ServiceState.UNKNOWN):
-            return []
-    return incidents
+    name = "Components (last known)" if stale else "Components"
+    return ReplyField(name=name, value=join_lines(lines), inline=False)
 
 
 def _incident_field(incident: Incident) -> ReplyField:
@@ -222,5 +202,5 @@ def _incident_field(incident: Incident) -> ReplyField:
             text = text[: UPDATE_PREVIEW_CHARS - 1].rstrip() + "…"
         value += [Plain("\nLatest update ("), When(latest.created_at), Plain("): "), Quoted(text)]
     if incident.url:
-        value += [Plain("\n"), Plain("Details: "), Plain(incident.url)]
+        value += [Plain("\nDetails: "), Plain(incident.url)]
     return ReplyField(name=f"Incident: {incident.name}", value=tuple(value), inline=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.store import migrate
 from tests.conftest import FIXTURES
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
 
@@ -124,7 +125,8 @@ def test_db_upgrade_then_current(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "current"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == lines[1]
-    assert lines[0].startswith("database at revision 0001")
+    head = migrate.head_revision()
+    assert lines[0] == f"database at revision {head} (head: {head})"
 
 
 def test_invalid_setting_is_a_clear_error(

@@ -15,6 +15,7 @@ from bot.core.service_state import ServiceState
 from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
+from bot.sources.probe import HttpProber
 from bot.store import repository
 from bot.store.engine import session_factory
 from tests.conftest import FIXTURES, FakeClock
@@ -54,7 +55,13 @@ async def rig(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Rig]:
         async with sessions() as session:
             await repository.sync_catalog(session=session, catalog=catalog)
         fetcher = HttpFetcher(http, timeout=0.5, max_body_bytes=1_000_000)
-        poller = StatusPoller(catalog=catalog, sessions=sessions, fetcher=fetcher, clock=clock)
+        poller = StatusPoller(
+            catalog=catalog,
+            sessions=sessions,
+            fetcher=fetcher,
+            prober=HttpProber(http),
+            clock=clock,
+        )
         yield Rig(server, poller, catalog, engine, clock)
 
 
@@ -120,7 +127,10 @@ async def test_unreadable_page_is_unknown_then_recovers(
         for _ in range(2):
             rig.clock.advance(seconds=30)
             await rig.poller.poll_all()  # never raises
-    assert await rig.state() is ServiceState.UNKNOWN
+            assert await rig.state() is ServiceState.OPERATIONAL  # one bad read proves nothing
+        rig.clock.advance(seconds=30)
+        await rig.poller.poll_all()
+    assert await rig.state() is ServiceState.UNKNOWN  # stale after three: unknown, never "down"
     warnings = [r for r in caplog.records if r.name == "bot.sources.poller"]
     assert len(warnings) == 1  # one line per outage of a source, not one per poll
     assert "\n" not in warnings[0].getMessage()
@@ -131,15 +141,20 @@ async def test_unreadable_page_is_unknown_then_recovers(
     assert await rig.state() is ServiceState.PARTIAL_OUTAGE
 
 
-async def test_not_modified_after_failure_restores_last_state(rig: Rig) -> None:
+async def test_not_modified_after_failure_keeps_state(rig: Rig) -> None:
     good = Step.json(ITERABLE)
     rig.server.set_script(SUMMARY_PATH, [good, Step(status=503), good])
     await rig.poller.poll_all()
     await rig.poller.poll_all()
-    assert await rig.state() is ServiceState.UNKNOWN
-    await rig.poller.poll_all()  # the page is unchanged: 304 against the stored ETag
-    assert rig.server.requests[-1].headers.get("If-None-Match") == good.etag
     assert await rig.state() is ServiceState.OPERATIONAL
+    await rig.poller.poll_all()  # the page is unchanged: 304 against the stored ETag
+    summary_requests = [r for r in rig.server.requests if r.path == SUMMARY_PATH]
+    assert summary_requests[-1].headers.get("If-None-Match") == good.etag
+    assert await rig.state() is ServiceState.OPERATIONAL
+    async with session_factory(rig.engine)() as session:
+        source = await repository.get_source(session=session, url=rig.url)
+    assert source is not None
+    assert source.consecutive_failures == 0
 
 
 async def test_one_broken_source_does_not_stop_others(
@@ -158,7 +173,11 @@ async def test_one_broken_source_does_not_stop_others(
         async with sessions() as session:
             await repository.sync_catalog(session=session, catalog=catalog)
         poller = StatusPoller(
-            catalog=catalog, sessions=sessions, fetcher=HttpFetcher(http, timeout=1), clock=clock
+            catalog=catalog,
+            sessions=sessions,
+            fetcher=HttpFetcher(http, timeout=1),
+            prober=HttpProber(http),
+            clock=clock,
         )
         await poller.poll_all()
         async with sessions() as session:

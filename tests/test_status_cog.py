@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, Tone, dispatch
 from bot.core.rich import Quoted, to_plain
 from bot.core.service_state import ServiceState, derive_state
+from bot.core.service_view import service_view
 from bot.core.status import ComponentStatus, Indicator
 from bot.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import repository
+from bot.store import detection_store, repository
 from bot.store.engine import session_factory
 from cogs import load_cogs
 from tests.conftest import FakeClock
@@ -94,13 +95,21 @@ async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
                 now=clock.now,
             )
             for service in CATALOG:
-                if any(s.url == url for s in service.polled_sources):
+                if any(s.url == url for s in service.sources):
+                    view = service_view(snap, service.components)
+                    await detection_store.link_incidents(
+                        session=session,
+                        service_id=service.id,
+                        source_id=source.id or 0,
+                        external_ids=[i.id for i in view.incidents],
+                    )
                     await repository.set_service_state(
                         session=session,
                         service_id=service.id,
-                        state=derive_state(snap, service.components),
+                        state=derive_state(view, service.components),
                         now=started,
                     )
+        await session.commit()
     return AppDeps(catalog=CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
 
 
@@ -122,12 +131,12 @@ async def test_overview_lists_every_monitored_service(deps: AppDeps, clock: Fake
     text = text_of(reply, clock)
     assert reply.title == "Service status"
     assert reply.tone is Tone.DANGER
-    assert "1 of 3 services report problems." in text
+    assert "1 of 4 services report problems." in text
     assert "🔴 OpenAI API — Major outage since 42 min ago" in text
     assert "🟢 ChatGPT — Operational" in text  # same page, its own component is fine
     assert "🟢 Anthropic API — Operational" in text
     assert "1 open incident" in text
-    assert "Not monitored yet (their status comes from feeds or probes): Mistral AI." in text
+    assert "⚪ Mistral AI — Unknown" in text  # probe-only, not probed yet
 
 
 @pytest.mark.parametrize("name", ["openai", "GPT", "OpenAI API", "openai-api", "  gpt  "])
@@ -171,9 +180,19 @@ async def test_unknown_service_suggests_the_closest(deps: AppDeps, clock: FakeCl
     assert "/status lists every service" in to_plain(reply.body, clock.now)
 
 
-async def test_unmonitored_service_says_so(deps: AppDeps, clock: FakeClock) -> None:
+async def test_probe_only_service_says_where_its_state_comes_from(
+    deps: AppDeps, clock: FakeClock
+) -> None:
+    async with deps.sessions() as session:
+        await repository.set_service_state(
+            session=session, service_id="mistral", state=ServiceState.OPERATIONAL, now=clock.now
+        )
+        await session.commit()
     reply = await ask(deps, clock, service="mistral")
-    assert "can't monitor Mistral AI yet" in to_plain(reply.body, clock.now)
+    text = text_of(reply, clock)
+    assert "Operational" in text
+    assert "comes from our own API check" in text
+    assert "No open incidents" not in text  # there is no official page to have incidents
 
 
 async def test_unreadable_page_is_explained(deps: AppDeps, clock: FakeClock) -> None:
@@ -181,12 +200,14 @@ async def test_unreadable_page_is_explained(deps: AppDeps, clock: FakeClock) -> 
         await repository.set_service_state(
             session=session, service_id="anthropic-api", state=ServiceState.UNKNOWN, now=clock.now
         )
+        await session.commit()
     reply = await ask(deps, clock, service="claude")
     text = text_of(reply, clock)
     assert "Unknown (status page unreachable)" in text
-    assert "not a sign of an outage" in text
+    assert "that alone is not an outage" in text
+    assert "Components (last known): 🟢 API" in text  # stale data is labelled as such
     overview = text_of(await ask(deps, clock), clock)
-    assert "1 status page could not be read." in overview
+    assert "2 status pages could not be read." in overview  # Anthropic, and Mistral unprobed
 
 
 async def test_help_lists_commands(deps: AppDeps, clock: FakeClock) -> None:

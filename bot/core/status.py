@@ -122,6 +122,8 @@ class Snapshot:
     components: tuple[Component, ...] = ()
     incidents: tuple[Incident, ...] = ()
     maintenances: tuple[Maintenance, ...] = ()
+    lists_all_open_incidents: bool = False
+    """True when every open incident is listed, so one that disappears has ended (summary.json)."""
 
     @property
     def open_incidents(self) -> tuple[Incident, ...]:

@@ -15,7 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-SOURCE_KINDS = frozenset({"statuspage", "feed", "gcloud", "probe"})
+from bot.sources.probe import ProbeSpec
+
+OFFICIAL_KINDS = frozenset({"statuspage", "feed", "gcloud"})
+SOURCE_KINDS = OFFICIAL_KINDS | {"probe"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -48,9 +51,9 @@ class ServiceDef:
     sources: tuple[SourceDef, ...] = ()
 
     @property
-    def polled_sources(self) -> tuple[SourceDef, ...]:
-        """Sources this build can poll now (others are kept for later source kinds)."""
-        return tuple(s for s in self.sources if s.kind == "statuspage")
+    def official_sources(self) -> tuple[SourceDef, ...]:
+        """Sources published by the provider (not our own probes)."""
+        return tuple(s for s in self.sources if s.kind in OFFICIAL_KINDS)
 
 
 class Catalog:
@@ -98,7 +101,7 @@ class Catalog:
         """Every distinct polled source, keyed by URL (services may share one page)."""
         urls: dict[str, SourceDef] = {}
         for service in self:
-            for source in service.polled_sources:
+            for source in service.sources:
                 urls.setdefault(source.url, source)
         return urls
 
@@ -149,6 +152,15 @@ def _parse_service(entry: Any, origin: str) -> ServiceDef:
             raise CatalogError(f"{where}: source url {url!r} must be http(s)")
         options = {k: v for k, v in raw.items() if k not in {"kind", "url"}}
         sources.append(SourceDef(kind=kind, url=url, options=options))
+    if not sources:
+        raise CatalogError(f"{where}: needs at least one [[service.source]]")
+    if sum(1 for s in sources if s.kind == "statuspage") > 1:
+        # Two pages' incidents would be announced twice under different ids.
+        raise CatalogError(f"{where}: at most one statuspage source per service")
+    for source in sources:
+        problem = _source_problem(source)
+        if problem:
+            raise CatalogError(f"{where}: {source.kind} source {source.url}: {problem}")
     return ServiceDef(
         id=service_id,
         name=name.strip(),
@@ -161,6 +173,25 @@ def _parse_service(entry: Any, origin: str) -> ServiceDef:
         sla=_optional_str(entry, "sla", where),
         sources=tuple(sources),
     )
+
+
+def _source_problem(source: SourceDef) -> str | None:
+    """Why a source's options are unusable, checked once at load instead of at every poll."""
+    options = source.options
+    if source.kind == "probe":
+        try:
+            ProbeSpec.from_options(source.url, options)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    allowed = {"feed": {"match"}, "gcloud": {"product"}, "statuspage": set()}[source.kind]
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        return f"unknown option(s) {', '.join(unknown)}"
+    for key in allowed & set(options):
+        if not isinstance(options[key], str) or not options[key].strip():
+            return f"{key} must be a non-empty string"
+    return None
 
 
 def _strings(

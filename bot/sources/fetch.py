@@ -137,7 +137,7 @@ class HttpFetcher:
         except aiohttp.TooManyRedirects:
             return failed(f"more than {self._max_redirects} redirects")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return failed(_describe(exc))
+            return failed(describe_transport_error(exc))
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None (and the connection dropped) once it would exceed the cap."""
@@ -158,7 +158,7 @@ class HttpFetcher:
         return b"".join(chunks)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_transport_error(exc: BaseException) -> str:
     """One short line for a transport failure; aiohttp's own messages may embed the URL."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "DNS lookup failed"

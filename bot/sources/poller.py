@@ -1,28 +1,38 @@
-"""Poll status sources, store what they say, and keep each service's state current."""
+"""Poll status sources and feed what they say through detection, one transaction per read."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.service_state import derive_state
+from bot.core.detection import (
+    DetectionConfig,
+    observe_probe,
+    observe_snapshot,
+    observe_source_failure,
+)
+from bot.core.events import DetectionEvent
+from bot.core.network_guard import NetworkGuard
+from bot.core.service_state import ServiceState, derive_state, worst
+from bot.core.service_view import service_view
 from bot.core.status import Snapshot
 from bot.core.timeutil import Clock
-from bot.sources.catalog import Catalog, ServiceDef
-from bot.sources.errors import SourceFormatError
-from bot.sources.fetch import FetchOutcome, HttpFetcher
-from bot.sources.statuspage import parse_statuspage_bytes
-from bot.store import repository
+from bot.sources.catalog import Catalog, ServiceDef, SourceDef
+from bot.sources.fetch import HttpFetcher
+from bot.sources.probe import HttpProber, ProbeSpec, ProbeVerdict
+from bot.sources.reader import SourceReader
+from bot.store import detection_store, repository
+from bot.store.models import SourceRow
 
 log = logging.getLogger(__name__)
 
-Parser = Callable[[bytes], Snapshot]
-PARSERS: dict[str, Parser] = {"statuspage": parse_statuspage_bytes}
+EventSink = Callable[[Sequence[DetectionEvent]], None]
 
 
 def loggable_url(url: str) -> str:
@@ -35,7 +45,7 @@ def loggable_url(url: str) -> str:
 
 
 class StatusPoller:
-    """Reads every polled source of the catalog; one bad source never stops the others."""
+    """Reads every source of the catalog; one bad source never stops the others."""
 
     def __init__(
         self,
@@ -43,17 +53,28 @@ class StatusPoller:
         catalog: Catalog,
         sessions: async_sessionmaker[AsyncSession],
         fetcher: HttpFetcher,
+        prober: HttpProber,
         clock: Clock,
+        config: DetectionConfig | None = None,
+        guard: NetworkGuard | None = None,
+        on_events: EventSink | None = None,
         max_concurrency: int = 32,
     ) -> None:
         self._sessions = sessions
-        self._fetcher = fetcher
+        self._reader = SourceReader(fetcher)
+        self._prober = prober
         self._clock = clock
+        self._config = config or DetectionConfig()
+        self._guard = guard or NetworkGuard()
+        self._on_events = on_events
         self._limit = asyncio.Semaphore(max_concurrency)
         self._sources = catalog.source_urls()
+        self._in_flight: set[asyncio.Task[object]] = set()
+        # The latest state each (service, official source) gives; a service shows the worst.
+        self._source_states: dict[tuple[str, str], ServiceState] = {}
         self._services_by_url: dict[str, list[ServiceDef]] = {}
         for service in catalog:
-            for source in service.polled_sources:
+            for source in service.sources:
                 self._services_by_url.setdefault(source.url, []).append(service)
 
     @property
@@ -65,59 +86,196 @@ class StatusPoller:
         """Poll every source once, concurrently."""
         await asyncio.gather(*(self.poll(url) for url in self._services_by_url))
 
+    async def drain(self, grace_seconds: float) -> None:
+        """Let polls in flight finish (then cancel stragglers), so shutdown never cuts a write."""
+        pending = {t for t in self._in_flight if not t.done()}
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=grace_seconds)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=5)
+
     async def poll(self, url: str) -> None:
         """Poll one source and store the outcome. Never raises except on cancellation."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         try:
             async with self._limit:
-                await self._poll(url)
+                source = self._sources[url]
+                if source.kind == "probe":
+                    await self._probe(source)
+                else:
+                    await self._read(source)
         except asyncio.CancelledError:
             raise
         except Exception:
             # A bug must not stop polling: the traceback goes to the log, the source stays as is.
             log.exception("polling %s failed unexpectedly", loggable_url(url))
 
-    async def _poll(self, url: str) -> None:
-        source_def = self._sources[url]
+    async def _read(self, source_def: SourceDef) -> None:
+        url = source_def.url
         async with self._sessions() as session:
             source = await repository.get_source(session=session, url=url)
             if source is None:
-                raise LookupError(
-                    f"no stored source for {loggable_url(url)}; was the catalog synced?"
-                )
-            result = await self._fetcher.get(
-                url, etag=source.etag, last_modified=source.last_modified
+                raise LookupError(f"no stored source for {loggable_url(url)}; catalog not synced?")
+            result = await self._reader.read(
+                kind=source_def.kind,
+                url=url,
+                options=source_def.options,
+                etag=source.etag,
+                last_modified=source.last_modified,
             )
             now = self._clock()
-            snapshot: Snapshot | None = None
-            error = result.error
-            if result.outcome is FetchOutcome.OK and result.body is not None:
-                try:
-                    snapshot = PARSERS[source_def.kind](result.body)
-                except SourceFormatError as exc:
-                    error = f"unreadable payload: {exc}"
-            if result.outcome is FetchOutcome.NOT_MODIFIED:
+            if result.snapshot is None:
+                if source.consecutive_failures == 0:  # one line per outage of a source
+                    log.warning("status source %s unreadable: %s", loggable_url(url), result.error)
+                await repository.record_failure(
+                    session=session, source=source, error=result.error or "unknown error", now=now
+                )
+            elif result.unchanged:
                 await repository.record_not_modified(session=session, source=source, now=now)
-                snapshot = await repository.load_snapshot(session=session, url=url)
-            elif snapshot is not None:
+            else:
                 await repository.record_snapshot(
                     session=session,
                     source=source,
-                    snapshot=snapshot,
+                    snapshot=result.snapshot,
                     etag=result.etag,
                     last_modified=result.last_modified,
                     now=now,
                 )
+            events = await self._detect(session, source, result.snapshot, now, result.error or "")
+            await session.commit()
+        self._publish(events)
+
+    async def _detect(
+        self,
+        session: AsyncSession,
+        source: SourceRow,
+        snapshot: Snapshot | None,
+        now: datetime,
+        error: str,
+    ) -> list[DetectionEvent]:
+        all_events: list[DetectionEvent] = []
+        for service in self._services_by_url[source.url]:
+            memory = await detection_store.load_memory(
+                session=session, service_id=service.id, source_url=source.url
+            )
+            if snapshot is not None:
+                view = service_view(snapshot, service.components)
+                memory, events = observe_snapshot(
+                    memory, view, service_id=service.id, now=now, config=self._config
+                )
+                if source.id is not None:
+                    await detection_store.link_incidents(
+                        session=session,
+                        service_id=service.id,
+                        source_id=source.id,
+                        external_ids=[i.id for i in view.incidents],
+                    )
+                self._source_states[(service.id, source.url)] = derive_state(
+                    view, service.components
+                )
             else:
-                first = source.consecutive_failures == 0
-                await repository.record_failure(
-                    session=session, source=source, error=error or "unknown error", now=now
+                memory, events = observe_source_failure(
+                    memory, service_id=service.id, now=now, config=self._config, error=error
                 )
-                if first:  # one line per outage of a source, not one per poll
-                    log.warning("status source %s unreadable: %s", loggable_url(url), error)
-            for service in self._services_by_url[url]:
-                state = derive_state(snapshot, service.components)
-                changed = await repository.set_service_state(
-                    session=session, service_id=service.id, state=state, now=now
+                if memory.source_stale:
+                    self._source_states[(service.id, source.url)] = ServiceState.UNKNOWN
+            await detection_store.save_memory(
+                session=session,
+                service_id=service.id,
+                source_url=source.url,
+                memory=memory,
+                now=now,
+            )
+            all_events += await _stage_events(session, events)
+            state = self._official_state(service)
+            if state is not None:
+                await _set_state(session, service.id, state, now)
+        return all_events
+
+    def _official_state(self, service: ServiceDef) -> ServiceState | None:
+        """The worst state its readable official sources give; unknown only if none is readable."""
+        known = [
+            self._source_states[key]
+            for source in service.official_sources
+            if (key := (service.id, source.url)) in self._source_states
+        ]
+        if not known:
+            return None
+        readable = [state for state in known if state is not ServiceState.UNKNOWN]
+        return worst(readable) if readable else ServiceState.UNKNOWN
+
+    async def _probe(self, source_def: SourceDef) -> None:
+        spec = ProbeSpec.from_options(source_def.url, source_def.options)
+        result = await self._prober.probe(spec)
+        now = self._clock()
+        ok = result.verdict is not ProbeVerdict.FAILED
+        self._guard.record(urlsplit(spec.url).hostname or spec.url, ok=ok, at=now)
+        suspect = self._guard.suspect(now)
+        detail = {"verdict": result.verdict.value, "latency_ms": f"{result.latency_ms:.0f}"}
+        if result.http_status is not None:
+            detail["http_status"] = str(result.http_status)
+        if result.error:
+            detail["error"] = result.error
+        events: list[DetectionEvent] = []
+        async with self._sessions() as session:
+            for service in self._services_by_url[source_def.url]:
+                memory = await detection_store.load_memory(
+                    session=session, service_id=service.id, source_url=source_def.url
                 )
-                if changed:
-                    log.info("%s is now %s", service.id, state.value)
+                memory, new = observe_probe(
+                    memory,
+                    ok=ok,
+                    service_id=service.id,
+                    now=now,
+                    config=self._config,
+                    network_suspect=suspect,
+                    detail=detail,
+                )
+                await detection_store.save_memory(
+                    session=session,
+                    service_id=service.id,
+                    source_url=source_def.url,
+                    memory=memory,
+                    now=now,
+                )
+                events += await _stage_events(session, new)
+                if not service.official_sources:
+                    state = (
+                        ServiceState.PARTIAL_OUTAGE
+                        if memory.probe_down
+                        else ServiceState.OPERATIONAL
+                    )
+                    if not memory.probe_down and result.verdict is ProbeVerdict.SLOW:
+                        state = ServiceState.DEGRADED
+                    await _set_state(session, service.id, state, now)
+            await session.commit()
+        self._publish(events)
+
+    def _publish(self, events: Sequence[DetectionEvent]) -> None:
+        for event in events:
+            log.info("%s: %s %s", event.service_id, event.kind.value, event.title or "")
+        if events and self._on_events is not None:
+            self._on_events(events)
+
+
+async def _stage_events(
+    session: AsyncSession, events: Sequence[DetectionEvent]
+) -> list[DetectionEvent]:
+    added = await detection_store.add_events(session=session, events=events)
+    keys = {(row.service_id, row.key) for row in added}
+    return [e for e in events if (e.service_id, e.key[:400]) in keys]
+
+
+async def _set_state(
+    session: AsyncSession, service_id: str, state: ServiceState, now: datetime
+) -> None:
+    if await repository.set_service_state(
+        session=session, service_id=service_id, state=state, now=now
+    ):
+        log.info("%s is now %s", service_id, state.value)

@@ -24,18 +24,10 @@ KIND = "statuspage"
 _KNOWN_KEYS = ("page", "status", "components", "incidents", "scheduled_maintenances")
 
 # What a page may declare as its own indicator: "unknown" is ours alone, never the page's.
-_PAGE_INDICATORS = {
-    i.value: i
-    for i in (
-        Indicator.NONE,
-        Indicator.MINOR,
-        Indicator.MAJOR,
-        Indicator.CRITICAL,
-        Indicator.MAINTENANCE,
-    )
-}
+_PAGE_INDICATORS = {i.value: i for i in Indicator if i is not Indicator.UNKNOWN}
+# Incident impacts that rank; "maintenance" belongs to scheduled maintenances, not incidents.
 _IMPACT_INDICATORS = {
-    i.value: i for i in (Indicator.NONE, Indicator.MINOR, Indicator.MAJOR, Indicator.CRITICAL)
+    value: i for value, i in _PAGE_INDICATORS.items() if i is not Indicator.MAINTENANCE
 }
 _COMPONENT_STATUSES = {s.value: s for s in ComponentStatus}
 
@@ -48,10 +40,11 @@ def parse_statuspage_bytes(body: bytes) -> Snapshot:
     except UnicodeDecodeError as exc:
         raise SourceFormatError(f"body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"invalid JSON: {exc.msg} at char {exc.pos}") from None
+        raise SourceFormatError(f"invalid JSON: {exc.msg} (char {exc.pos})") from None
     except ValueError as exc:
-        # e.g. an integer longer than Python's digit limit.
-        raise SourceFormatError(f"invalid JSON: {str(exc).splitlines()[0]}") from None
+        # e.g. an integer longer than Python's digit limit; its first clause is the reason.
+        reason = str(exc).partition("\n")[0].partition(":")[0] or "unreadable value"
+        raise SourceFormatError(f"invalid JSON: {reason}") from None
     except RecursionError:
         raise SourceFormatError("invalid JSON: nested too deeply") from None
     return parse_statuspage(payload)
@@ -80,7 +73,20 @@ def parse_statuspage(payload: object) -> Snapshot:
         components=tuple(_components(payload.get("components"))),
         incidents=incidents,
         maintenances=tuple(_maintenances(payload.get("scheduled_maintenances"))),
+        lists_all_open_incidents=_lists_all_open_incidents(payload),
     )
+
+
+def _lists_all_open_incidents(payload: Mapping[str, object]) -> bool:
+    """Whether an open incident missing from this payload has ended.
+
+    incidents.json and incidents/unresolved.json list them all. incident.io's summary.json drops
+    the ``incidents`` key entirely when nothing is open, so a summary (status + components)
+    without it also means "none open"; status.json and components.json say nothing either way.
+    """
+    if isinstance(payload.get("incidents"), list):
+        return True
+    return isinstance(payload.get("status"), dict) and isinstance(payload.get("components"), list)
 
 
 def _indicator(status: object, incidents: tuple[Incident, ...]) -> Indicator:

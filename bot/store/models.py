@@ -110,3 +110,45 @@ class IncidentUpdateRow(SQLModel, table=True):
     status: str = Field(max_length=32)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class ServiceMemoryRow(SQLModel, table=True):
+    """Detection's memory of one service as one source tells it (ServiceMemory as JSON)."""
+
+    __tablename__ = "service_memories"
+
+    service_id: str = Field(
+        primary_key=True, foreign_key="services.id", ondelete="CASCADE", max_length=64
+    )
+    source_url: str = Field(primary_key=True, max_length=2000)
+    memory: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class DetectionEventRow(SQLModel, table=True):
+    """A detection event; (service_id, key) is unique so a replay never stores it twice."""
+
+    __tablename__ = "detection_events"
+    __table_args__ = (UniqueConstraint("service_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: str = Field(
+        foreign_key="services.id", index=True, ondelete="CASCADE", max_length=64
+    )
+    kind: str = Field(max_length=40)
+    key: str = Field(max_length=400)
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    incident_id: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=500)
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ServiceIncidentRow(SQLModel, table=True):
+    """Which stored incidents concern which service (a shared page serves several)."""
+
+    __tablename__ = "service_incidents"
+
+    service_id: str = Field(
+        primary_key=True, foreign_key="services.id", ondelete="CASCADE", max_length=64
+    )
+    incident_id: int = Field(primary_key=True, foreign_key="incidents.id", ondelete="CASCADE")

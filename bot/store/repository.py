@@ -1,4 +1,4 @@
-"""Repository functions: keyword-only, one job each, given an open session by the caller."""
+"""Repository functions: keyword-only, one job each. Writers stage changes; callers commit."""
 
 from __future__ import annotations
 
@@ -22,7 +22,14 @@ from bot.core.status import (
     Snapshot,
 )
 from bot.sources.catalog import Catalog
-from bot.store.models import ComponentRow, IncidentRow, IncidentUpdateRow, ServiceRow, SourceRow
+from bot.store.models import (
+    ComponentRow,
+    IncidentRow,
+    IncidentUpdateRow,
+    ServiceIncidentRow,
+    ServiceRow,
+    SourceRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +72,6 @@ async def record_failure(
     source.consecutive_failures += 1
     source.fetched_at = now
     session.add(source)
-    await session.commit()
 
 
 async def record_not_modified(*, session: AsyncSession, source: SourceRow, now: datetime) -> None:
@@ -73,7 +79,6 @@ async def record_not_modified(*, session: AsyncSession, source: SourceRow, now: 
     source.last_error, source.consecutive_failures = None, 0
     source.fetched_at = source.read_ok_at = now
     session.add(source)
-    await session.commit()
 
 
 async def record_snapshot(
@@ -99,7 +104,6 @@ async def record_snapshot(
     session.add(source)
     await _store_components(session, source_id, snapshot.components)
     await _store_incidents(session, source_id, snapshot.incidents, now)
-    await session.commit()
 
 
 async def _store_components(
@@ -209,7 +213,6 @@ async def set_service_state(
         row.state, row.state_since = state.value, now
     row.checked_at = now
     session.add(row)
-    await session.commit()
     return changed
 
 
@@ -228,14 +231,14 @@ async def service_states(*, session: AsyncSession) -> dict[str, ServiceStateReco
 
 
 async def open_incident_counts(*, session: AsyncSession) -> dict[str, int]:
-    """Number of open incidents per source URL."""
+    """Number of open incidents per service id."""
     query = (
-        select(SourceRow.url, func.count(col(IncidentRow.id)))
-        .join(IncidentRow, col(IncidentRow.source_id) == col(SourceRow.id))
+        select(ServiceIncidentRow.service_id, func.count(col(IncidentRow.id)))
+        .join(IncidentRow, col(IncidentRow.id) == col(ServiceIncidentRow.incident_id))
         .where(col(IncidentRow.resolved_at).is_(None))
-        .group_by(SourceRow.url)
+        .group_by(col(ServiceIncidentRow.service_id))
     )
-    return {url: count for url, count in (await session.exec(query)).all()}
+    return {service_id: count for service_id, count in (await session.exec(query)).all()}
 
 
 async def load_snapshot(

@@ -1,0 +1,43 @@
+"""Narrow a shared status page to one service's part of it (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.core.service_state import matches_components
+from bot.core.status import ComponentStatus, Incident, Snapshot
+
+
+def service_view(snapshot: Snapshot, components_of_interest: Sequence[str]) -> Snapshot:
+    """The components and incidents of ``snapshot`` that concern a service.
+
+    A service that names no components owns the whole page. Otherwise an incident belongs to it
+    when it lists one of its components, or, when the page does not say which components an
+    incident touches (incident.io pages), when the incident names one of them or is open while
+    one of them is not operational. Names that match nothing on the page hide nothing: a renamed
+    component must not silence a real outage.
+    """
+    if not components_of_interest:
+        return snapshot
+    components = tuple(
+        c
+        for c in snapshot.components
+        if matches_components(c.name, c.group, components_of_interest)
+    )
+    if not components:
+        return snapshot
+    ids = {c.id for c in components}
+    names = [c.name.casefold() for c in components] + [n.casefold() for n in components_of_interest]
+    troubled = any(c.status is not ComponentStatus.OPERATIONAL for c in components)
+    incidents = tuple(i for i in snapshot.incidents if _concerns(i, ids, names, troubled))
+    return replace(snapshot, components=components, incidents=incidents)
+
+
+def _concerns(incident: Incident, ids: set[str], names: list[str], troubled: bool) -> bool:
+    if incident.component_ids:
+        return bool(ids.intersection(incident.component_ids))
+    title = incident.name.casefold()
+    if any(name in title for name in names):
+        return True
+    return incident.is_open and troubled

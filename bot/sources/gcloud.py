@@ -1,0 +1,236 @@
+"""Parse Google Cloud's ``incidents.json`` (status.cloud.google.com) into a Snapshot.
+
+The payload is a JSON array of incidents, newest first. Google describes an incident by its
+*impact* (``status_impact``, plus a ``severity``) and each update by the impact at that moment;
+there is no Statuspage-style lifecycle, so it is derived:
+
+| Google                                             | Snapshot                     |
+| -------------------------------------------------- | ---------------------------- |
+| incident with ``end`` set                          | status ``resolved``          |
+| no ``end``, latest update ``AVAILABLE``            | ``resolved`` (at that update)|
+| no ``end``, any other latest update                | ``investigating``            |
+| update status ``AVAILABLE``                        | update ``resolved``          |
+| update status ``SERVICE_*`` or anything else       | update ``investigating``     |
+| ``SERVICE_OUTAGE`` (any severity)                  | impact ``critical``          |
+| ``SERVICE_DISRUPTION`` + severity ``high``         | impact ``major``             |
+| ``SERVICE_DISRUPTION`` + other or no severity      | impact ``minor``             |
+| ``SERVICE_INFORMATION`` (any severity)             | impact ``minor``             |
+| no or unknown impact: severity ``high`` / other    | ``major`` / ``minor``        |
+
+The page indicator is the worst impact among open incidents, else ``none``. The optional
+``product`` option keeps only incidents naming that product (case-insensitive, exact) in
+``affected_products`` (``title`` or ``current_title``) or as ``service_name``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+
+from bot.core.status import Incident, IncidentUpdate, Indicator, PageInfo, Snapshot
+from bot.core.timeutil import parse_timestamp
+from bot.sources.errors import SourceFormatError
+
+KIND = "gcloud"
+BASE_URL = "https://status.cloud.google.com"
+PAGE = PageInfo(name="Google Cloud", url=BASE_URL)
+MAX_NAME_CHARS = 500
+
+# Keys only an incidents.json entry has: an array of other objects is the wrong URL, not calm.
+_INCIDENT_KEYS = frozenset(
+    {"external_desc", "status_impact", "affected_products", "most_recent_update", "service_key"}
+)
+_IMPACTS = {
+    Indicator.MINOR.value: Indicator.MINOR,
+    Indicator.MAJOR.value: Indicator.MAJOR,
+    Indicator.CRITICAL.value: Indicator.CRITICAL,
+}
+_RESOLVED_UPDATE = "AVAILABLE"
+
+
+def parse_gcloud_bytes(body: bytes, *, options: Mapping[str, object] | None = None) -> Snapshot:
+    """Decode a UTF-8 JSON body and parse it; SourceFormatError if it is not usable.
+
+    ``options["product"]`` (a product title) filters incidents; any other value than a non-empty
+    string there is a configuration error (ValueError), not a payload one.
+    """
+    product = _product(options)
+    try:
+        # utf-8-sig also accepts a leading BOM, which some proxies add.
+        payload = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise SourceFormatError(f"body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise SourceFormatError(f"invalid JSON: {exc.msg} at char {exc.pos}") from None
+    except ValueError as exc:
+        # e.g. an integer longer than Python's digit limit.
+        raise SourceFormatError(f"invalid JSON: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise SourceFormatError("invalid JSON: nested too deeply") from None
+    return parse_gcloud(payload, product=product)
+
+
+def parse_gcloud(payload: object, *, product: str | None = None) -> Snapshot:
+    """Parse a decoded incidents.json array into a Snapshot; SourceFormatError if unusable."""
+    if not isinstance(payload, list):
+        raise SourceFormatError(f"top level is a JSON {_json_type(payload)}, not an array")
+    entries = [entry for entry in payload if isinstance(entry, dict)]
+    if payload and not any(_INCIDENT_KEYS & entry.keys() for entry in entries):
+        raise SourceFormatError("array holds no Google Cloud incidents (no external_desc, …)")
+    wanted = product.casefold() if product else None
+    matching = (e for e in entries if wanted is None or wanted in _product_names(e))
+    incidents = tuple(i for e in matching if (i := _incident(e)) is not None)
+    worst = Indicator.NONE
+    for incident in incidents:
+        impact = _IMPACTS.get(incident.impact, Indicator.NONE)
+        if incident.is_open and impact.rank > worst.rank:
+            worst = impact
+    return Snapshot(kind=KIND, page=PAGE, indicator=worst, incidents=incidents)
+
+
+def _product(options: Mapping[str, object] | None) -> str | None:
+    """The product filter from the source options, if any."""
+    value = None if options is None else options.get("product")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"gcloud option 'product' must be a non-empty string, not {value!r}")
+    return value.strip()
+
+
+def _product_names(entry: Mapping[str, object]) -> set[str]:
+    """Every name the entry gives its products, casefolded for matching."""
+    names = {_str(entry.get("service_name"))}
+    for product in _entries(entry.get("affected_products")):
+        names.add(_str(product.get("title")))
+        # Google renames products and keeps the old title; current_title is the new one.
+        names.add(_str(product.get("current_title")))
+    return {name.strip().casefold() for name in names if name}
+
+
+def _incident(entry: Mapping[str, object]) -> Incident | None:
+    """One incident, or None when it lacks an id or a description."""
+    ident, name = _str(entry.get("id")), _first_line(entry.get("external_desc"))
+    if ident is None or name is None:
+        return None
+    updates = tuple(_updates(entry))
+    latest = updates[0] if updates else None
+    resolved_at = _time(entry.get("end"))
+    if resolved_at is None and latest is not None and latest.status == "resolved":
+        resolved_at = latest.created_at
+    return Incident(
+        id=ident,
+        name=name,
+        status="investigating" if resolved_at is None else "resolved",
+        impact=_impact(entry),
+        started_at=_time(entry.get("begin")) or _time(entry.get("created")),
+        resolved_at=resolved_at,
+        url=_url(entry, ident),
+        updates=updates,
+        component_ids=tuple(_product_ids(entry)),
+    )
+
+
+def _product_ids(entry: Mapping[str, object]) -> Iterator[str]:
+    """Ids of the affected products, which stand in for Statuspage component ids."""
+    for product in _entries(entry.get("affected_products")):
+        product_id = _str(product.get("id"))
+        if product_id is not None:
+            yield product_id
+
+
+def _updates(entry: Mapping[str, object]) -> Iterator[IncidentUpdate]:
+    """Updates newest first; ``most_recent_update`` stands in when ``updates`` is absent."""
+    raw = entry.get("updates")
+    if not isinstance(raw, list):
+        latest = entry.get("most_recent_update")
+        raw = [latest] if isinstance(latest, dict) else []
+    parsed = []
+    for update in _entries(raw):
+        created_at = (
+            _time(update.get("when"))
+            or _time(update.get("created"))
+            or _time(update.get("modified"))
+        )
+        if created_at is None:
+            continue
+        google_status = _str(update.get("status"))
+        parsed.append(
+            IncidentUpdate(
+                status="resolved" if google_status == _RESOLVED_UPDATE else "investigating",
+                body=_str(update.get("text")) or "",
+                created_at=created_at,
+            )
+        )
+    # Google publishes newest first; sorting makes that a guarantee (stable for equal times).
+    yield from sorted(parsed, key=lambda update: update.created_at, reverse=True)
+
+
+def _impact(entry: Mapping[str, object]) -> str:
+    """Statuspage impact from Google's status_impact and severity (see the module table)."""
+    impact = _str(entry.get("status_impact"))
+    if impact is None:
+        # Older entries may carry the impact only on their latest update.
+        latest = entry.get("most_recent_update")
+        impact = _str(latest.get("status")) if isinstance(latest, dict) else None
+    high = _str(entry.get("severity")) == "high"
+    if impact == "SERVICE_OUTAGE":
+        return Indicator.CRITICAL.value
+    if impact == "SERVICE_INFORMATION":
+        return Indicator.MINOR.value
+    return Indicator.MAJOR.value if high else Indicator.MINOR.value
+
+
+def _url(entry: Mapping[str, object], ident: str) -> str:
+    """The incident's public page, from its relative ``uri`` (or its id)."""
+    uri = _str(entry.get("uri"))
+    if uri is not None and uri.startswith(("https://", "http://")):
+        return uri
+    path = uri.lstrip("/") if uri else f"incidents/{ident}"
+    return f"{BASE_URL}/{path}"
+
+
+def _first_line(value: object) -> str | None:
+    """The first non-blank line of a description, cut to MAX_NAME_CHARS."""
+    if not isinstance(value, str):
+        return None
+    line = next((line.strip() for line in value.splitlines() if line.strip()), None)
+    if line is None or len(line) <= MAX_NAME_CHARS:
+        return line
+    return line[: MAX_NAME_CHARS - 1] + "…"
+
+
+def _entries(raw: object) -> Iterator[Mapping[str, object]]:
+    """The object entries of a list; anything else (wrong container, strings, nulls) is dropped."""
+    if isinstance(raw, list):
+        yield from (entry for entry in raw if isinstance(entry, dict))
+
+
+def _str(value: object) -> str | None:
+    """A non-empty string, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _time(value: object) -> datetime | None:
+    """parse_timestamp, minus dates no status page means: before year 1000 or overflowing UTC."""
+    try:
+        parsed = parse_timestamp(value)
+    except OverflowError:
+        # parse_timestamp lets this escape for e.g. 0001-01-01T00:00:00+01:00.
+        return None
+    # The contract's timestamps have four-digit years; format_timestamp writes year 999 as "999".
+    return parsed if parsed is not None and parsed.year >= 1000 else None
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,109 @@
+"""Read one official source: conditional fetch, parse, and (Statuspage) its extra endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.core.status import Snapshot
+from bot.sources.errors import SourceFormatError
+from bot.sources.fetch import FetchOutcome, HttpFetcher
+from bot.sources.parsers import parse_source
+from bot.sources.statuspage_merge import merge_parts, part_urls
+
+log = logging.getLogger(__name__)
+
+ACCEPT: Mapping[str, str] = {
+    "statuspage": "application/json",
+    "gcloud": "application/json",
+    "feed": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """What one read found. ``unchanged``: the snapshot is the one returned last time."""
+
+    snapshot: Snapshot | None
+    unchanged: bool
+    error: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+class SourceReader:
+    """Fetches and parses sources; keeps the last parse per URL so a 304 costs no parsing."""
+
+    def __init__(self, fetcher: HttpFetcher) -> None:
+        self._fetcher = fetcher
+        self._last: dict[str, Snapshot] = {}
+        self._parts: dict[str, tuple[str | None, str | None, Snapshot]] = {}
+        self._unsupported: set[str] = set()
+
+    async def read(
+        self,
+        *,
+        kind: str,
+        url: str,
+        options: Mapping[str, object],
+        etag: str | None,
+        last_modified: str | None,
+    ) -> ReadResult:
+        """Read a source once; never raises except on cancellation."""
+        cached = self._last.get(url)
+        result = await self._fetcher.get(
+            url,
+            etag=etag if cached else None,  # after a restart, nothing is cached: read it whole
+            last_modified=last_modified if cached else None,
+            accept=ACCEPT.get(kind, "*/*"),
+        )
+        if result.outcome is FetchOutcome.NOT_MODIFIED and cached is not None:
+            parts_changed = await self._refresh_parts(kind, url)
+            snapshot = self._complete(kind, url, cached)
+            return ReadResult(snapshot, not parts_changed, None, result.etag, result.last_modified)
+        if result.outcome is not FetchOutcome.OK or result.body is None:
+            error = result.error or f"unexpected answer ({result.outcome.value})"
+            return ReadResult(None, False, error, etag, last_modified)
+        try:
+            parsed = parse_source(kind, result.body, options)
+        except SourceFormatError as exc:
+            return ReadResult(None, False, f"unreadable payload: {exc}", etag, last_modified)
+        self._last[url] = parsed
+        await self._refresh_parts(kind, url)
+        snapshot = self._complete(kind, url, parsed)
+        return ReadResult(snapshot, False, None, result.etag, result.last_modified)
+
+    def _complete(self, kind: str, url: str, snapshot: Snapshot) -> Snapshot:
+        if kind != "statuspage":
+            return snapshot
+        parts = [self._parts[p][2] for p in part_urls(url) if p in self._parts]
+        return merge_parts(snapshot, parts) if parts else snapshot
+
+    async def _refresh_parts(self, kind: str, url: str) -> bool:
+        """Fetch the extra endpoints; True when one changed. Failures keep the previous copy."""
+        if kind != "statuspage":
+            return False
+        changed = False
+        for part in part_urls(url):
+            if part in self._unsupported:
+                continue
+            previous = self._parts.get(part)
+            result = await self._fetcher.get(
+                part,
+                etag=previous[0] if previous else None,
+                last_modified=previous[1] if previous else None,
+            )
+            if result.http_status == 404:
+                self._unsupported.add(part)  # this page has no such endpoint: stop asking
+                continue
+            if result.outcome is not FetchOutcome.OK or result.body is None:
+                continue  # unchanged, or failing for now: the previous copy stands
+            try:
+                parsed = parse_source("statuspage", result.body)
+            except SourceFormatError as exc:
+                log.debug("ignoring %s: %s", part, exc)
+                continue
+            self._parts[part] = (result.etag, result.last_modified, parsed)
+            changed = True
+        return changed

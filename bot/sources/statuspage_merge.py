@@ -1,0 +1,47 @@
+"""Combine the endpoints of one Statuspage site into one snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.core.status import Incident, Snapshot
+
+PART_ENDPOINTS = ("components.json", "incidents.json")
+"""Fetched beside summary.json: large and incident.io pages list only some components in the
+summary, and only incidents.json still shows an incident after it resolves (and its postmortem)."""
+
+
+def part_urls(summary_url: str) -> list[str]:
+    """URLs of the extra endpoints of a page whose source is its summary.json."""
+    if not summary_url.endswith("/summary.json"):
+        return []
+    base = summary_url.removesuffix("summary.json")
+    return [base + name for name in PART_ENDPOINTS]
+
+
+def merge_parts(summary: Snapshot, parts: list[Snapshot]) -> Snapshot:
+    """The summary, completed with fuller component and incident lists from the parts."""
+    components = summary.components
+    incidents: dict[str, Incident] = {i.id: i for i in summary.incidents}
+    for part in parts:
+        if len(part.components) > len(components):
+            known = {c.id: c for c in components}
+            # The summary's statuses are the freshest; the part only adds missing components.
+            components = tuple(known.get(c.id, c) for c in part.components)
+        for incident in part.incidents:
+            current = incidents.get(incident.id)
+            if current is None or _fuller(incident, current):
+                incidents[incident.id] = incident
+    return replace(
+        summary,
+        components=components,
+        incidents=tuple(incidents.values()),
+        lists_all_open_incidents=summary.lists_all_open_incidents
+        or any(p.lists_all_open_incidents for p in parts),
+    )
+
+
+def _fuller(candidate: Incident, current: Incident) -> bool:
+    if len(candidate.updates) != len(current.updates):
+        return len(candidate.updates) > len(current.updates)
+    return candidate.resolved_at is not None and current.resolved_at is None
