@@ -19,6 +19,7 @@ from bot.adapters.console import ConsoleAdapter
 from bot.core.commands import CommandRegistry
 from bot.core.timeutil import Clock, system_clock
 from bot.deps import AppDeps
+from bot.errors import ConfigError
 from bot.scheduling import create_scheduler
 from bot.settings import Settings
 from bot.sources.catalog import load_catalog
@@ -28,6 +29,7 @@ from bot.sources.probe import HttpProber
 from bot.store import migrate, repository
 from bot.store.engine import create_engine, session_factory
 from bot.web.server import WebServer, create_web_app
+from bot.web.webhooks import StatuspageWebhook, parse_webhook_secrets
 from cogs import load_cogs
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 fetcher=fetcher,
                 prober=HttpProber(http),
                 clock=clock,
+                interval_seconds=settings.poll_interval_seconds,
             )
             yield App(settings=settings, deps=deps, poller=poller, engine=engine, clock=clock)
     finally:
@@ -107,7 +110,11 @@ async def _serve(
     app: App, *, stop: asyncio.Event, console: bool, stdin: BinaryIO, write: Callable[[str], None]
 ) -> None:
     settings = app.settings
-    web = WebServer(create_web_app(clock=app.clock), host=settings.web_host, port=settings.web_port)
+    web = WebServer(
+        create_web_app(clock=app.clock, webhook=_webhook(app)),
+        host=settings.web_host,
+        port=settings.web_port,
+    )
     try:
         await web.start()
         web_running = True
@@ -149,6 +156,27 @@ async def _serve(
         scheduler.shutdown(wait=False)
         if web_running:
             await web.stop()
+
+
+def _webhook(app: App) -> StatuspageWebhook | None:
+    secrets = app.settings.statuspage_webhook_secrets
+    if secrets is None:
+        return None
+    try:
+        pairs = parse_webhook_secrets(secrets.get_secret_value())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sources: dict[str, str] = {}
+    for service_id, secret in pairs.items():
+        service = app.deps.catalog.get(service_id)
+        pages = [s.url for s in service.sources if s.kind == "statuspage"] if service else []
+        if not pages:
+            raise ConfigError(
+                f"STATUSPAGE_WEBHOOK_SECRETS names {service_id!r}, which has no statuspage source"
+            )
+        sources[secret] = pages[0]
+    log.info("Statuspage webhooks enabled for %s", ", ".join(sorted(pairs)))
+    return StatuspageWebhook(sources_by_secret=sources, ingest=app.poller.ingest_push)
 
 
 async def _initial_poll(app: App) -> None:

@@ -1,22 +1,24 @@
-"""Command line: ``outagebot run | console | check | db``."""
+"""Command line: ``outagebot run | console | check | services | db``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from bot import __version__
+from bot.errors import ConfigError
 from bot.logsetup import configure_logging
 from bot.settings import Settings
+from bot.sources.catalog import CatalogError
 
 MAX_CHECK_FILE_BYTES = 50_000_000
+KINDS = ("statuspage", "feed", "gcloud")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,11 +36,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"outagebot: invalid configuration: {problems}", file=sys.stderr)
         return 2
-    handler = {"run": _run, "console": _console, "check": _check, "db": _db}[args.command]
+    handlers: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+        "run": _run,
+        "console": _console,
+        "check": _check,
+        "services": _services,
+        "db": _db,
+    }
     try:
-        return handler(args, settings)
+        return handlers[args.command](args, settings)
     except KeyboardInterrupt:
         return 130
+    except (ConfigError, CatalogError) as exc:
+        print(f"outagebot: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,11 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot: polling, web server, chat adapters (console on a TTY)")
     sub.add_parser("console", help="talk to the bot in this terminal (works with piped input)")
     check = sub.add_parser("check", help="read one status source and print what it says")
-    check.add_argument("source", help="a URL or a file with a Statuspage v2 JSON payload")
+    check.add_argument("source", help="a URL or a file: Statuspage JSON, RSS/Atom, gcloud JSON")
     check.add_argument("--json", action="store_true", help="print the normalised snapshot as JSON")
-    check.add_argument(
-        "--kind", choices=["statuspage"], default=None, help="source kind (default: detect)"
-    )
+    check.add_argument("--kind", choices=KINDS, default=None, help="source kind (default: detect)")
+    check.add_argument("--product", help="gcloud: keep incidents of this product only")
+    check.add_argument("--match", help="feed: keep entries that mention this text only")
+    services = sub.add_parser("services", help="list the tracked services and their sources")
+    services.add_argument("--json", action="store_true", help="print the catalog as JSON")
     db = sub.add_parser("db", help="database schema")
     db.add_argument(
         "action", choices=["upgrade", "current"], help="apply migrations, or show the revision"
@@ -83,14 +96,21 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings, quiet=True)
     source: str = args.source
+    options = {k: v for k, v in (("product", args.product), ("match", args.match)) if v}
     try:
         snapshot = asyncio.run(
-            read_source(source, settings=settings, max_file_bytes=MAX_CHECK_FILE_BYTES)
+            read_source(
+                source,
+                settings=settings,
+                max_file_bytes=MAX_CHECK_FILE_BYTES,
+                kind=args.kind,
+                options=options,
+            )
         )
     except CheckFailed as exc:
         print(f"outagebot check: {exc}", file=sys.stderr)
         if args.json:
-            print(json.dumps(_unknown_json()))
+            print(json.dumps(_unknown_json(args.kind or "statuspage")))
         return 2
     if args.json:
         print(json.dumps(snapshot_to_json(snapshot), ensure_ascii=False, indent=2))
@@ -99,15 +119,32 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _unknown_json() -> dict[str, object]:
+def _unknown_json(kind: str) -> dict[str, object]:
     return {
-        "kind": "statuspage",
+        "kind": kind,
         "page": {"name": None, "url": None},
         "indicator": "unknown",
         "components": [],
         "incidents": [],
         "maintenances": [],
     }
+
+
+def _services(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sources.catalog import load_catalog, service_to_json
+
+    catalog = load_catalog(settings.catalog_path)
+    if args.json:
+        print(json.dumps([service_to_json(s) for s in catalog], indent=2, ensure_ascii=False))
+        return 0
+    for service in catalog:
+        aliases = f" (also: {', '.join(service.aliases)})" if service.aliases else ""
+        print(f"{service.id}: {service.name}, {service.provider}{aliases}")
+        print(f"    capabilities: {', '.join(service.capabilities) or '-'}")
+        for source in service.sources:
+            print(f"    {source.kind}: {source.url}")
+    print(f"{len(catalog)} services")
+    return 0
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,5 +168,4 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    logging.captureWarnings(True)
     sys.exit(main())

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         description="Run the terminal console with `outagebot run`: auto = when stdin is a TTY.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    statuspage_webhook_secrets: SecretStr | None = Field(
+        default=None,
+        description="service-id:secret pairs, comma separated: POST /hooks/statuspage/<secret>.",
+    )
     discord_token: SecretStr | None = Field(default=None, description="Discord bot token.")
     slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…).")
     slack_app_token: SecretStr | None = Field(
@@ -55,7 +59,13 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret")
+    @field_validator(
+        "discord_token",
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        "statuspage_webhook_secrets",
+    )
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         return None if value is None or not value.get_secret_value().strip() else value

@@ -79,6 +79,7 @@ def snapshot(
             for name, status in components
         ),
         incidents=incidents,
+        lists_all_open_incidents=True,  # like summary.json
     )
 
 

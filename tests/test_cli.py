@@ -70,7 +70,7 @@ def test_check_without_json_is_readable(capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"<html>nope</html>", "not a Statuspage payload"),
+        (b"<html>nope</html>", "not an RSS/Atom feed"),
         (b'{"page": ', "not a Statuspage payload"),
         (None, "cannot open"),
     ],
@@ -138,3 +138,99 @@ def test_invalid_setting_is_a_clear_error(
     assert "invalid configuration" in err
     assert "POLL_INTERVAL_SECONDS" in err
     assert "Traceback" not in err
+
+
+FEEDS = FIXTURES / "feeds"
+GCLOUD = sorted((FIXTURES / "gcloud").glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        (FEEDS / "statuspage_github_2026-02-04-history.atom.xml", "feed"),
+        (FEEDS / "statuspage_history.rss_parse.com_2014-01-09.xml", "feed"),
+        (GCLOUD[0], "gcloud"),
+        (STATUSPAGE / "statuspage_summary_iterable_2017-08-22.json", "statuspage"),
+    ],
+    ids=["atom", "rss", "gcloud", "statuspage"],
+)
+def test_check_detects_every_kind(
+    path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--json", str(path)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["kind"] == kind
+    assert set(got) == {"kind", "page", "indicator", "components", "incidents", "maintenances"}
+    stamps = [i["started_at"] for i in got["incidents"] if i["started_at"]]
+    assert all(s.endswith("Z") and len(s) == 20 for s in stamps)
+    assert main(["check", "--json", "--kind", kind, str(path)]) == 0
+    assert json.loads(capsys.readouterr().out) == got
+
+
+def test_check_with_the_wrong_kind_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    path = STATUSPAGE / "statuspage_summary_iterable_2017-08-22.json"
+    assert main(["check", "--kind", "gcloud", str(path)]) == 2
+    assert "not a Google Cloud incidents list" in capsys.readouterr().err
+
+
+def test_services_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["services", "--json"]) == 0
+    services = json.loads(capsys.readouterr().out)
+    assert len(services) >= 25
+    by_id = {s["id"]: s for s in services}
+    assert "claude" in by_id["anthropic-api"]["aliases"]
+    assert {"kind", "url"} <= set(by_id["openai-api"]["sources"][0])
+    assert all(s["sources"] for s in services)
+    assert main(["services"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"{len(services)} services")
+
+
+HEAD = '[[service]]\nid = "x"\nname = "x"\n[[service.source]]\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[[service]]\nid = "Bad Id"\nname = "x"', "kebab-case"),
+        ('[[service]]\nid = "x"\nname = "x"', "at least one"),
+        (
+            HEAD + 'kind = "probe"\nurl = "https://a/"\nexpect_status = "401"',
+            "probe source",
+        ),
+        (
+            HEAD + 'kind = "statuspage"\nurl = "https://a/s.json"\n'
+            '[[service.source]]\nkind = "statuspage"\nurl = "https://b/s.json"',
+            "at most one statuspage",
+        ),
+        (
+            HEAD + 'kind = "feed"\nurl = "https://a/f"\nmatch = 3',
+            "match must be",
+        ),
+        ("not toml at all [", "not valid TOML"),
+    ],
+)
+def test_bad_catalog_is_a_clear_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    toml: str,
+    problem: str,
+) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(toml)
+    monkeypatch.setenv("CATALOG_PATH", str(path))
+    assert main(["services"]) == 2
+    err = capsys.readouterr().err
+    assert problem in err
+    assert "Traceback" not in err
+
+
+def test_bad_webhook_secrets_stop_run_with_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STATUSPAGE_WEBHOOK_SECRETS", "slack:abcdefghijklmnopqrst")
+    monkeypatch.setenv("CONSOLE", "off")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "'slack', which has no statuspage source" in err
+    assert "abcdefghijklmnopqrst" not in err  # never echo a secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -171,7 +172,7 @@ def test_impact_change_without_new_update_is_an_update() -> None:
 def test_disappearing_incident_is_resolved_only_when_the_page_lists_all() -> None:
     driver = Driver()
     driver.see(summary(major(0, ("investigating", "Looking", 0))), T0)
-    partial = snapshot()  # like components.json: says nothing about incidents
+    partial = replace(snapshot(), lists_all_open_incidents=False)  # like components.json
     assert driver.see(partial, T0 + timedelta(minutes=1)) == []
     assert driver.see(summary(), T0 + timedelta(minutes=2)) == [KINDS.INCIDENT_RESOLVED]
 

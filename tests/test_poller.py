@@ -125,10 +125,10 @@ async def test_unreadable_page_is_unknown_then_recovers(
     rig.server.set_script(SUMMARY_PATH, [bad])
     with caplog.at_level(logging.WARNING, logger="bot.sources.poller"):
         for _ in range(2):
-            rig.clock.advance(seconds=30)
+            rig.clock.advance(minutes=20)  # past any backoff
             await rig.poller.poll_all()  # never raises
             assert await rig.state() is ServiceState.OPERATIONAL  # one bad read proves nothing
-        rig.clock.advance(seconds=30)
+        rig.clock.advance(minutes=20)
         await rig.poller.poll_all()
     assert await rig.state() is ServiceState.UNKNOWN  # stale after three: unknown, never "down"
     warnings = [r for r in caplog.records if r.name == "bot.sources.poller"]
@@ -136,9 +136,27 @@ async def test_unreadable_page_is_unknown_then_recovers(
     assert "\n" not in warnings[0].getMessage()
 
     rig.server.set_json(SUMMARY_PATH, GITHUB)
-    rig.clock.advance(seconds=30)
+    rig.clock.advance(minutes=20)
     await rig.poller.poll_all()
     assert await rig.state() is ServiceState.PARTIAL_OUTAGE
+
+
+async def test_failures_back_off_exponentially(rig: Rig) -> None:
+    rig.server.set_script(SUMMARY_PATH, [Step(status=503)])
+    seconds_between_requests = []
+    last = None
+    for _ in range(40):  # 40 scheduled polls, 30 s apart = 20 minutes
+        before = rig.server.count(SUMMARY_PATH)
+        await rig.poller.poll_all()
+        if rig.server.count(SUMMARY_PATH) > before:
+            if last is not None:
+                seconds_between_requests.append((rig.clock.now - last).total_seconds())
+            last = rig.clock.now
+        rig.clock.advance(seconds=30)
+    # 30 s doubling with ±20 % jitter: gaps grow, and 40 polls send far fewer requests.
+    assert len(seconds_between_requests) <= 6
+    assert seconds_between_requests == sorted(seconds_between_requests)
+    assert seconds_between_requests[-1] >= 240
 
 
 async def test_not_modified_after_failure_keeps_state(rig: Rig) -> None:
@@ -147,6 +165,7 @@ async def test_not_modified_after_failure_keeps_state(rig: Rig) -> None:
     await rig.poller.poll_all()
     await rig.poller.poll_all()
     assert await rig.state() is ServiceState.OPERATIONAL
+    rig.clock.advance(minutes=2)  # past the first backoff
     await rig.poller.poll_all()  # the page is unchanged: 304 against the stored ETag
     summary_requests = [r for r in rig.server.requests if r.path == SUMMARY_PATH]
     assert summary_requests[-1].headers.get("If-None-Match") == good.etag

@@ -106,6 +106,20 @@ class Catalog:
         return urls
 
 
+def service_to_json(service: ServiceDef) -> dict[str, object]:
+    """A service as ``outagebot services --json`` prints it."""
+    return {
+        "id": service.id,
+        "name": service.name,
+        "provider": service.provider,
+        "aliases": list(service.aliases),
+        "capabilities": list(service.capabilities),
+        "status_page": service.status_page,
+        "components": list(service.components),
+        "sources": [{"kind": s.kind, "url": s.url, **dict(s.options)} for s in service.sources],
+    }
+
+
 def load_catalog(path: Path | None = None) -> Catalog:
     """Load the catalog from ``path``, or the built-in one."""
     if path is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot import __version__
@@ -10,23 +11,38 @@ from bot.core.timeutil import format_timestamp
 from bot.settings import Settings
 from bot.sources.errors import SourceFormatError
 from bot.sources.fetch import FetchOutcome, HttpFetcher, new_http_session
-from bot.sources.statuspage import parse_statuspage_bytes
+from bot.sources.parsers import detect_kind, parse_source
 
 
 class CheckFailed(Exception):
     """The source could not be read; the message is one line for the operator."""
 
 
-async def read_source(source: str, *, settings: Settings, max_file_bytes: int) -> Snapshot:
-    """Fetch or open ``source`` and parse it."""
+async def read_source(
+    source: str,
+    *,
+    settings: Settings,
+    max_file_bytes: int,
+    kind: str | None = None,
+    options: Mapping[str, object] | None = None,
+) -> Snapshot:
+    """Fetch or open ``source`` and parse it as ``kind`` (detected from the body when None)."""
     if source.startswith(("http://", "https://")):
         body = await _fetch(source, settings)
     else:
         body = _read_file(Path(source), max_file_bytes)
+    kind = kind or detect_kind(body)
     try:
-        return parse_statuspage_bytes(body)
+        return parse_source(kind, body, options)
     except SourceFormatError as exc:
-        raise CheckFailed(f"not a Statuspage payload: {exc}") from None
+        raise CheckFailed(f"not {_KIND_NAMES[kind]}: {exc}") from None
+
+
+_KIND_NAMES = {
+    "statuspage": "a Statuspage payload",
+    "feed": "an RSS/Atom feed",
+    "gcloud": "a Google Cloud incidents list",
+}
 
 
 async def _fetch(url: str, settings: Settings) -> bytes:

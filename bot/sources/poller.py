@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.backoff import backoff_delay
 from bot.core.detection import (
     DetectionConfig,
     observe_probe,
@@ -33,6 +35,7 @@ from bot.store.models import SourceRow
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[Sequence[DetectionEvent]], None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def loggable_url(url: str) -> str:
@@ -59,6 +62,9 @@ class StatusPoller:
         guard: NetworkGuard | None = None,
         on_events: EventSink | None = None,
         max_concurrency: int = 32,
+        interval_seconds: float = 30.0,
+        max_backoff_seconds: float = 900.0,
+        rng: random.Random | None = None,
     ) -> None:
         self._sessions = sessions
         self._reader = SourceReader(fetcher)
@@ -70,6 +76,9 @@ class StatusPoller:
         self._limit = asyncio.Semaphore(max_concurrency)
         self._sources = catalog.source_urls()
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._interval, self._max_backoff = interval_seconds, max_backoff_seconds
+        self._random = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
+        self._not_before: dict[str, datetime] = {}
         # The latest state each (service, official source) gives; a service shows the worst.
         self._source_states: dict[tuple[str, str], ServiceState] = {}
         self._services_by_url: dict[str, list[ServiceDef]] = {}
@@ -103,6 +112,8 @@ class StatusPoller:
         if task is not None:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+        if self._clock() < self._not_before.get(url, _EPOCH):
+            return  # backing off after failures: spare a struggling page our requests
         try:
             async with self._limit:
                 source = self._sources[url]
@@ -116,19 +127,23 @@ class StatusPoller:
             # A bug must not stop polling: the traceback goes to the log, the source stays as is.
             log.exception("polling %s failed unexpectedly", loggable_url(url))
 
+    async def ingest_push(self, url: str, fragment: Snapshot) -> list[DetectionEvent]:
+        """Feed a pushed fragment (a webhook) through storage and detection at once."""
+        async with self._sessions() as session:
+            source = await self._source_row(session, url)
+            now = self._clock()
+            await repository.record_push(session=session, source=source, snapshot=fragment, now=now)
+            events = await self._detect(session, source, fragment, now, "", full=False)
+            await session.commit()
+        self._publish(events)
+        return events
+
     async def _read(self, source_def: SourceDef) -> None:
         url = source_def.url
+        # Fetch before opening a session: no database connection waits on a slow page.
+        result = await self._reader.read(kind=source_def.kind, url=url, options=source_def.options)
         async with self._sessions() as session:
-            source = await repository.get_source(session=session, url=url)
-            if source is None:
-                raise LookupError(f"no stored source for {loggable_url(url)}; catalog not synced?")
-            result = await self._reader.read(
-                kind=source_def.kind,
-                url=url,
-                options=source_def.options,
-                etag=source.etag,
-                last_modified=source.last_modified,
-            )
+            source = await self._source_row(session, url)
             now = self._clock()
             if result.snapshot is None:
                 if source.consecutive_failures == 0:  # one line per outage of a source
@@ -136,20 +151,40 @@ class StatusPoller:
                 await repository.record_failure(
                     session=session, source=source, error=result.error or "unknown error", now=now
                 )
-            elif result.unchanged:
-                await repository.record_not_modified(session=session, source=source, now=now)
+                self._back_off(url, source.consecutive_failures, now)
             else:
-                await repository.record_snapshot(
-                    session=session,
-                    source=source,
-                    snapshot=result.snapshot,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    now=now,
-                )
-            events = await self._detect(session, source, result.snapshot, now, result.error or "")
+                self._not_before.pop(url, None)
+                if result.unchanged:
+                    await repository.record_not_modified(session=session, source=source, now=now)
+                else:
+                    await repository.record_snapshot(
+                        session=session,
+                        source=source,
+                        snapshot=result.snapshot,
+                        etag=result.etag,
+                        last_modified=result.last_modified,
+                        now=now,
+                    )
+            events = await self._detect(
+                session, source, result.snapshot, now, result.error or "", full=True
+            )
             await session.commit()
         self._publish(events)
+
+    async def _source_row(self, session: AsyncSession, url: str) -> SourceRow:
+        source = await repository.get_source(session=session, url=url)
+        if source is None:
+            raise LookupError(f"no stored source for {loggable_url(url)}; catalog not synced?")
+        return source
+
+    def _back_off(self, url: str, failures: int, now: datetime) -> None:
+        delay = backoff_delay(
+            failures,
+            base=self._interval,
+            cap=self._max_backoff,
+            jitter=self._random.random(),
+        )
+        self._not_before[url] = now + timedelta(seconds=delay)
 
     async def _detect(
         self,
@@ -158,6 +193,8 @@ class StatusPoller:
         snapshot: Snapshot | None,
         now: datetime,
         error: str,
+        *,
+        full: bool,
     ) -> list[DetectionEvent]:
         all_events: list[DetectionEvent] = []
         for service in self._services_by_url[source.url]:

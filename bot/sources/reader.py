@@ -38,27 +38,23 @@ class SourceReader:
     def __init__(self, fetcher: HttpFetcher) -> None:
         self._fetcher = fetcher
         self._last: dict[str, Snapshot] = {}
+        self._validators: dict[str, tuple[str | None, str | None]] = {}
         self._parts: dict[str, tuple[str | None, str | None, Snapshot]] = {}
         self._unsupported: set[str] = set()
 
-    async def read(
-        self,
-        *,
-        kind: str,
-        url: str,
-        options: Mapping[str, object],
-        etag: str | None,
-        last_modified: str | None,
-    ) -> ReadResult:
+    async def read(self, *, kind: str, url: str, options: Mapping[str, object]) -> ReadResult:
         """Read a source once; never raises except on cancellation."""
         cached = self._last.get(url)
+        etag, last_modified = self._validators.get(url, (None, None))
+        # After a restart nothing is cached, so the first read is a whole one.
         result = await self._fetcher.get(
             url,
-            etag=etag if cached else None,  # after a restart, nothing is cached: read it whole
+            etag=etag if cached else None,
             last_modified=last_modified if cached else None,
             accept=ACCEPT.get(kind, "*/*"),
         )
         if result.outcome is FetchOutcome.NOT_MODIFIED and cached is not None:
+            self._validators[url] = (result.etag, result.last_modified)
             parts_changed = await self._refresh_parts(kind, url)
             snapshot = self._complete(kind, url, cached)
             return ReadResult(snapshot, not parts_changed, None, result.etag, result.last_modified)
@@ -70,6 +66,7 @@ class SourceReader:
         except SourceFormatError as exc:
             return ReadResult(None, False, f"unreadable payload: {exc}", etag, last_modified)
         self._last[url] = parsed
+        self._validators[url] = (result.etag, result.last_modified)
         await self._refresh_parts(kind, url)
         snapshot = self._complete(kind, url, parsed)
         return ReadResult(snapshot, False, None, result.etag, result.last_modified)

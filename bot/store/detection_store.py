@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.detection import ServiceMemory
 from bot.core.events import DetectionEvent, EventKind
+from bot.core.history import PastIncident
 from bot.store.memory_codec import decode_memory, encode_memory
 from bot.store.models import DetectionEventRow, IncidentRow, ServiceIncidentRow, ServiceMemoryRow
 
@@ -131,3 +132,23 @@ async def link_incidents(
     for incident_id in incident_ids:
         if incident_id is not None and incident_id not in linked:
             session.add(ServiceIncidentRow(service_id=service_id, incident_id=incident_id))
+
+
+async def incident_history(
+    *, session: AsyncSession, service_id: str, since: datetime
+) -> list[PastIncident]:
+    """The service's incidents that started on or after ``since`` or were still open then."""
+    query = (
+        select(IncidentRow)
+        .join(ServiceIncidentRow, col(ServiceIncidentRow.incident_id) == col(IncidentRow.id))
+        .where(ServiceIncidentRow.service_id == service_id)
+        .where((col(IncidentRow.resolved_at).is_(None)) | (col(IncidentRow.resolved_at) >= since))
+    )
+    return [
+        PastIncident(
+            started_at=row.started_at or row.first_seen_at,
+            resolved_at=row.resolved_at,
+            impact=row.impact,
+        )
+        for row in (await session.exec(query)).all()
+    ]

@@ -90,10 +90,10 @@ async def record_snapshot(
     last_modified: str | None,
     now: datetime,
 ) -> None:
-    """Store what a successful read said.
+    """Store what a successful read of the whole source said.
 
-    ``snapshot`` must list every unresolved incident (as summary.json does): a stored open
-    incident that is no longer listed is taken as resolved now.
+    When the snapshot lists every open incident (summary.json does), a stored open incident that
+    is no longer listed is taken as resolved now; components it no longer lists are hidden.
     """
     source_id = _id(source)
     source.page_name, source.page_url = snapshot.page.name, snapshot.page.url
@@ -102,12 +102,23 @@ async def record_snapshot(
     source.last_error, source.consecutive_failures = None, 0
     source.fetched_at = source.read_ok_at = now
     session.add(source)
-    await _store_components(session, source_id, snapshot.components)
-    await _store_incidents(session, source_id, snapshot.incidents, now)
+    await _store_components(session, source_id, snapshot.components, complete=True)
+    await _store_incidents(
+        session, source_id, snapshot.incidents, now, complete=snapshot.lists_all_open_incidents
+    )
+
+
+async def record_push(
+    *, session: AsyncSession, source: SourceRow, snapshot: Snapshot, now: datetime
+) -> None:
+    """Store a pushed fragment (a webhook about one incident or component): upserts only."""
+    source_id = _id(source)
+    await _store_components(session, source_id, snapshot.components, complete=False)
+    await _store_incidents(session, source_id, snapshot.incidents, now, complete=False)
 
 
 async def _store_components(
-    session: AsyncSession, source_id: int, components: Sequence[Component]
+    session: AsyncSession, source_id: int, components: Sequence[Component], *, complete: bool
 ) -> None:
     existing = {
         row.external_id: row
@@ -121,21 +132,26 @@ async def _store_components(
         row = existing.get(component.id) or ComponentRow(
             source_id=source_id, external_id=component.id, name=component.name, status=""
         )
-        row.name, row.status, row.group_name = (
-            component.name,
-            component.status.value,
-            component.group,
-        )
-        row.position, row.present = position, True
+        row.name, row.status = component.name, component.status.value
+        if complete or component.group is not None:  # a pushed component does not name its group
+            row.group_name = component.group
+        if complete or row.id is None:
+            row.position = position if complete else len(existing) + position
+        row.present = True
         session.add(row)
     for external_id, row in existing.items():
-        if external_id not in seen and row.present:
+        if complete and external_id not in seen and row.present:
             row.present = False
             session.add(row)
 
 
 async def _store_incidents(
-    session: AsyncSession, source_id: int, incidents: Sequence[Incident], now: datetime
+    session: AsyncSession,
+    source_id: int,
+    incidents: Sequence[Incident],
+    now: datetime,
+    *,
+    complete: bool,
 ) -> None:
     listed_ids = [i.id for i in incidents]
     query = select(IncidentRow).where(
@@ -168,7 +184,7 @@ async def _store_incidents(
         await session.flush()
         await _store_updates(session, _id(row), incident.updates)
     for external_id, row in existing.items():
-        if external_id not in listed and row.resolved_at is None:
+        if complete and external_id not in listed and row.resolved_at is None:
             row.status, row.resolved_at = "resolved", now
             session.add(row)
 

@@ -7,17 +7,20 @@ import logging
 from aiohttp import web
 
 from bot.core.timeutil import Clock, format_timestamp
+from bot.web.webhooks import StatuspageWebhook
 
 log = logging.getLogger(__name__)
 
 STARTED_AT = web.AppKey("started_at", str)
 
 
-def create_web_app(*, clock: Clock) -> web.Application:
-    """The web application: only ``/healthz`` for now."""
+def create_web_app(*, clock: Clock, webhook: StatuspageWebhook | None = None) -> web.Application:
+    """The web application: ``/healthz`` and, when configured, the Statuspage webhook."""
     app = web.Application(client_max_size=1024 * 1024)
     app[STARTED_AT] = format_timestamp(clock()) or ""
     app.router.add_get("/healthz", healthz)
+    if webhook is not None:
+        webhook.install(app)
     return app
 
 
