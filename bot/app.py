@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import __version__
@@ -18,11 +19,12 @@ from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.core.commands import CommandRegistry
 from bot.core.timeutil import Clock, system_clock
+from bot.custom_services import CustomServices, load_custom_services
 from bot.deps import AppDeps
 from bot.errors import ConfigError
-from bot.scheduling import create_scheduler
+from bot.scheduling import add_poll_job, create_scheduler, job_id
 from bot.settings import Settings
-from bot.sources.catalog import load_catalog
+from bot.sources.catalog import CatalogError, load_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
@@ -57,8 +59,12 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
         await migrate.upgrade(engine)
         sessions = session_factory(engine)
         async with sessions() as session:
+            for custom in await load_custom_services(session=session):
+                try:
+                    catalog.add(custom)
+                except CatalogError as exc:  # a later built-in took its name: keep the built-in
+                    log.warning("custom service %s not loaded: %s", custom.id, exc)
             await repository.sync_catalog(session=session, catalog=catalog)
-        deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
         async with new_http_session(user_agent=USER_AGENT) as http:
             fetcher = HttpFetcher(
                 http,
@@ -72,6 +78,20 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 prober=HttpProber(http),
                 clock=clock,
                 interval_seconds=settings.poll_interval_seconds,
+            )
+            custom_services = CustomServices(
+                catalog=catalog,
+                sessions=sessions,
+                fetcher=fetcher,
+                poller=poller,
+                clock=clock,
+                allow_private=settings.allow_private_sources,
+            )
+            deps = AppDeps(
+                catalog=catalog,
+                sessions=sessions,
+                registry=load_cogs(CommandRegistry()),
+                custom_services=custom_services,
             )
             yield App(settings=settings, deps=deps, poller=poller, engine=engine, clock=clock)
     finally:
@@ -141,6 +161,7 @@ async def _serve(
         interval_seconds=settings.poll_interval_seconds,
         first_run=None if console else app.clock(),
     )
+    _follow_custom_services(app, scheduler)
     scheduler.start()
     try:
         for adapter in adapters:
@@ -177,6 +198,24 @@ def _webhook(app: App) -> StatuspageWebhook | None:
         sources[secret] = pages[0]
     log.info("Statuspage webhooks enabled for %s", ", ".join(sorted(pairs)))
     return StatuspageWebhook(sources_by_secret=sources, ingest=app.poller.ingest_push)
+
+
+def _follow_custom_services(app: App, scheduler: AsyncIOScheduler) -> None:
+    custom = app.deps.custom_services
+    if custom is None:
+        return
+    interval = app.settings.poll_interval_seconds
+
+    def added(urls: list[str]) -> None:
+        for url in urls:
+            add_poll_job(scheduler, app.poller, url, interval_seconds=interval, first_run=None)
+
+    def dropped(urls: list[str]) -> None:
+        for url in urls:
+            if scheduler.get_job(job_id(url)):
+                scheduler.remove_job(job_id(url))
+
+    custom.on_new_urls, custom.on_dropped_urls = added, dropped
 
 
 async def _initial_poll(app: App) -> None:

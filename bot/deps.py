@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.commands import CommandRegistry
 from bot.sources.catalog import Catalog
+
+if TYPE_CHECKING:
+    from bot.custom_services import CustomServices
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +22,4 @@ class AppDeps:
     catalog: Catalog
     sessions: async_sessionmaker[AsyncSession]
     registry: CommandRegistry
+    custom_services: CustomServices | None = None

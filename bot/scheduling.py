@@ -19,16 +19,34 @@ def create_scheduler(
     """
     scheduler = AsyncIOScheduler(timezone="UTC")
     for url in poller.urls:
-        scheduler.add_job(
-            poller.poll,
-            "interval",
-            args=(url,),
-            seconds=interval_seconds,
-            jitter=max(1.0, interval_seconds / 10),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=int(interval_seconds),
-            next_run_time=first_run,
-            id=f"poll:{url}",
-        )
+        add_poll_job(scheduler, poller, url, interval_seconds=interval_seconds, first_run=first_run)
     return scheduler
+
+
+def add_poll_job(
+    scheduler: AsyncIOScheduler,
+    poller: StatusPoller,
+    url: str,
+    *,
+    interval_seconds: float,
+    first_run: datetime | None,
+) -> None:
+    """Poll ``url`` every interval (a source added at run time uses this too)."""
+    scheduler.add_job(
+        poller.poll,
+        "interval",
+        args=(url,),
+        seconds=interval_seconds,
+        jitter=max(1.0, interval_seconds / 10),
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(1, int(interval_seconds)),
+        next_run_time=first_run,
+        id=job_id(url),
+        replace_existing=True,
+    )
+
+
+def job_id(url: str) -> str:
+    """The scheduler job id of a source URL."""
+    return f"poll:{url}"

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default=None,
         description="A catalog TOML file to use instead of the built-in one.",
     )
+    allow_private_sources: bool = Field(
+        default=False,
+        description="Let /service add point at private or loopback addresses (intranet pages).",
+    )
     console: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Run the terminal console with `outagebot run`: auto = when stdin is a TTY.",

@@ -119,7 +119,7 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
         for source in service.official_sources:
             snapshot = await repository.load_snapshot(session=session, url=source.url)
             if snapshot is not None:
-                views.append(service_view(snapshot, service.components))
+                views.append(service_view(snapshot, service.components, (service.name,)))
     record = states.get(service.id)
     state = record.state if record else ServiceState.UNKNOWN
     headline: list[Span] = [Plain(f"{STATE_BADGE[state]} "), Strong(state.label)]

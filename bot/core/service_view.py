@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -9,14 +10,16 @@ from bot.core.service_state import matches_components
 from bot.core.status import ComponentStatus, Incident, Snapshot
 
 
-def service_view(snapshot: Snapshot, components_of_interest: Sequence[str]) -> Snapshot:
+def service_view(
+    snapshot: Snapshot, components_of_interest: Sequence[str], service_names: Sequence[str] = ()
+) -> Snapshot:
     """The components and incidents of ``snapshot`` that concern a service.
 
     A service that names no components owns the whole page. Otherwise an incident belongs to it
     when it lists one of its components, or, when the page does not say which components an
-    incident touches (incident.io pages), when the incident names one of them or is open while
-    one of them is not operational. Names that match nothing on the page hide nothing: a renamed
-    component must not silence a real outage.
+    incident touches (incident.io pages), when its title names one of them or the service
+    (whole words), or it is open while one of them is not operational. Names that match nothing
+    on the page hide nothing: a renamed component must not silence a real outage.
     """
     if not components_of_interest:
         return snapshot
@@ -28,16 +31,20 @@ def service_view(snapshot: Snapshot, components_of_interest: Sequence[str]) -> S
     if not components:
         return snapshot
     ids = {c.id for c in components}
-    names = [c.name.casefold() for c in components] + [n.casefold() for n in components_of_interest]
+    names = {c.name for c in components} | set(components_of_interest) | set(service_names)
+    # Whole words only: ChatGPT's "Agent" must not claim an "Agents API" incident.
+    pattern = re.compile(
+        r"\b(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b",
+        re.IGNORECASE,
+    )
     troubled = any(c.status is not ComponentStatus.OPERATIONAL for c in components)
-    incidents = tuple(i for i in snapshot.incidents if _concerns(i, ids, names, troubled))
+    incidents = tuple(i for i in snapshot.incidents if _concerns(i, ids, pattern, troubled))
     return replace(snapshot, components=components, incidents=incidents)
 
 
-def _concerns(incident: Incident, ids: set[str], names: list[str], troubled: bool) -> bool:
+def _concerns(incident: Incident, ids: set[str], names: re.Pattern[str], troubled: bool) -> bool:
     if incident.component_ids:
         return bool(ids.intersection(incident.component_ids))
-    title = incident.name.casefold()
-    if any(name in title for name in names):
+    if names.search(incident.name):
         return True
     return incident.is_open and troubled

@@ -57,18 +57,37 @@ class ServiceDef:
 
 
 class Catalog:
-    """An immutable, validated set of services with alias lookup."""
+    """A validated set of services with alias lookup; custom services join at run time."""
 
     def __init__(self, services: Sequence[ServiceDef]) -> None:
-        self._services = {s.id: s for s in services}
+        self._services: dict[str, ServiceDef] = {}
         self._names: dict[str, str] = {}
         for service in services:
-            for name in (service.id, *service.aliases, service.name.casefold()):
-                owner = self._names.setdefault(name, service.id)
-                if owner != service.id:
-                    raise CatalogError(
-                        f"name {name!r} is used by both {owner!r} and {service.id!r}"
-                    )
+            self.add(service)
+
+    def add(self, service: ServiceDef) -> None:
+        """Add a service; CatalogError if its id, name or an alias is taken."""
+        names = (service.id, *service.aliases, service.name.casefold())
+        for name in names:
+            owner = self._names.get(name)
+            if owner is not None and owner != service.id:
+                raise CatalogError(f"name {name!r} is used by both {owner!r} and {service.id!r}")
+        if service.id in self._services:
+            raise CatalogError(f"service id {service.id!r} is used twice")
+        self._services[service.id] = service
+        for name in names:
+            self._names[name] = service.id
+
+    def remove(self, service_id: str) -> ServiceDef | None:
+        """Forget a service and its names."""
+        service = self._services.pop(service_id, None)
+        if service is not None:
+            self._names = {n: sid for n, sid in self._names.items() if sid != service_id}
+        return service
+
+    def name_taken(self, name: str) -> bool:
+        """Whether a name or id already means some service."""
+        return name.strip().casefold() in self._names
 
     def __iter__(self) -> Iterator[ServiceDef]:
         return iter(self._services.values())
@@ -141,6 +160,11 @@ def parse_catalog(data: Mapping[str, Any], *, origin: str = "catalog") -> Catalo
     if not isinstance(entries, list) or not entries:
         raise CatalogError(f"{origin}: no [[service]] entries")
     return Catalog([_parse_service(entry, origin) for entry in entries])
+
+
+def parse_service(entry: Any, origin: str = "service") -> ServiceDef:
+    """Validate one service table (the catalog's, or a custom service's)."""
+    return _parse_service(entry, origin)
 
 
 def _parse_service(entry: Any, origin: str) -> ServiceDef:

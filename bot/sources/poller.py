@@ -86,6 +86,28 @@ class StatusPoller:
             for source in service.sources:
                 self._services_by_url.setdefault(source.url, []).append(service)
 
+    def track(self, service: ServiceDef) -> list[str]:
+        """Start polling a service added at run time; returns the URLs that are new."""
+        new = []
+        for source in service.sources:
+            if source.url not in self._services_by_url:
+                new.append(source.url)
+                self._sources[source.url] = source
+            self._services_by_url.setdefault(source.url, []).append(service)
+        return new
+
+    def untrack(self, service_id: str) -> list[str]:
+        """Stop polling a service; returns the URLs no other service needs."""
+        dropped = []
+        for url, services in list(self._services_by_url.items()):
+            services[:] = [s for s in services if s.id != service_id]
+            if not services:
+                del self._services_by_url[url]
+                self._sources.pop(url, None)
+                dropped.append(url)
+        self._source_states = {k: v for k, v in self._source_states.items() if k[0] != service_id}
+        return dropped
+
     @property
     def urls(self) -> Sequence[str]:
         """Every source URL this poller reads."""
@@ -202,7 +224,7 @@ class StatusPoller:
                 session=session, service_id=service.id, source_url=source.url
             )
             if snapshot is not None:
-                view = service_view(snapshot, service.components)
+                view = service_view(snapshot, service.components, (service.name,))
                 memory, events = observe_snapshot(
                     memory, view, service_id=service.id, now=now, config=self._config
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core.status import Incident, Snapshot
+from bot.core.status import Component, Incident, Snapshot
 
 PART_ENDPOINTS = ("components.json", "incidents.json")
 """Fetched beside summary.json: large and incident.io pages list only some components in the
@@ -24,10 +24,8 @@ def merge_parts(summary: Snapshot, parts: list[Snapshot]) -> Snapshot:
     components = summary.components
     incidents: dict[str, Incident] = {i.id: i for i in summary.incidents}
     for part in parts:
-        if len(part.components) > len(components):
-            known = {c.id: c for c in components}
-            # The summary's statuses are the freshest; the part only adds missing components.
-            components = tuple(known.get(c.id, c) for c in part.components)
+        if part.components:
+            components = _union(components, part.components)
         for incident in part.incidents:
             current = incidents.get(incident.id)
             if current is None or _fuller(incident, current):
@@ -39,6 +37,26 @@ def merge_parts(summary: Snapshot, parts: list[Snapshot]) -> Snapshot:
         lists_all_open_incidents=summary.lists_all_open_incidents
         or any(p.lists_all_open_incidents for p in parts),
     )
+
+
+def _union(summary: tuple[Component, ...], fuller: tuple[Component, ...]) -> tuple[Component, ...]:
+    """Every component of both, in the fuller list's order, with the summary's fresher statuses.
+
+    A component only the summary lists (created since components.json was cached) stays; a
+    group name only the fuller list knows is filled in.
+    """
+    fresh = {c.id: c for c in summary}
+    merged = []
+    for component in fuller:
+        current = fresh.pop(component.id, None)
+        if current is None:
+            merged.append(component)
+        elif current.group is None and component.group is not None:
+            merged.append(replace(current, group=component.group))
+        else:
+            merged.append(current)
+    merged.extend(fresh.values())
+    return tuple(merged)
 
 
 def _fuller(candidate: Incident, current: Incident) -> bool:

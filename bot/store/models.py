@@ -152,3 +152,18 @@ class ServiceIncidentRow(SQLModel, table=True):
         primary_key=True, foreign_key="services.id", ondelete="CASCADE", max_length=64
     )
     incident_id: int = Field(primary_key=True, foreign_key="incidents.id", ondelete="CASCADE")
+
+
+class CustomServiceRow(SQLModel, table=True):
+    """A service an admin added by URL (`/service add`); polled like the built-in ones."""
+
+    __tablename__ = "custom_services"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=32)
+    url: str = Field(max_length=2000)
+    status_page: str = Field(max_length=2000)
+    added_by_platform: str = Field(max_length=32)
+    added_by_community: str = Field(max_length=200)
+    added_at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -1,0 +1,139 @@
+"""Services admins add by URL (`/service add`): discovered, stored, polled like built-in ones."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.commands import UserFacingError
+from bot.core.rich import Quoted
+from bot.core.timeutil import Clock
+from bot.sources.catalog import Catalog, CatalogError, ServiceDef, SourceDef
+from bot.sources.discovery import DiscoveryFailed, discover_source
+from bot.sources.fetch import HttpFetcher
+from bot.sources.poller import StatusPoller
+from bot.store import repository
+from bot.store.models import CustomServiceRow
+
+log = logging.getLogger(__name__)
+
+MAX_CUSTOM_SERVICES = 200
+NameHook = Callable[[list[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Which community asks (custom services remember it; only it may remove the service)."""
+
+    platform: str
+    community_id: str
+
+
+def custom_service_def(row: CustomServiceRow) -> ServiceDef:
+    """The catalog entry of a stored custom service."""
+    return ServiceDef(
+        id=row.id,
+        name=row.name,
+        provider=row.name,
+        status_page=row.status_page,
+        sources=(SourceDef(kind=row.kind, url=row.url),),
+    )
+
+
+async def load_custom_services(*, session: AsyncSession) -> list[ServiceDef]:
+    """Every stored custom service."""
+    rows = (await session.exec(select(CustomServiceRow))).all()
+    return [custom_service_def(row) for row in rows]
+
+
+class CustomServices:
+    """Adds and removes custom services across catalog, database, poller and scheduler."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        sessions: async_sessionmaker[AsyncSession],
+        fetcher: HttpFetcher,
+        poller: StatusPoller,
+        clock: Clock,
+        allow_private: bool,
+    ) -> None:
+        self._catalog = catalog
+        self._sessions = sessions
+        self._fetcher = fetcher
+        self._poller = poller
+        self._clock = clock
+        self._allow_private = allow_private
+        self.on_new_urls: NameHook = lambda urls: None
+        self.on_dropped_urls: NameHook = lambda urls: None
+
+    async def add(self, *, name: str, url: str, requester: Requester) -> ServiceDef:
+        """Discover, store and start polling a service; UserFacingError explains any refusal."""
+        service_id = "custom-" + _slug(name)
+        if len(service_id) <= len("custom-") or len(name) > 60:
+            raise UserFacingError("Give the service a name of 1 to 60 letters or digits.")
+        if self._catalog.name_taken(name) or self._catalog.get(service_id):
+            raise UserFacingError("A service called “", Quoted(name), "” exists already.")
+        async with self._sessions() as session:
+            count = len((await session.exec(select(CustomServiceRow.id))).all())
+        if count >= MAX_CUSTOM_SERVICES:
+            raise UserFacingError(f"This bot already follows {count} custom services, its limit.")
+        try:
+            source = await discover_source(self._fetcher, url, allow_private=self._allow_private)
+        except DiscoveryFailed as exc:
+            raise UserFacingError(str(exc)) from None
+        row = CustomServiceRow(
+            id=service_id,
+            name=name.strip(),
+            kind=source.kind,
+            url=source.url,
+            status_page=url.strip(),
+            added_by_platform=requester.platform,
+            added_by_community=requester.community_id,
+            added_at=self._clock(),
+        )
+        service = custom_service_def(row)
+        try:
+            self._catalog.add(service)
+        except CatalogError:
+            raise UserFacingError("A service with that name exists already.") from None
+        async with self._sessions() as session:
+            session.add(row)
+            await session.commit()
+            await repository.sync_catalog(session=session, catalog=self._catalog)
+        new_urls = self._poller.track(service)
+        self.on_new_urls(new_urls)
+        for new_url in new_urls:
+            await self._poller.poll(new_url)  # so /status answers right away
+        log.info("custom service %s added (%s %s)", service_id, source.kind, source.url)
+        return service
+
+    async def remove(self, *, service_id: str, requester: Requester) -> ServiceDef:
+        """Stop following a custom service; only the community that added it may."""
+        async with self._sessions() as session:
+            row = await session.get(CustomServiceRow, service_id)
+            if row is None:
+                raise UserFacingError("Only services added with /service add can be removed.")
+            if (row.added_by_platform, row.added_by_community) != (
+                requester.platform,
+                requester.community_id,
+            ):
+                raise UserFacingError("Only the community that added this service can remove it.")
+            await session.delete(row)
+            await session.commit()
+        service = self._catalog.remove(service_id)
+        self.on_dropped_urls(self._poller.untrack(service_id))
+        if service is None:
+            raise UserFacingError("That service is already gone.")
+        return service
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.strip().casefold()).strip("-")[:50]
