@@ -225,7 +225,9 @@ async def test_network_wide_failure_announces_nothing(
         await poller.poll_all()
     async with session_factory(engine)() as session:
         events = await detection_store.events_for(session=session)
+        states = await repository.service_states(session=session)
     assert events == []
+    assert {s.state for s in states.values()} == {ServiceState.UNKNOWN}  # never "operational"
 
 
 def test_timeline_fixtures_parse(tmp_path: Path) -> None:

@@ -305,14 +305,11 @@ class StatusPoller:
                 )
                 events += await _stage_events(session, new)
                 if not service.official_sources:
-                    state = (
-                        ServiceState.PARTIAL_OUTAGE
-                        if memory.probe_down
-                        else ServiceState.OPERATIONAL
+                    state = _probe_only_state(
+                        result.verdict, down=memory.probe_down, suspect=suspect
                     )
-                    if not memory.probe_down and result.verdict is ProbeVerdict.SLOW:
-                        state = ServiceState.DEGRADED
-                    await _set_state(session, service.id, state, now)
+                    if state is not None:
+                        await _set_state(session, service.id, state, now)
             await session.commit()
         self._publish(events)
 
@@ -321,6 +318,18 @@ class StatusPoller:
             log.info("%s: %s %s", event.service_id, event.kind.value, event.title or "")
         if events and self._on_events is not None:
             self._on_events(events)
+
+
+def _probe_only_state(verdict: ProbeVerdict, *, down: bool, suspect: bool) -> ServiceState | None:
+    """The state of a service only our probe watches; None keeps the current one."""
+    if down:
+        return ServiceState.PARTIAL_OUTAGE
+    if verdict is ProbeVerdict.OK:
+        return ServiceState.OPERATIONAL
+    if verdict is ProbeVerdict.SLOW:
+        return ServiceState.DEGRADED
+    # A failure not yet confirmed proves nothing; with our own network down, we cannot know.
+    return ServiceState.UNKNOWN if suspect else None
 
 
 async def _stage_events(
