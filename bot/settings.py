@@ -47,12 +47,46 @@ class Settings(BaseSettings):
         description="service-id:secret pairs, comma separated: POST /hooks/statuspage/<secret>.",
     )
     discord_token: SecretStr | None = Field(default=None, description="Discord bot token.")
+    discord_api_base: str = Field(
+        default="https://discord.com/api/v10",
+        description="Discord REST API base URL (a proxy, or a fake in tests).",
+    )
+    discord_gateway_url: str = Field(
+        default="wss://gateway.discord.gg",
+        description="Discord gateway URL used when shards are given explicitly.",
+    )
+    discord_dev_guild: int | None = Field(
+        default=None, description="Sync slash commands to this guild only (development)."
+    )
+    shard_count: int | None = Field(
+        default=None, ge=1, description="Total Discord shards across all processes (unset: auto)."
+    )
+    shard_ids: str | None = Field(
+        default=None, description="Comma-separated shard ids this process runs, e.g. 0,1."
+    )
     slack_bot_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…).")
     slack_app_token: SecretStr | None = Field(
         default=None, description="Slack app-level token (xapp-…) for Socket Mode."
     )
     slack_signing_secret: SecretStr | None = Field(
         default=None, description="Slack signing secret, for HTTP mode."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API base URL (a proxy, or a fake in tests).",
+    )
+    slack_command: str = Field(
+        default="/outage", description="The one Slack slash command that carries every command."
+    )
+    slack_client_id: str | None = Field(
+        default=None, description="Slack app client id, for multi-workspace OAuth installs."
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="Slack app client secret, for multi-workspace OAuth installs."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The bot's public base URL (Slack HTTP mode, OAuth redirects, images).",
     )
 
     @field_validator("log_level")
@@ -68,6 +102,7 @@ class Settings(BaseSettings):
         "slack_bot_token",
         "slack_app_token",
         "slack_signing_secret",
+        "slack_client_secret",
         "statuspage_webhook_secrets",
     )
     @classmethod

@@ -1,0 +1,1 @@
+"""Delivery of alerts to chat channels: the outbox, its worker, and the sender interface."""

@@ -1,0 +1,72 @@
+"""What every chat platform offers the outbox worker: send, edit, reply in a thread, find.
+
+Adapters implement `PlatformSender`; the worker never touches a platform library. Errors tell the
+worker what to do next: retry later (`TransientDeliveryError`, with the platform's retry-after
+when it gave one) or give up on this channel (`PermanentDeliveryError`: deleted channel, missing
+permission, revoked token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core.commands import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """A channel on a platform, inside one community (Discord guild, Slack workspace)."""
+
+    platform: str
+    community_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message we posted; ``thread_id`` is where its thread replies go, once there is one."""
+
+    message_id: str
+    thread_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """A send, edit or reply did not happen."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying: rate limited, 5xx, connection dropped."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help: the channel is gone, or we may not post there."""
+
+
+class PlatformSender(Protocol):
+    """The delivery side of one chat platform."""
+
+    platform: str
+
+    async def send(
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+    ) -> SentMessage:
+        """Post a new message. ``key`` is unique per delivery: the platform's idempotency
+        token where it has one (Discord nonce), and what `find_sent` looks for otherwise."""
+
+    async def edit(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> None:
+        """Replace the content of a message we posted."""
+
+    async def reply_in_thread(
+        self, channel: ChannelRef, message: SentMessage, reply: Reply, *, key: str
+    ) -> SentMessage:
+        """Reply under a message (creating its thread if needed); returns the reply, whose
+        ``thread_id`` the worker stores on the parent for later replies."""
+
+    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
+        """A message we already posted with this key (after a crash between sending and
+        recording), or None. Looks only at recent messages."""
