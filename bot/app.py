@@ -7,19 +7,25 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import __version__
 from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
+from bot.adapters.console_sender import CONSOLE_PLATFORM, ConsoleSender
 from bot.core.commands import CommandRegistry
+from bot.core.events import DetectionEvent
 from bot.core.timeutil import Clock, system_clock
 from bot.custom_services import CustomServices, load_custom_services
+from bot.delivery.sender import PlatformSender
+from bot.delivery.worker import OutboxWorker
 from bot.deps import AppDeps
 from bot.errors import ConfigError
 from bot.scheduling import add_poll_job, create_scheduler, job_id
@@ -28,7 +34,7 @@ from bot.sources.catalog import CatalogError, load_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import migrate, repository
+from bot.store import alert_store, migrate, repository
 from bot.store.engine import create_engine, session_factory
 from bot.web.server import WebServer, create_web_app
 from bot.web.webhooks import StatuspageWebhook, parse_webhook_secrets
@@ -78,6 +84,7 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 prober=HttpProber(http),
                 clock=clock,
                 interval_seconds=settings.poll_interval_seconds,
+                record_events=_record_alert_events,
             )
             custom_services = CustomServices(
                 catalog=catalog,
@@ -162,6 +169,16 @@ async def _serve(
         first_run=None if console else app.clock(),
     )
     _follow_custom_services(app, scheduler)
+    senders: dict[str, PlatformSender] = {}
+    if console:
+        senders[CONSOLE_PLATFORM] = ConsoleSender(write=write, clock=app.clock)
+    worker = OutboxWorker(
+        sessions=app.deps.sessions, senders=senders, catalog=app.deps.catalog, clock=app.clock
+    )
+    app.poller.on_events = lambda _events: worker.wake()
+    _schedule_reminders(app, scheduler)
+    worker_stop = asyncio.Event()
+    worker_task = asyncio.create_task(worker.run_forever(worker_stop), name="outbox")
     scheduler.start()
     try:
         for adapter in adapters:
@@ -171,12 +188,37 @@ async def _serve(
     finally:
         for adapter in reversed(adapters):
             await adapter.stop()
+        worker_stop.set()
+        await worker_task
         # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
         scheduler.pause()
         await app.poller.drain(grace_seconds=settings.http_timeout_seconds + 5)
         scheduler.shutdown(wait=False)
         if web_running:
             await web.stop()
+
+
+async def _record_alert_events(
+    session: AsyncSession, events: Sequence[DetectionEvent], now: datetime
+) -> None:
+    await alert_store.record_alert_events(session=session, events=events, now=now)
+
+
+def _schedule_reminders(app: App, scheduler: AsyncIOScheduler) -> None:
+    hours = app.settings.reminder_hours
+    if hours <= 0:
+        return
+    every = timedelta(hours=hours)
+
+    async def remind() -> None:
+        try:
+            async with app.deps.sessions() as session:
+                await alert_store.stage_reminders(session=session, now=app.clock(), every=every)
+                await session.commit()
+        except Exception:
+            log.exception("staging reminders failed")
+
+    scheduler.add_job(remind, "interval", minutes=5, id="reminders", max_instances=1, coalesce=True)
 
 
 def _webhook(app: App) -> StatuspageWebhook | None:

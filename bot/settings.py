@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=None,
         description="A catalog TOML file to use instead of the built-in one.",
     )
+    reminder_hours: float = Field(
+        default=4.0,
+        ge=0,
+        description="Remind channels of an incident still open every N hours (0: never).",
+    )
     allow_private_sources: bool = Field(
         default=False,
         description="Let /service add point at private or loopback addresses (intranet pages).",

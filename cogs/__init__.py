@@ -6,7 +6,7 @@ from importlib import import_module
 
 from bot.core.commands import CommandRegistry
 
-COG_MODULES = ("cogs.status", "cogs.service", "cogs.help")
+COG_MODULES = ("cogs.status", "cogs.subscribe", "cogs.service", "cogs.help")
 
 
 def load_cogs(registry: CommandRegistry) -> CommandRegistry:

@@ -79,6 +79,7 @@ def observe_snapshot(
     if memory.source_stale:
         emit(EventKind.SOURCE_RECOVERED, f"source_recovered:{now.isoformat()}")
     incidents = _observe_incidents(memory, view, now, config, emit)
+    _name_affected_components(events, view)
     components = _observe_components(memory, view, emit)
     maintenances = _observe_maintenances(memory, view, emit)
     new_memory = replace(
@@ -91,6 +92,20 @@ def observe_snapshot(
         source_stale=False,
     )
     return new_memory, events
+
+
+def _name_affected_components(events: list[DetectionEvent], view: Snapshot) -> None:
+    """Add the names of the components each incident touches, for per-channel filters."""
+    by_id = {c.id: c for c in view.components}
+    troubled = [c.name for c in view.components if c.status.value != "operational"]
+    affected: dict[str, list[str]] = {}
+    for incident in view.incidents:
+        named = [by_id[i].name for i in incident.component_ids if i in by_id]
+        affected[incident.id] = named or troubled
+    for index, event in enumerate(events):
+        names = affected.get(event.incident_id or "")
+        if names:
+            events[index] = replace(event, detail={**event.detail, "components": "\n".join(names)})
 
 
 def observe_source_failure(

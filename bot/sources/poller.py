@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ from bot.store.models import SourceRow
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[Sequence[DetectionEvent]], None]
+EventRecorder = Callable[[AsyncSession, Sequence[DetectionEvent], datetime], Awaitable[object]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -61,6 +62,7 @@ class StatusPoller:
         config: DetectionConfig | None = None,
         guard: NetworkGuard | None = None,
         on_events: EventSink | None = None,
+        record_events: EventRecorder | None = None,
         max_concurrency: int = 32,
         interval_seconds: float = 30.0,
         max_backoff_seconds: float = 900.0,
@@ -72,7 +74,8 @@ class StatusPoller:
         self._clock = clock
         self._config = config or DetectionConfig()
         self._guard = guard or NetworkGuard()
-        self._on_events = on_events
+        self.on_events = on_events
+        self._record_events = record_events
         self._limit = asyncio.Semaphore(max_concurrency)
         self._sources = catalog.source_urls()
         self._in_flight: set[asyncio.Task[object]] = set()
@@ -156,6 +159,7 @@ class StatusPoller:
             now = self._clock()
             await repository.record_push(session=session, source=source, snapshot=fragment, now=now)
             events = await self._detect(session, source, fragment, now, "", full=False)
+            await self._record(session, events, now)
             await session.commit()
         self._publish(events)
         return events
@@ -190,6 +194,7 @@ class StatusPoller:
             events = await self._detect(
                 session, source, result.snapshot, now, result.error or "", full=True
             )
+            await self._record(session, events, now)
             await session.commit()
         self._publish(events)
 
@@ -310,14 +315,22 @@ class StatusPoller:
                     )
                     if state is not None:
                         await _set_state(session, service.id, state, now)
+            await self._record(session, events, now)
             await session.commit()
         self._publish(events)
+
+    async def _record(
+        self, session: AsyncSession, events: Sequence[DetectionEvent], now: datetime
+    ) -> None:
+        # In the same transaction as the events: no event without its deliveries, nor the reverse.
+        if events and self._record_events is not None:
+            await self._record_events(session, events, now)
 
     def _publish(self, events: Sequence[DetectionEvent]) -> None:
         for event in events:
             log.info("%s: %s %s", event.service_id, event.kind.value, event.title or "")
-        if events and self._on_events is not None:
-            self._on_events(events)
+        if events and self.on_events is not None:
+            self.on_events(events)
 
 
 def _probe_only_state(verdict: ProbeVerdict, *, down: bool, suspect: bool) -> ServiceState | None:

@@ -167,3 +167,82 @@ class CustomServiceRow(SQLModel, table=True):
     added_by_platform: str = Field(max_length=32)
     added_by_community: str = Field(max_length=200)
     added_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class SubscriptionRow(SQLModel, table=True):
+    """A channel following a service's alerts; scoped to one community on one platform."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("platform", "community_id", "channel_id", "service_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    community_id: str = Field(max_length=200, index=True)
+    channel_id: str = Field(max_length=200)
+    service_id: str = Field(max_length=64, index=True)
+    components: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    min_severity: str = Field(default="minor", max_length=16)
+    mention_role: str | None = Field(default=None, max_length=100)
+    early_warnings: bool = False
+    maintenance: bool = True
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class AlertRow(SQLModel, table=True):
+    """The living state of one incident (or maintenance) as channels show it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("service_id", "subject_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: str = Field(max_length=64, index=True)
+    subject_id: str = Field(max_length=200)
+    kind: str = Field(default="incident", max_length=16)
+    title: str = Field(max_length=500)
+    status: str = Field(max_length=32)
+    impact: str = Field(max_length=32)
+    url: str | None = Field(default=None, max_length=2000)
+    components: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    latest_update: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    latest_update_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    version: int = 1
+    reminders_sent: int = 0
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class AlertMessageRow(SQLModel, table=True):
+    """The one message an alert has in one subscribed channel (what edits and replies target)."""
+
+    __tablename__ = "alert_messages"
+    __table_args__ = (UniqueConstraint("alert_id", "subscription_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id", index=True, ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="subscriptions.id", ondelete="CASCADE")
+    message_id: str = Field(max_length=200)
+    thread_id: str | None = Field(default=None, max_length=200)
+    rendered_version: int = 0
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The outbox: one action (post, edit, thread reply) for one alert in one channel."""
+
+    __tablename__ = "deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    alert_id: int = Field(foreign_key="alerts.id", index=True, ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="subscriptions.id", ondelete="CASCADE")
+    platform: str = Field(max_length=32)
+    action: str = Field(max_length=16)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_utc_column())

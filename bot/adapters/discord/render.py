@@ -1,0 +1,298 @@
+"""Reply → Discord message: one embed, a row of buttons, an optional chart, no pings.
+
+Every limit Discord enforces is respected here, so no send fails on size: text is cut at a span
+(never inside a timestamp or link), ends with "…", and links to ``Reply.url`` when it was cut.
+Untrusted text (`Quoted`, link labels, service names) is markdown-escaped and its mentions
+broken with a zero-width space; `allowed_mentions` is empty as well, so even a slip cannot ping.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import discord
+
+from bot.core.commands import Reply, Tone
+from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, to_plain
+from bot.core.text import truncate
+
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_COUNT_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 1024  # Discord allows 2048; less keeps title + description + footer under 6000
+EMBED_TOTAL_LIMIT = 6000
+CONTENT_LIMIT = 2000
+BUTTON_LABEL_LIMIT = 80
+CUSTOM_ID_LIMIT = 100
+MAX_BUTTONS = 25
+ACTION_PREFIX = "ob:"
+"""custom_id prefix of our action buttons; the rest is a command line, e.g. ``status openai``."""
+
+IMAGE_NAME = "chart.png"
+ELLIPSIS = "…"
+ZWSP = "\u200b"
+
+TONE_COLOUR = {
+    Tone.NEUTRAL: 0x95A5A6,
+    Tone.OK: 0x2ECC71,
+    Tone.INFO: 0x3498DB,
+    Tone.WARNING: 0xE67E22,
+    Tone.DANGER: 0xE74C3C,
+}
+
+# `<@id>`, `<@!id>`, `<@&id>`, `<#id>`, `</cmd:id>`, `<t:…>`, `<a:emoji:id>`: anything Discord
+# would turn into a mention, a command link or a fake timestamp.
+_ANGLE_TOKEN = re.compile(r"<(?=[@#/:]|a:|t:)")
+_BROADCAST = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
+
+
+def escape_untrusted(text: str) -> str:
+    """Text someone else wrote, made inert: no formatting, no mention, no masked link."""
+    escaped = discord.utils.escape_markdown(text)
+    escaped = _ANGLE_TOKEN.sub("<" + ZWSP, escaped)
+    return _BROADCAST.sub("@" + ZWSP, escaped)
+
+
+def _safe_url(url: str) -> str | None:
+    url = url.strip()
+    if not url.startswith(("https://", "http://")) or len(url) > 512:
+        return None
+    return url.replace(" ", "%20").replace(")", "%29")
+
+
+def render_span(span: Span) -> str:
+    """One span in Discord markdown."""
+    match span:
+        case Plain(text):
+            return text
+        case Strong(text):
+            return f"**{escape_untrusted(text)}**" if text.strip() else text
+        case Quoted(text):
+            return escape_untrusted(text)
+        case When(at, style):
+            return f"<t:{int(at.timestamp())}:{'R' if style == 'relative' else 'f'}>"
+        case Link(label, url):
+            target = _safe_url(url)
+            shown = escape_untrusted(label.replace("[", "(").replace("]", ")"))
+            if target is None:
+                return shown
+            return target if not label or label == url else f"[{shown}]({target})"
+    return ""  # pragma: no cover - Span is closed
+
+
+def render_text(text: RichText) -> str:
+    """Rich text in Discord markdown, no limit."""
+    return "".join(render_span(span) for span in text)
+
+
+def render_limited(text: RichText, limit: int, *, more_url: str | None = None) -> str:
+    """Rich text within ``limit`` characters; when cut, ends with "…" (and a link to more)."""
+    full = render_text(text)
+    if len(full) <= limit:
+        return full
+    tail = ELLIPSIS
+    target = _safe_url(more_url) if more_url else None
+    if target and len(target) + 20 < limit // 2:
+        tail = f"{ELLIPSIS}\n[Read more]({target})"
+    budget = limit - len(tail)
+    out: list[str] = []
+    used = 0
+    for span in text:
+        piece = render_span(span)
+        if used + len(piece) <= budget:
+            out.append(piece)
+            used += len(piece)
+            continue
+        if isinstance(span, Plain | Quoted | Strong):
+            out.append(_longest_prefix(span, budget - used))
+        break  # a timestamp or link is never cut in half: it is dropped whole
+    return "".join(out).rstrip() + tail
+
+
+def _longest_prefix(span: Plain | Quoted | Strong, room: int) -> str:
+    """The longest rendering of a prefix of ``span``'s text that fits ``room``, cut at a word."""
+    if room <= 4:
+        return ""
+    raw = span.text
+    low, high = 0, min(len(raw), room)
+    while low < high:  # escaping can lengthen text, so search the raw length that fits
+        mid = (low + high + 1) // 2
+        if len(render_span(type(span)(raw[:mid]))) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    cut = raw[:low]
+    space = cut.rfind(" ")
+    if space > low * 0.8:  # cut at a word when that loses little
+        cut = cut[:space]
+    return render_span(type(span)(cut.rstrip())) if cut.strip() else ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedButton:
+    """A button as Discord shows it: a link (``url``) or an action (``custom_id``)."""
+
+    label: str
+    url: str | None = None
+    custom_id: str | None = None
+
+    def to_component(self) -> dict[str, Any]:
+        """The button as a raw API component."""
+        if self.url is not None:
+            return {"type": 2, "style": 5, "label": self.label, "url": self.url}
+        return {"type": 2, "style": 2, "label": self.label, "custom_id": self.custom_id}
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordMessage:
+    """A rendered reply, usable by discord.py (interactions) and by raw REST (the outbox)."""
+
+    embed: discord.Embed
+    buttons: tuple[RenderedButton, ...] = ()
+    content: str | None = None
+    image_png: bytes | None = None
+    image_alt: str = ""
+    ephemeral: bool = False
+    mention_role: str | None = None
+    truncated: bool = False
+
+    @property
+    def allowed_mentions(self) -> discord.AllowedMentions:
+        """Nobody is pinged, except the alert role the channel's subscription names."""
+        if self.mention_role is None:
+            return discord.AllowedMentions.none()
+        return discord.AllowedMentions(
+            everyone=False,
+            users=False,
+            roles=[discord.Object(id=int(self.mention_role))],
+            replied_user=False,
+        )
+
+    def view(self) -> discord.ui.View | None:
+        """A stateless view (call inside the event loop); clicks route by custom_id prefix."""
+        if not self.buttons:
+            return None
+        view = discord.ui.View(timeout=None)
+        for button in self.buttons:
+            if button.url is not None:
+                view.add_item(discord.ui.Button(label=button.label, url=button.url))
+            else:
+                view.add_item(
+                    discord.ui.Button(
+                        label=button.label,
+                        custom_id=button.custom_id,
+                        style=discord.ButtonStyle.secondary,
+                    )
+                )
+        # Stopped before it is sent, so discord.py keeps no per-message state: the adapter's
+        # on_interaction handles every `ob:` click, which is what makes buttons survive restarts.
+        view.stop()
+        return view
+
+    def file(self) -> discord.File | None:
+        """The chart as an attachment (a fresh one per send: a File is read once)."""
+        if self.image_png is None:
+            return None
+        return discord.File(
+            io.BytesIO(self.image_png), filename=IMAGE_NAME, description=self.image_alt or None
+        )
+
+    def components(self) -> list[dict[str, Any]]:
+        """Buttons as raw action rows, five per row."""
+        rows = [self.buttons[i : i + 5] for i in range(0, len(self.buttons), 5)]
+        return [{"type": 1, "components": [b.to_component() for b in row]} for row in rows]
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body of a REST message create/edit (attachments go alongside)."""
+        body: dict[str, Any] = {
+            "content": self.content or "",
+            "embeds": [self.embed.to_dict()],
+            "components": self.components(),
+            "allowed_mentions": self.allowed_mentions.to_dict(),
+        }
+        if self.image_png is not None:
+            body["attachments"] = [
+                {"id": 0, "filename": IMAGE_NAME, "description": self.image_alt[:1024]}
+            ]
+        return body
+
+
+def render_reply(reply: Reply, now: datetime, *, mention_role: str | None = None) -> DiscordMessage:
+    """Render a neutral reply as a Discord message within every platform limit."""
+    title = truncate(reply.title, TITLE_LIMIT) if reply.title else None
+    url = _safe_url(reply.url) if reply.url else None
+    description = render_limited(reply.body, DESCRIPTION_LIMIT, more_url=url)
+    footer = truncate(to_plain(reply.footer, now), FOOTER_LIMIT) if reply.footer else ""
+    truncated = description != render_text(reply.body)
+    fields: list[tuple[str, str, bool]] = []
+    for item in reply.fields[:FIELD_COUNT_LIMIT]:
+        name = render_limited((Quoted(item.name),), FIELD_NAME_LIMIT) or ZWSP
+        value = render_limited(item.value, FIELD_VALUE_LIMIT, more_url=url) or ZWSP
+        truncated = truncated or value != render_text(item.value)
+        fields.append((name, value, item.inline))
+    fixed = len(title or "") + len(description) + len(footer)
+
+    def size() -> int:
+        return fixed + sum(len(name) + len(value) for name, value, _ in fields)
+
+    while fields and size() > EMBED_TOTAL_LIMIT:
+        fields.pop()  # later fields matter least (trouble and incidents come first)
+    if len(fields) < len(reply.fields):
+        truncated = True
+        note = f"[Read more]({url})" if url else "Some details were left out."
+        while fields and (
+            size() + len(ELLIPSIS) + len(note) > EMBED_TOTAL_LIMIT
+            or len(fields) >= FIELD_COUNT_LIMIT
+        ):
+            fields.pop()
+        fields.append((ELLIPSIS, note, False))
+    embed = discord.Embed(
+        title=title,
+        description=description or None,
+        colour=TONE_COLOUR[reply.tone],
+        url=url if title else None,
+    )
+    for name, value, inline in fields:
+        embed.add_field(name=name, value=value, inline=inline)
+    if footer:
+        embed.set_footer(text=footer)
+    if reply.image_png is not None:
+        embed.set_image(url=f"attachment://{IMAGE_NAME}")
+    content = truncate(f"<@&{int(mention_role)}>", CONTENT_LIMIT) if mention_role else None
+    return DiscordMessage(
+        embed=embed,
+        buttons=render_buttons(reply),
+        content=content,
+        image_png=reply.image_png,
+        image_alt=reply.image_alt[:1024],
+        ephemeral=reply.ephemeral,
+        mention_role=str(int(mention_role)) if mention_role else None,
+        truncated=truncated,
+    )
+
+
+def render_buttons(reply: Reply) -> tuple[RenderedButton, ...]:
+    """Link buttons and ``ob:`` action buttons; ones Discord would refuse are left out."""
+    out: list[RenderedButton] = []
+    for button in reply.buttons:
+        label = truncate(button.label, BUTTON_LABEL_LIMIT) or "Open"
+        if button.url:
+            target = _safe_url(button.url)
+            if target:
+                out.append(RenderedButton(label=label, url=target))
+        elif button.action:
+            custom_id = ACTION_PREFIX + button.action
+            if len(custom_id) <= CUSTOM_ID_LIMIT:
+                out.append(RenderedButton(label=label, custom_id=custom_id))
+    return tuple(out[:MAX_BUTTONS])
+
+
+def embed_total(embed: discord.Embed) -> int:
+    """Characters Discord counts toward the 6000 embed limit."""
+    return len(embed)

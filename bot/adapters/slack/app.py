@@ -1,0 +1,256 @@
+"""The bolt app: one slash command carrying every command, ``ob:`` buttons, lifecycle events.
+
+Both transports (HTTP and Socket Mode) end in this app's ``async_dispatch``. Every listener acks
+at once and does the work in a task it tracks, then answers through ``respond``; so Slack gets its
+acknowledgement well within 3 seconds however slow a command is, and shutdown can wait for (or
+cancel) what is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack.identity import AdminLookup, SeenKeys
+from bot.adapters.slack.render import ACTION_PREFIX, render_reply
+from bot.core.commands import (
+    Actor,
+    CommandRegistry,
+    Invocation,
+    Reply,
+    UserFacingError,
+    dispatch,
+    error_reply,
+)
+from bot.core.textcommand import parse_command_line
+from bot.core.timeutil import Clock
+from bot.deps import AppDeps
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+UNKNOWN_TEAM_TEXT = "This workspace is not connected to outagebot, so I can't answer here."
+MALFORMED_TEXT = "I couldn't tell who asked, so I can't answer that."
+
+
+def _text(value: object, limit: int = 200) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _dig(body: Mapping[str, Any], *path: str) -> str:
+    node: Any = body
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return _text(node)
+
+
+class SlackCommandApp:
+    """Turns slash commands and button clicks into `Invocation`s and answers with Block Kit."""
+
+    def __init__(
+        self,
+        *,
+        deps: AppDeps,
+        clock: Clock,
+        client: AsyncWebClient,
+        command: str = "/outage",
+        admins: AdminLookup | None = None,
+    ) -> None:
+        self._deps = deps
+        self._registry: CommandRegistry = deps.registry
+        self._clock = clock
+        self._admins = admins or AdminLookup(clock=clock)
+        self._seen = SeenKeys()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.command = "/" + command.strip().lstrip("/")
+        # Signatures are checked by our HTTP endpoint (with our clock) before anything reaches
+        # bolt; Socket Mode needs none. Everything after the ack runs in our own tasks.
+        self.bolt = AsyncApp(
+            client=client,
+            signing_secret="",
+            request_verification_enabled=False,
+            process_before_response=True,
+            raise_error_for_unhandled_request=False,
+        )
+        self.bolt.use(self._once_only)
+        self.bolt.command(self.command)(self._on_command)
+        self.bolt.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self._on_button)
+        self.bolt.action(re.compile(r"^oblink:"))(self._ack_only)
+        self.bolt.event("app_uninstalled")(self._on_lifecycle_event)
+        self.bolt.event("tokens_revoked")(self._on_lifecycle_event)
+
+    async def dispatch(self, request: AsyncBoltRequest) -> BoltResponse:
+        """Hand one verified request to bolt."""
+        return await self.bolt.async_dispatch(request)
+
+    @property
+    def pending(self) -> int:
+        """Commands acknowledged but not yet answered."""
+        return len(self._tasks)
+
+    async def wait_idle(self) -> None:
+        """Wait until every acknowledged command has been answered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self, *, grace_seconds: float = 5.0) -> None:
+        """Let running commands finish for a moment, then cancel the rest."""
+        if not self._tasks:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wait_idle(), timeout=grace_seconds)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="slack-command")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- bolt middleware and listeners ------------------------------------------------------
+
+    async def _once_only(
+        self,
+        req: AsyncBoltRequest,
+        body: dict[str, Any],
+        next_: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        # Slack retries what it thinks we missed; we acked (or are acting on) the first try.
+        if req.headers.get("x-slack-retry-num"):
+            log.info("ignoring a Slack retry (%s)", _text(req.headers.get("x-slack-retry-reason")))
+            return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
+        key = _text(body.get("trigger_id")) or _text(body.get("event_id"))
+        if key and not self._seen.first_time(key):
+            log.info("ignoring a request already handled")
+            return BoltResponse(status=200, body="")
+        return await next_()
+
+    async def _on_command(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        if not self._known_team(context):
+            await ack(text=UNKNOWN_TEAM_TEXT, response_type="ephemeral")
+            return
+        await ack()
+        line = " ".join(_text(body.get("text"), 4000).split()) or "help"
+        self._spawn(self._answer(line, body, context, respond, replace_original=None))
+
+    async def _on_button(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        if not self._known_team(context):
+            await self._respond(respond, error_reply(UNKNOWN_TEAM_TEXT), replace_original=False)
+            return
+        line = _text(action.get("action_id"), 300).removeprefix(ACTION_PREFIX).strip()
+        self._spawn(self._answer(line, body, context, respond, replace_original=False))
+
+    async def _ack_only(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _on_lifecycle_event(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        event = body.get("event") if isinstance(body.get("event"), dict) else {}
+        log.warning(
+            "Slack %s for team %s: this workspace's token no longer works",
+            _text((event or {}).get("type")),
+            _text(body.get("team_id")),
+        )
+
+    # --- the work after the ack -------------------------------------------------------------
+
+    def _known_team(self, context: AsyncBoltContext) -> bool:
+        # In single-workspace mode the token's own workspace (auth.test) is the only one we
+        # serve; a request from any other team gets an error and changes nothing.
+        result = context.authorize_result
+        if result is None:
+            return False
+        if result.team_id and context.team_id == result.team_id:
+            return True
+        return bool(result.enterprise_id) and context.enterprise_id == result.enterprise_id
+
+    async def _answer(
+        self,
+        line: str,
+        body: Mapping[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        *,
+        replace_original: bool | None,
+    ) -> None:
+        try:
+            reply = await self.reply_to(line, body, context)
+        except Exception:
+            log.exception("Slack command failed")
+            reply = error_reply("Something went wrong on our side. Please try again.")
+        await self._respond(respond, reply, replace_original=replace_original)
+
+    async def reply_to(
+        self, line: str, body: Mapping[str, Any], context: AsyncBoltContext
+    ) -> Reply:
+        """Parse a command line typed (or clicked) in Slack and run it as that user."""
+        now = self._clock()
+        try:
+            command, options = parse_command_line(self._registry, line)
+        except UserFacingError as exc:
+            return error_reply(*exc.text)
+        team_id = context.team_id or ""
+        user_id = context.user_id or ""
+        if not team_id or not user_id:
+            return error_reply(MALFORMED_TEXT)
+        spec = self._registry.get(command)
+        is_admin = False
+        if spec is not None and (spec.admin_only or spec.name == "help"):
+            is_admin = await self._admins.is_admin(context.client, team_id=team_id, user_id=user_id)
+        actor = Actor(
+            platform=PLATFORM,
+            user_id=user_id,
+            display_name=_dig(body, "user_name") or _dig(body, "user", "username"),
+            is_admin=is_admin,
+        )
+        invocation = Invocation(
+            command=command,
+            options=options,
+            actor=actor,
+            community_id=team_id,
+            channel_id=context.channel_id,
+            raw=body,
+        )
+        return await dispatch(self._registry, invocation, self._deps, now)
+
+    async def _respond(
+        self, respond: AsyncRespond, reply: Reply, *, replace_original: bool | None
+    ) -> None:
+        message = render_reply(reply, self._clock())
+        try:
+            result = await respond(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral" if reply.ephemeral else "in_channel",
+                replace_original=replace_original,
+            )
+        except Exception:
+            log.exception("could not answer through Slack's response_url")
+            return
+        if result.status_code >= 300:
+            log.warning("Slack refused our answer: HTTP %s %s", result.status_code, result.body)
+

@@ -1,0 +1,240 @@
+"""Reply → Slack Block Kit, within Slack's limits, with untrusted text made harmless.
+
+Slack parses ``<…>`` in mrkdwn as links, mentions (``<@U…>``, ``<!channel>``) and dates, and
+``&``, ``<``, ``>`` are its only escapes. Every span is escaped; `Quoted` text additionally gets a
+zero-width space that breaks mrkdwn emphasis and bare ``@here``-style words, so a user or a status
+page can neither ping anyone nor dress text up as ours. Text objects are ``verbatim`` so Slack does
+not auto-link or auto-mention anything either.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from bot.core.commands import Button, Reply, ReplyField
+from bot.core.rich import Link, Plain, Quoted, RichText, Strong, When, to_plain
+
+ACTION_PREFIX = "ob:"
+MAX_BLOCKS = 50
+MAX_HEADER = 150
+MAX_SECTION = 3000
+MAX_FIELD = 2000
+MAX_FIELDS_PER_SECTION = 10
+MAX_CONTEXT = 2000
+MAX_BUTTONS_PER_ACTIONS = 25
+MAX_BUTTON_LABEL = 75
+MAX_ACTION_ID = 255
+MAX_URL = 3000
+MAX_FALLBACK = 3000
+ELLIPSIS = "…"
+
+Block = dict[str, Any]
+_ZWSP = "\u200b"
+_FORMATTING = re.compile(r"([*_~`])")
+_BROADCAST_WORD = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """What chat.postMessage / respond take: Block Kit blocks and a plain-text fallback."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, escaped as Slack asks."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_untrusted(text: str) -> str:
+    """Escape text we did not write: no links, mentions, dates or emphasis can survive."""
+    text = _BROADCAST_WORD.sub("@" + _ZWSP, escape(text))
+    return _FORMATTING.sub(_ZWSP + r"\1" + _ZWSP, text)
+
+
+def safe_url(url: str) -> str | None:
+    """An http(s) URL that cannot break out of ``<url|label>``, or None."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > MAX_URL:
+        return None
+    return quote(url.strip(), safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def to_mrkdwn(text: RichText, now: datetime) -> str:
+    """Render rich text as Slack mrkdwn."""
+    out: list[str] = []
+    for span in text:
+        match span:
+            case Plain(t):
+                out.append(escape(t))
+            case Strong(t):
+                inner = escape(t.replace("*", "")).strip()
+                out.append(f"*{inner}*" if inner else "")
+            case Quoted(t):
+                out.append(escape_untrusted(t))
+            case When(at):
+                fallback = escape(to_plain((span,), now)).replace("|", "/")
+                stamp = int(at.timestamp())
+                out.append(f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>")
+            case Link(label, url):
+                target = safe_url(url)
+                shown = escape_untrusted(label).replace("|", "¦") if label else ""
+                if target is None:
+                    out.append(shown or escape_untrusted(url))
+                else:
+                    out.append(f"<{target}|{shown}>" if shown else f"<{target}>")
+    return "".join(out)
+
+
+def cut(text: str, limit: int) -> str:
+    """Cut mrkdwn to ``limit`` characters with an ellipsis, never inside ``<…>`` or ``&…;``."""
+    if len(text) <= limit:
+        return text
+    end = max(0, limit - len(ELLIPSIS))
+    head = text[:end]
+    opening = head.rfind("<")
+    if opening > head.rfind(">"):
+        head = head[:opening]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head.rstrip() + ELLIPSIS
+
+
+def split_sections(text: str, limit: int = MAX_SECTION) -> list[str]:
+    """Split mrkdwn into pieces of at most ``limit``, preferring line breaks."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = line if len(line) <= limit else cut(line, limit)
+    if current.strip():
+        pieces.append(current)
+    return pieces
+
+
+def _plain_text(text: str, limit: int) -> Block:
+    return {"type": "plain_text", "text": _cut_plain(text, limit), "emoji": True}
+
+
+def _cut_plain(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _field_text(item: ReplyField, now: datetime) -> str:
+    name = escape(item.name.replace("*", "")).strip()
+    return cut(
+        f"*{name}*\n{to_mrkdwn(item.value, now)}" if name else to_mrkdwn(item.value, now), MAX_FIELD
+    )
+
+
+def _field_blocks(fields: tuple[ReplyField, ...], now: datetime) -> list[Block]:
+    blocks: list[Block] = []
+    group: list[Block] = []
+    for item in fields:
+        text = _field_text(item, now)
+        if item.inline:
+            group.append(_mrkdwn(text))
+            if len(group) == MAX_FIELDS_PER_SECTION:
+                blocks.append({"type": "section", "fields": group})
+                group = []
+            continue
+        if group:
+            blocks.append({"type": "section", "fields": group})
+            group = []
+        blocks.append(_section(text))
+    if group:
+        blocks.append({"type": "section", "fields": group})
+    return blocks
+
+
+def action_id_for(button: Button) -> str | None:
+    """The action id of a command button (``ob:`` + its command line), or None if unusable."""
+    action_id = ACTION_PREFIX + " ".join(button.action.split())
+    return action_id if button.action.strip() and len(action_id) <= MAX_ACTION_ID else None
+
+
+def _button_elements(buttons: tuple[Button, ...], reply_url: str | None) -> list[Block]:
+    elements: list[Block] = []
+    seen: set[str] = set()
+    candidates = list(buttons)
+    if reply_url and not any(b.url == reply_url for b in buttons):
+        candidates.append(Button(label="Open", url=reply_url))
+    for index, button in enumerate(candidates):
+        element: Block = {"type": "button", "text": _plain_text(button.label, MAX_BUTTON_LABEL)}
+        if button.url:
+            url = safe_url(button.url)
+            if url is None:
+                continue
+            # Link buttons still send an action; a distinct id keeps ids unique in the block.
+            element.update(url=url, action_id=f"oblink:{index}")
+        else:
+            action_id = action_id_for(button)
+            if action_id is None or action_id in seen:
+                continue
+            seen.add(action_id)
+            element["action_id"] = action_id
+        elements.append(element)
+    return elements
+
+
+def render_reply(reply: Reply, now: datetime, *, mention: str | None = None) -> SlackMessage:
+    """Block Kit for a reply: header, sections, fields, context, actions, at most 50 blocks.
+
+    ``mention`` is trusted, already-formatted mrkdwn (``<!subteam^S…>``) put before the body.
+    """
+    head: list[Block] = []
+    if reply.title:
+        head.append({"type": "header", "text": _plain_text(reply.title, MAX_HEADER)})
+    body = to_mrkdwn(reply.body, now)
+    if mention:
+        body = f"{mention} {body}" if body else mention
+    body_blocks = [_section(piece) for piece in split_sections(body)]
+    field_blocks = _field_blocks(reply.fields, now)
+    tail: list[Block] = []
+    footer = to_mrkdwn(reply.footer, now)
+    if footer.strip():
+        tail.append({"type": "context", "elements": [_mrkdwn(cut(footer, MAX_CONTEXT))]})
+    elements = _button_elements(reply.buttons, reply.url)
+    for start in range(0, len(elements), MAX_BUTTONS_PER_ACTIONS):
+        tail.append(
+            {"type": "actions", "elements": elements[start : start + MAX_BUTTONS_PER_ACTIONS]}
+        )
+    tail = tail[: MAX_BLOCKS - len(head) - 1]
+    room = MAX_BLOCKS - len(head) - len(tail)
+    middle = body_blocks + field_blocks
+    if len(middle) > room:
+        middle = [*middle[: room - 1], _section(f"{ELLIPSIS} (shortened)")]
+    blocks = head + middle + tail
+    return SlackMessage(text=fallback_text(reply, now, mention=mention), blocks=blocks)
+
+
+def fallback_text(reply: Reply, now: datetime, *, mention: str | None = None) -> str:
+    """The notification / screen-reader text: title and body, escaped, capped."""
+    parts = [escape(reply.title)] if reply.title else []
+    body = to_mrkdwn(reply.body, now)
+    if body.strip():
+        parts.append(body)
+    text = "\n".join(parts) or "outagebot"
+    if mention:
+        text = f"{mention} {text}"
+    return cut(text, MAX_FALLBACK)

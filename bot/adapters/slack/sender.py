@@ -1,0 +1,210 @@
+"""The outbox's Slack side: post, edit, reply in a thread, and find what we already posted.
+
+Every message carries Slack message metadata ``outagebot_alert`` with the delivery key, so after
+a crash between posting and recording, `find_sent` can spot our message in the channel's recent
+history instead of posting it twice. Slack errors become the worker's two kinds: retry later
+(rate limits, 5xx, network) or give up on this channel (gone, archived, not allowed, bad token).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.adapters.slack.render import render_reply
+from bot.core.commands import Reply
+from bot.core.timeutil import Clock
+from bot.delivery.sender import (
+    ChannelRef,
+    PermanentDeliveryError,
+    SentMessage,
+    TransientDeliveryError,
+)
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "outagebot_alert"
+HISTORY_LIMIT = 100
+DEFAULT_RETRY_AFTER = 1.0
+MAX_RETRY_AFTER = 3600.0
+
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "not_authed",
+        "missing_scope",
+        "no_permission",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "org_login_required",
+        "msg_too_long",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "thread_not_found",
+    }
+)
+_MENTION = re.compile(r"^(?:[USWB][A-Z0-9]{2,30}|here|channel|everyone)$")
+
+
+def format_mention(target: str | None) -> str | None:
+    """Mrkdwn for a configured mention: a user group ``S…``, a user ``U…``/``W…``, or ``here``.
+
+    Anything else is dropped rather than pasted into the message.
+    """
+    if not target:
+        return None
+    target = target.strip().lstrip("@!")
+    if not _MENTION.match(target):
+        log.warning("ignoring an unusable Slack mention target")
+        return None
+    if target in {"here", "channel", "everyone"}:
+        return f"<!{target}>"
+    if target.startswith("S"):
+        return f"<!subteam^{target}>"
+    return f"<@{target}>"
+
+
+class SlackSender:
+    """`PlatformSender` for one workspace's bot token."""
+
+    platform = "slack"
+
+    def __init__(
+        self, client: AsyncWebClient, *, clock: Clock, history_limit: int = HISTORY_LIMIT
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._history_limit = history_limit
+
+    async def send(
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+    ) -> SentMessage:
+        """chat.postMessage with our metadata."""
+        message = render_reply(reply, self._clock(), mention=format_mention(mention_role))
+        response = await _call(
+            self._client.chat_postMessage,
+            channel=channel.channel_id,
+            text=message.text,
+            blocks=message.blocks,
+            metadata=_metadata(key),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return SentMessage(message_id=_ts(response))
+
+    async def edit(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> None:
+        """chat.update of a message we posted."""
+        rendered = render_reply(reply, self._clock())
+        await _call(
+            self._client.chat_update,
+            channel=channel.channel_id,
+            ts=message.message_id,
+            text=rendered.text,
+            blocks=rendered.blocks,
+        )
+
+    async def reply_in_thread(
+        self, channel: ChannelRef, message: SentMessage, reply: Reply, *, key: str
+    ) -> SentMessage:
+        """chat.postMessage under the parent (a Slack thread is just the parent's ts)."""
+        parent = message.thread_id or message.message_id
+        rendered = render_reply(reply, self._clock())
+        response = await _call(
+            self._client.chat_postMessage,
+            channel=channel.channel_id,
+            thread_ts=parent,
+            text=rendered.text,
+            blocks=rendered.blocks,
+            metadata=_metadata(key),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return SentMessage(message_id=_ts(response), thread_id=parent)
+
+    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
+        """Our message with this key among the channel's recent top-level messages."""
+        response = await _call(
+            self._client.conversations_history,
+            channel=channel.channel_id,
+            limit=self._history_limit,
+            include_all_metadata=True,
+        )
+        messages = response.get("messages") or []
+        for item in messages if isinstance(messages, list) else []:
+            metadata = item.get("metadata") if isinstance(item, dict) else None
+            if not isinstance(metadata, dict) or metadata.get("event_type") != EVENT_TYPE:
+                continue
+            payload = metadata.get("event_payload")
+            if isinstance(payload, dict) and payload.get("key") == key and item.get("ts"):
+                return SentMessage(message_id=str(item["ts"]))
+        return None
+
+
+def _metadata(key: str) -> dict[str, Any]:
+    return {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+
+
+def _ts(response: AsyncSlackResponse) -> str:
+    ts = response.get("ts")
+    if not isinstance(ts, str) or not ts:
+        raise TransientDeliveryError("Slack answered without a message ts")
+    return ts
+
+
+async def _call(
+    method: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
+) -> AsyncSlackResponse:
+    try:
+        return await method(**kwargs)
+    except SlackApiError as exc:
+        raise classify(exc) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransientDeliveryError(f"Slack unreachable: {type(exc).__name__}") from exc
+
+
+def classify(exc: SlackApiError) -> TransientDeliveryError | PermanentDeliveryError:
+    """The worker's view of a Slack API error."""
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = getattr(response, "data", None)
+    error = str(data.get("error", "")) if isinstance(data, dict) else ""
+    if status == 429 or error == "ratelimited":
+        headers = getattr(response, "headers", None) or {}
+        return TransientDeliveryError(
+            "Slack rate limit", retry_after=_retry_after(headers.get("Retry-After"))
+        )
+    if error in PERMANENT_ERRORS:
+        return PermanentDeliveryError(f"Slack refused: {error}")
+    if status >= 500:
+        return TransientDeliveryError(f"Slack HTTP {status}")
+    return TransientDeliveryError(f"Slack error: {error or status}")
+
+
+def _retry_after(value: object) -> float:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+    return min(seconds, MAX_RETRY_AFTER) if seconds >= 0 else DEFAULT_RETRY_AFTER

@@ -1,0 +1,104 @@
+"""What an alert looks like in a channel (pure): the living message and its thread replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core.commands import Button, Reply, ReplyField, Tone
+from bot.core.rich import Plain, Quoted, RichText, Span, When, rich
+from bot.core.timeutil import format_duration
+
+_IMPACT_BADGE = {"critical": "🔴", "major": "🟠", "minor": "🟡", "none": "🔧"}
+_IMPACT_TONE = {"critical": Tone.DANGER, "major": Tone.DANGER, "minor": Tone.WARNING}
+UPDATE_CHARS = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """What rendering needs of an alert."""
+
+    service_id: str
+    service_name: str
+    kind: str
+    title: str
+    status: str
+    impact: str
+    url: str | None
+    components: tuple[str, ...]
+    latest_update: str
+    latest_update_at: datetime | None
+    started_at: datetime
+    resolved_at: datetime | None
+    status_page: str | None = None
+
+
+def render_alert(alert: AlertView) -> Reply:
+    """The one living message of an alert, as it should look now."""
+    if alert.kind == "maintenance":
+        return _render_maintenance(alert)
+    resolved = alert.resolved_at is not None
+    badge = "✅" if resolved else _IMPACT_BADGE.get(alert.impact, "🟡")
+    title = f"{badge} {alert.service_name}: {alert.title}"
+    lines: list[Span] = []
+    if resolved and alert.resolved_at is not None:
+        duration = format_duration(alert.resolved_at - alert.started_at)
+        lines.append(Plain(f"Resolved after {duration}.\n"))
+    if alert.latest_update:
+        lines += [Plain("Latest official update: "), Quoted(_cut(alert.latest_update))]
+    fields = [
+        ReplyField("Severity", rich(alert.impact.capitalize())),
+        ReplyField("Status", rich(alert.status.replace("_", " ").capitalize())),
+        ReplyField("Started", rich(When(alert.started_at))),
+    ]
+    if alert.components:
+        fields.append(ReplyField("Affected", (Quoted(", ".join(alert.components)[:900]),)))
+    buttons = [Button(label="Live status", action=f"status {alert.service_id}")]
+    if alert.url:
+        buttons.append(Button(label="Official incident page", url=alert.url))
+    return Reply(
+        title=title,
+        body=tuple(lines),
+        fields=tuple(fields),
+        buttons=tuple(buttons),
+        url=alert.url or alert.status_page,
+        footer=rich("Official status page · mirrored by outagebot"),
+        tone=Tone.OK if resolved else _IMPACT_TONE.get(alert.impact, Tone.WARNING),
+    )
+
+
+def _render_maintenance(alert: AlertView) -> Reply:
+    done = alert.resolved_at is not None
+    state = {"scheduled": "Scheduled", "in_progress": "In progress", "verifying": "Verifying"}
+    label = "Completed" if done else state.get(alert.status, alert.status.capitalize())
+    fields = [ReplyField("Status", rich(label)), ReplyField("Starts", rich(When(alert.started_at)))]
+    buttons = (Button(label="Details", url=alert.url),) if alert.url else ()
+    return Reply(
+        title=f"🔧 {alert.service_name} maintenance: {alert.title}",
+        fields=tuple(fields),
+        buttons=buttons,
+        url=alert.url,
+        tone=Tone.OK if done else Tone.INFO,
+    )
+
+
+def render_thread_update(status: str, body: str, at: datetime | None) -> Reply:
+    """A reply in the alert's thread carrying one official update."""
+    head: list[Span] = [Plain(f"{status.replace('_', ' ').capitalize()}")]
+    if at is not None:
+        head += [Plain(" · "), When(at, "datetime")]
+    text: RichText = (*head, Plain("\n"), Quoted(_cut(body)))
+    return Reply(body=text)
+
+
+def render_reminder(alert: AlertView, now: datetime) -> Reply:
+    """A thread reply saying an incident is still going on."""
+    so_far = format_duration(now - alert.started_at)
+    return Reply(
+        body=rich(f"Still ongoing, {so_far} so far. I'll post here as soon as it changes.")
+    )
+
+
+def _cut(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= UPDATE_CHARS else text[: UPDATE_CHARS - 1].rstrip() + "…"

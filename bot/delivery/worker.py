@@ -1,0 +1,326 @@
+"""The outbox worker: sends staged deliveries, in order per channel, exactly once.
+
+A delivery is marked ``sending`` and committed before the network call. If the process dies
+there, the restarted worker asks the platform whether the message already exists (`find_sent`:
+Discord nonce / Slack metadata) before sending again, so a crash at any point posts nothing
+twice and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.alert_render import AlertView, render_alert, render_reminder, render_thread_update
+from bot.core.alerts import EDIT, POST, THREAD
+from bot.core.backoff import backoff_delay
+from bot.core.commands import Reply
+from bot.core.timeutil import Clock
+from bot.delivery.sender import (
+    ChannelRef,
+    PermanentDeliveryError,
+    PlatformSender,
+    SentMessage,
+    TransientDeliveryError,
+)
+from bot.sources.catalog import Catalog
+from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
+from bot.store.subscription_store import disable_subscription
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
+Limiter = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How hard the worker pushes."""
+
+    batch: int = 200
+    channel_concurrency: int = 16
+    max_attempts: int = 10
+    base_backoff: float = 2.0
+    max_backoff: float = 600.0
+
+
+class OutboxWorker:
+    """Drains the outbox through the platform senders."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: Mapping[str, PlatformSender],
+        catalog: Catalog,
+        clock: Clock,
+        config: WorkerConfig | None = None,
+        limiter: Limiter | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._senders = dict(senders)
+        self._catalog = catalog
+        self._clock = clock
+        self._config = config or WorkerConfig()
+        self._limiter = limiter
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New deliveries were committed: look now instead of at the next tick."""
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """After a restart: deliveries left ``sending`` go back to the queue (checked first)."""
+        async with self._sessions() as session:
+            result = await session.exec(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.status) == SENDING)
+                .values(status=PENDING, last_error="interrupted; checking before resending")
+            )
+            await session.commit()
+        return int(result.rowcount or 0)
+
+    async def run_forever(self, stop: asyncio.Event, *, tick_seconds: float = 2.0) -> None:
+        """Drain, then wait for a wake-up or a tick (retries come due on ticks)."""
+        await self.recover()
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox round failed; retrying next tick")
+            self._wake.clear()
+            waiter = asyncio.create_task(self._wake.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=tick_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (waiter, stopper):
+                task.cancel()
+
+    async def run_once(self) -> int:
+        """Process every due delivery once; returns how many were handled."""
+        now = self._clock()
+        async with self._sessions() as session:
+            due = list(
+                (
+                    await session.exec(
+                        select(DeliveryRow)
+                        .where(
+                            DeliveryRow.status == PENDING,
+                            col(DeliveryRow.next_attempt_at) <= now,
+                            col(DeliveryRow.platform).in_(list(self._senders)),
+                        )
+                        .order_by(col(DeliveryRow.id))
+                        .limit(self._config.batch)
+                    )
+                ).all()
+            )
+        channels: dict[int, list[int]] = {}
+        for delivery in due:
+            channels.setdefault(delivery.subscription_id, []).append(delivery.id or 0)
+        gate = asyncio.Semaphore(self._config.channel_concurrency)
+
+        async def drain(ids: Sequence[int]) -> int:
+            async with gate:
+                handled = 0
+                for delivery_id in ids:  # in order: a post before its edits and replies
+                    outcome = await self._process(delivery_id)
+                    handled += 1
+                    if outcome != DONE:
+                        break
+                return handled
+
+        counts = await asyncio.gather(*(drain(ids) for ids in channels.values()))
+        return sum(counts)
+
+    async def _process(self, delivery_id: int) -> str:
+        async with self._sessions() as session:
+            delivery = await session.get(DeliveryRow, delivery_id)
+            if delivery is None or delivery.status != PENDING:
+                return DONE
+            subscription = await session.get(SubscriptionRow, delivery.subscription_id)
+            alert = await session.get(AlertRow, delivery.alert_id)
+            if subscription is None or alert is None or not subscription.enabled:
+                return await self._finish(session, delivery, FAILED, "subscription or alert gone")
+            message = (
+                await session.exec(
+                    select(AlertMessageRow).where(
+                        AlertMessageRow.alert_id == delivery.alert_id,
+                        AlertMessageRow.subscription_id == delivery.subscription_id,
+                    )
+                )
+            ).first()
+            channel = ChannelRef(
+                subscription.platform, subscription.community_id, subscription.channel_id
+            )
+            sender = self._senders[delivery.platform]
+            if delivery.action != POST and message is None:
+                return await self._wait_for_post(session, delivery)
+            if delivery.action == POST and message is not None:
+                return await self._finish(session, delivery, DONE, None)
+            if (
+                delivery.action == EDIT
+                and message is not None
+                and message.rendered_version >= alert.version
+            ):
+                return await self._finish(session, delivery, DONE, None)  # a later edit did it
+            retrying = delivery.attempts > 0
+            delivery.status, delivery.attempts = SENDING, delivery.attempts + 1
+            session.add(delivery)
+            await session.commit()
+            try:
+                await self._act(
+                    session, delivery, alert, message, subscription, channel, sender, retrying
+                )
+            except TransientDeliveryError as exc:
+                return await self._retry(session, delivery, str(exc), exc.retry_after)
+            except PermanentDeliveryError as exc:
+                await disable_subscription(
+                    session=session, subscription_id=subscription.id or 0, reason=str(exc)
+                )
+                log.warning("subscription %s paused: %s", subscription.id, exc)
+                return await self._finish(session, delivery, FAILED, str(exc))
+            except Exception as exc:
+                log.exception("delivery %s failed unexpectedly", delivery.id)
+                return await self._retry(session, delivery, type(exc).__name__, None)
+            return await self._finish(session, delivery, DONE, None)
+
+    async def _act(
+        self,
+        session: AsyncSession,
+        delivery: DeliveryRow,
+        alert: AlertRow,
+        message: AlertMessageRow | None,
+        subscription: SubscriptionRow,
+        channel: ChannelRef,
+        sender: PlatformSender,
+        retrying: bool,
+    ) -> None:
+        view = self.alert_view(alert)
+        if delivery.action == POST:
+            await self._limit(delivery.platform)
+            found = await sender.find_sent(channel, delivery.key) if retrying else None
+            if found is None:
+                await self._limit(delivery.platform)
+            sent = found or await sender.send(
+                channel,
+                render_alert(view),
+                key=delivery.key,
+                mention_role=subscription.mention_role,
+            )
+            session.add(
+                AlertMessageRow(
+                    alert_id=alert.id or 0,
+                    subscription_id=subscription.id or 0,
+                    message_id=sent.message_id,
+                    thread_id=sent.thread_id,
+                    rendered_version=alert.version,
+                )
+            )
+        elif delivery.action == EDIT and message is not None:
+            version = alert.version
+            await self._limit(delivery.platform)
+            await sender.edit(
+                channel, SentMessage(message.message_id, message.thread_id), render_alert(view)
+            )
+            message.rendered_version = max(message.rendered_version, version)
+            session.add(message)
+        elif delivery.action == THREAD and message is not None:
+            reply = self._thread_reply(delivery, view)
+            await self._limit(delivery.platform)
+            found = await sender.find_sent(channel, delivery.key) if retrying else None
+            if found is None:
+                await self._limit(delivery.platform)
+            parent = SentMessage(message.message_id, message.thread_id)
+            sent = found or await sender.reply_in_thread(channel, parent, reply, key=delivery.key)
+            if sent.thread_id and not message.thread_id:
+                message.thread_id = sent.thread_id
+                session.add(message)
+
+    def _thread_reply(self, delivery: DeliveryRow, view: AlertView) -> Reply:
+        data = json.loads(delivery.body or "{}")
+        if data.get("reminder"):
+            return render_reminder(view, datetime.fromisoformat(data["reminder"]))
+        at = datetime.fromisoformat(data["at"]) if data.get("at") else None
+        return render_thread_update(
+            str(data.get("status", "update")), str(data.get("body", "")), at
+        )
+
+    def alert_view(self, alert: AlertRow) -> AlertView:
+        """What rendering needs of a stored alert."""
+        service = self._catalog.get(alert.service_id)
+        return AlertView(
+            service_id=alert.service_id,
+            service_name=service.name if service else alert.service_id,
+            kind=alert.kind,
+            title=alert.title,
+            status=alert.status,
+            impact=alert.impact,
+            url=alert.url,
+            components=tuple(c for c in alert.components.split("\n") if c),
+            latest_update=alert.latest_update,
+            latest_update_at=alert.latest_update_at,
+            started_at=alert.started_at,
+            resolved_at=alert.resolved_at,
+            status_page=service.status_page if service else None,
+        )
+
+    async def _limit(self, platform: str) -> None:
+        if self._limiter is not None:
+            await self._limiter(platform)
+
+    async def _wait_for_post(self, session: AsyncSession, delivery: DeliveryRow) -> str:
+        post = (
+            await session.exec(
+                select(DeliveryRow).where(
+                    DeliveryRow.alert_id == delivery.alert_id,
+                    DeliveryRow.subscription_id == delivery.subscription_id,
+                    DeliveryRow.action == POST,
+                )
+            )
+        ).first()
+        if post is None or post.status == FAILED:
+            return await self._finish(session, delivery, FAILED, "the alert was never posted here")
+        delivery.next_attempt_at = self._clock() + timedelta(seconds=self._config.base_backoff)
+        session.add(delivery)
+        await session.commit()
+        return PENDING
+
+    async def _retry(
+        self, session: AsyncSession, delivery: DeliveryRow, error: str, retry_after: float | None
+    ) -> str:
+        if delivery.attempts >= self._config.max_attempts:
+            log.warning(
+                "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
+            )
+            return await self._finish(session, delivery, FAILED, error)
+        delay = backoff_delay(
+            delivery.attempts,
+            base=self._config.base_backoff,
+            cap=self._config.max_backoff,
+            jitter=0.5,
+        )
+        delay = max(delay, retry_after or 0.0)
+        delivery.status, delivery.last_error = PENDING, error[:300]
+        delivery.next_attempt_at = self._clock() + timedelta(seconds=delay)
+        session.add(delivery)
+        await session.commit()
+        return PENDING
+
+    async def _finish(
+        self, session: AsyncSession, delivery: DeliveryRow, status: str, error: str | None
+    ) -> str:
+        delivery.status, delivery.last_error = status, (error or None) and error[:300]
+        delivery.done_at = self._clock()
+        session.add(delivery)
+        await session.commit()
+        return status

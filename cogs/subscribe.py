@@ -1,0 +1,183 @@
+"""/subscribe, /unsubscribe, /subscriptions: which alerts a channel receives (admins)."""
+
+from __future__ import annotations
+
+import re
+
+from bot.core.alerts import SEVERITIES
+from bot.core.commands import (
+    CommandRegistry,
+    CommandSpec,
+    Context,
+    OptionKind,
+    OptionSpec,
+    Reply,
+    Tone,
+    UserFacingError,
+)
+from bot.core.rich import Quoted, RichText, join_lines, rich
+from bot.deps import AppDeps
+from bot.store import alert_store, subscription_store
+from bot.store.subscription_store import Scope
+from cogs.common import resolve_service
+
+MAX_SUBSCRIPTIONS_PER_COMMUNITY = 200
+# A role to mention: Discord <@&id> or a bare id, Slack user group <!subteam^ID>.
+_ROLE = re.compile(r"^(?:<@&(\d{5,25})>|(\d{5,25})|<!subteam\^([A-Z0-9]{5,25})(?:\|[^>]*)?>)$")
+
+
+def setup(registry: CommandRegistry) -> None:
+    """Register the subscription commands."""
+    service = OptionSpec(
+        "service", "the service to follow, e.g. openai", kind=OptionKind.SERVICE, required=True
+    )
+    registry.add(
+        CommandSpec(
+            name="subscribe",
+            description="Post this service's alerts in this channel (admins)",
+            handler=subscribe,
+            admin_only=True,
+            options=(
+                service,
+                OptionSpec("components", "only these components, comma separated", max_length=300),
+                OptionSpec("min_severity", "lowest severity to post", choices=SEVERITIES),
+                OptionSpec("mention", "a role to mention on new alerts", max_length=60),
+                OptionSpec(
+                    "early_warnings", "also unofficial early warnings", kind=OptionKind.BOOLEAN
+                ),
+                OptionSpec("maintenance", "also maintenance notices", kind=OptionKind.BOOLEAN),
+            ),
+        )
+    )
+    registry.add(
+        CommandSpec(
+            name="unsubscribe",
+            description="Stop this service's alerts in this channel (admins)",
+            handler=unsubscribe,
+            admin_only=True,
+            options=(service,),
+        )
+    )
+    registry.add(
+        CommandSpec(
+            name="subscriptions",
+            description="What this community's channels follow (admins)",
+            handler=subscriptions,
+            admin_only=True,
+        )
+    )
+
+
+def _scope(ctx: Context[AppDeps]) -> tuple[Scope, str]:
+    invocation = ctx.invocation
+    if not invocation.channel_id:
+        raise UserFacingError("Run this in the channel that should receive the alerts.")
+    return Scope(invocation.actor.platform, invocation.community_id), invocation.channel_id
+
+
+def _mention(text: str | None) -> str | None:
+    if text is None:
+        return None
+    match = _ROLE.match(text.strip())
+    if match is None:
+        raise UserFacingError(
+            "mention must be a role picked from the list, like @ai-alerts (not a user)."
+        )
+    discord_id = match.group(1) or match.group(2)
+    return f"<@&{discord_id}>" if discord_id else f"<!subteam^{match.group(3)}>"
+
+
+async def subscribe(
+    ctx: Context[AppDeps],
+    service: str,
+    components: str | None,
+    min_severity: str | None,
+    mention: str | None,
+    early_warnings: bool | None,
+    maintenance: bool | None,
+) -> Reply:
+    """Create or update this channel's subscription."""
+    target = resolve_service(ctx, service)
+    scope, channel = _scope(ctx)
+    names = [c.strip() for c in (components or "").split(",") if c.strip()][:20]
+    role = _mention(mention)
+    async with ctx.deps.sessions() as session:
+        existing = await subscription_store.list_subscriptions(session=session, scope=scope)
+        if len(existing) >= MAX_SUBSCRIPTIONS_PER_COMMUNITY:
+            raise UserFacingError(
+                f"This community already has {len(existing)} subscriptions, the limit."
+            )
+        row, created = await subscription_store.upsert_subscription(
+            session=session,
+            scope=scope,
+            channel_id=channel,
+            service_id=target.id,
+            components=names,
+            min_severity=min_severity or "minor",
+            mention_role=role,
+            early_warnings=bool(early_warnings),
+            maintenance=True if maintenance is None else maintenance,
+            now=ctx.now,
+        )
+        current = await alert_store.stage_open_alerts(
+            session=session, subscription=row, now=ctx.now
+        )
+        await session.commit()
+    verb = "will now post" if created else "now posts"
+    severity = min_severity or "minor"
+    what: list[RichText] = [
+        rich(f"This channel {verb} {target.name} alerts of {severity} severity and up.")
+    ]
+    if names:
+        what.append(rich("Only for: ", Quoted(", ".join(names)), "."))
+    if role:
+        what.append(rich("New alerts mention the role you picked."))
+    what.append(rich("Maintenance notices: " + ("on." if maintenance is not False else "off.")))
+    if current:
+        what.append(
+            rich(f"{target.name} has {current} open incident(s) right now: posting them here.")
+        )
+    return Reply(title="Subscribed", body=join_lines(what), tone=Tone.OK, ephemeral=True)
+
+
+async def unsubscribe(ctx: Context[AppDeps], service: str) -> Reply:
+    """Remove this channel's subscription."""
+    target = resolve_service(ctx, service)
+    scope, channel = _scope(ctx)
+    async with ctx.deps.sessions() as session:
+        removed = await subscription_store.remove_subscription(
+            session=session, scope=scope, channel_id=channel, service_id=target.id
+        )
+        await session.commit()
+    if not removed:
+        return Reply(body=rich(f"This channel was not following {target.name}."), ephemeral=True)
+    return Reply(
+        body=rich(f"This channel no longer receives {target.name} alerts."),
+        tone=Tone.OK,
+        ephemeral=True,
+    )
+
+
+async def subscriptions(ctx: Context[AppDeps]) -> Reply:
+    """List this community's subscriptions."""
+    scope = Scope(ctx.invocation.actor.platform, ctx.invocation.community_id)
+    async with ctx.deps.sessions() as session:
+        rows = await subscription_store.list_subscriptions(session=session, scope=scope)
+    if not rows:
+        return Reply(
+            body=rich("No channel here follows any service yet. Try /subscribe openai."),
+            ephemeral=True,
+        )
+    lines: list[RichText] = []
+    for row in rows:
+        service = ctx.deps.catalog.get(row.service_id)
+        name = service.name if service else row.service_id
+        line = rich(f"#{row.channel_id}: {name} ({row.min_severity}+")
+        extra = [", maintenance" if row.maintenance else ""]
+        if row.components:
+            line += (*rich(", only "), Quoted(row.components.replace("\n", ", ")))
+        line += rich(f"{''.join(extra)})")
+        if not row.enabled:
+            line += (*rich(" ⚠️ paused: "), Quoted(row.disabled_reason or "delivery failed"))
+        lines.append(line)
+    return Reply(title="Subscriptions", body=join_lines(lines), ephemeral=True)
