@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run console test lint format typecheck unit bench bench-quick clean
+.PHONY: run console demo test lint format typecheck unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,6 +19,9 @@ run: $(STAMP)  ## set up, then run the bot (console on a terminal, SQLite under 
 
 console: $(STAMP)  ## talk to the bot in this terminal
 	$(BIN)/outagebot console
+
+demo: $(STAMP)  ## replay a real outage offline: the alert lifecycle in a minute
+	$(BIN)/outagebot demo
 
 test: lint typecheck unit  ## everything CI checks
 

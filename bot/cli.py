@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "console": _console,
         "check": _check,
         "services": _services,
+        "demo": _demo,
         "db": _db,
     }
     try:
@@ -66,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", choices=KINDS, default=None, help="source kind (default: detect)")
     check.add_argument("--product", help="gcloud: keep incidents of this product only")
     check.add_argument("--match", help="feed: keep entries that mention this text only")
+    demo = sub.add_parser("demo", help="replay a real outage offline and watch the alerts")
+    demo.add_argument(
+        "--speed", type=float, default=150.0, help="how much faster than real time (default 150)"
+    )
     services = sub.add_parser("services", help="list the tracked services and their sources")
     services.add_argument("--json", action="store_true", help="print the catalog as JSON")
     db = sub.add_parser("db", help="database schema")
@@ -128,6 +133,16 @@ def _unknown_json(kind: str) -> dict[str, object]:
         "incidents": [],
         "maintenances": [],
     }
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import main_demo
+
+    if not 1 <= args.speed <= 100_000:
+        print("outagebot demo: --speed must be between 1 and 100000", file=sys.stderr)
+        return 2
+    configure_logging(settings, quiet=True)
+    return main_demo(args.speed)
 
 
 def _services(args: argparse.Namespace, settings: Settings) -> int:

@@ -32,6 +32,9 @@ def add_poll_job(
     first_run: datetime | None,
 ) -> None:
     """Poll ``url`` every interval (a source added at run time uses this too)."""
+    # APScheduler 3 adds a job *paused* when next_run_time=None is passed explicitly, so only
+    # pass it to pull the first run forward; otherwise the trigger picks it.
+    first = {"next_run_time": first_run} if first_run is not None else {}
     scheduler.add_job(
         poller.poll,
         "interval",
@@ -41,9 +44,9 @@ def add_poll_job(
         max_instances=1,
         coalesce=True,
         misfire_grace_time=max(1, int(interval_seconds)),
-        next_run_time=first_run,
         id=job_id(url),
         replace_existing=True,
+        **first,
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.backoff import backoff_delay
 from bot.core.detection import (
     DetectionConfig,
+    ServiceMemory,
     observe_probe,
     observe_snapshot,
     observe_source_failure,
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[Sequence[DetectionEvent]], None]
 EventRecorder = Callable[[AsyncSession, Sequence[DetectionEvent], datetime], Awaitable[object]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHECKED_AT_EVERY = timedelta(seconds=60)
 
 
 def loggable_url(url: str) -> str:
@@ -82,6 +85,9 @@ class StatusPoller:
         self._interval, self._max_backoff = interval_seconds, max_backoff_seconds
         self._random = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
         self._not_before: dict[str, datetime] = {}
+        # Detection memory per (service, url), and when each page's "last checked" was written.
+        self._memories: dict[tuple[str, str], ServiceMemory] = {}
+        self._flushed: dict[str, datetime] = {}
         # The latest state each (service, official source) gives; a service shows the worst.
         self._source_states: dict[tuple[str, str], ServiceState] = {}
         self._services_by_url: dict[str, list[ServiceDef]] = {}
@@ -109,6 +115,7 @@ class StatusPoller:
                 self._sources.pop(url, None)
                 dropped.append(url)
         self._source_states = {k: v for k, v in self._source_states.items() if k[0] != service_id}
+        self._memories = {k: v for k, v in self._memories.items() if k[0] != service_id}
         return dropped
 
     @property
@@ -168,6 +175,10 @@ class StatusPoller:
         url = source_def.url
         # Fetch before opening a session: no database connection waits on a slow page.
         result = await self._reader.read(kind=source_def.kind, url=url, options=source_def.options)
+        if result.unchanged and result.snapshot is not None:
+            if self._quiet(url, result.snapshot, self._clock()):
+                return
+            self._flushed[url] = self._clock()
         async with self._sessions() as session:
             source = await self._source_row(session, url)
             now = self._clock()
@@ -225,30 +236,28 @@ class StatusPoller:
     ) -> list[DetectionEvent]:
         all_events: list[DetectionEvent] = []
         for service in self._services_by_url[source.url]:
-            memory = await detection_store.load_memory(
-                session=session, service_id=service.id, source_url=source.url
-            )
+            key = (service.id, source.url)
+            before = await self._memory(session, service.id, source.url)
             if snapshot is not None:
                 view = service_view(snapshot, service.components, (service.name,))
                 memory, events = observe_snapshot(
-                    memory, view, service_id=service.id, now=now, config=self._config
+                    before, view, service_id=service.id, now=now, config=self._config
                 )
-                if source.id is not None:
+                if source.id is not None and view.incidents:
                     await detection_store.link_incidents(
                         session=session,
                         service_id=service.id,
                         source_id=source.id,
                         external_ids=[i.id for i in view.incidents],
                     )
-                self._source_states[(service.id, source.url)] = derive_state(
-                    view, service.components
-                )
+                if full:  # a pushed fragment says too little to judge the whole service
+                    self._source_states[key] = derive_state(view, service.components)
             else:
                 memory, events = observe_source_failure(
-                    memory, service_id=service.id, now=now, config=self._config, error=error
+                    before, service_id=service.id, now=now, config=self._config, error=error
                 )
                 if memory.source_stale:
-                    self._source_states[(service.id, source.url)] = ServiceState.UNKNOWN
+                    self._source_states[key] = ServiceState.UNKNOWN
             await detection_store.save_memory(
                 session=session,
                 service_id=service.id,
@@ -256,11 +265,45 @@ class StatusPoller:
                 memory=memory,
                 now=now,
             )
+            self._memories[key] = memory
             all_events += await _stage_events(session, events)
             state = self._official_state(service)
             if state is not None:
                 await _set_state(session, service.id, state, now)
         return all_events
+
+    async def _memory(self, session: AsyncSession, service_id: str, url: str) -> ServiceMemory:
+        cached = self._memories.get((service_id, url))
+        if cached is not None:
+            return cached
+        return await detection_store.load_memory(
+            session=session, service_id=service_id, source_url=url
+        )
+
+    def _quiet(self, url: str, snapshot: Snapshot, now: datetime) -> bool:
+        """Whether an unchanged read changes nothing worth a database write.
+
+        A 304 is the common case (hundreds of pages, every 30 s). When detection, run in memory,
+        finds nothing new for every service of the page, only the "last checked" time moved; it
+        is written at most once a minute instead of on every poll.
+        """
+        if now - self._flushed.get(url, _EPOCH) < _CHECKED_AT_EVERY:
+            updates: dict[tuple[str, str], ServiceMemory] = {}
+            for service in self._services_by_url[url]:
+                key = (service.id, url)
+                memory = self._memories.get(key)
+                if memory is None:
+                    return False
+                view = service_view(snapshot, service.components, (service.name,))
+                after, events = observe_snapshot(
+                    memory, view, service_id=service.id, now=now, config=self._config
+                )
+                if events or replace(after, last_observed=memory.last_observed) != memory:
+                    return False
+                updates[key] = after
+            self._memories.update(updates)
+            return True
+        return False
 
     def _official_state(self, service: ServiceDef) -> ServiceState | None:
         """The worst state its readable official sources give; unknown only if none is readable."""
