@@ -16,7 +16,7 @@ from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import repository
+from bot.store import detection_store, repository
 from bot.store.engine import session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
@@ -67,23 +67,27 @@ async def rig(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Rig]:
 
 async def test_poll_stores_state_and_uses_conditional_get(rig: Rig) -> None:
     rig.server.set_json(SUMMARY_PATH, GITHUB)
+    first = rig.clock.now
     await rig.poller.poll_all()
     assert await rig.state() is ServiceState.PARTIAL_OUTAGE  # a component in partial_outage
 
+    async def stored() -> tuple[object, object, object]:
+        async with session_factory(rig.engine)() as session:
+            source = await repository.get_source(session=session, url=rig.url)
+            record = (await repository.service_states(session=session))["example"]
+        assert source is not None
+        return source.read_ok_at, record.checked_at, record.since
+
     rig.clock.advance(seconds=30)
     await rig.poller.poll_all()
-    second = rig.server.requests[-1]
-    assert second.headers.get("If-None-Match")  # the stored ETag went back
+    second = [r for r in rig.server.requests if r.path == SUMMARY_PATH][-1]
+    assert second.headers.get("If-None-Match")  # the stored ETag went back: a 304
     assert await rig.state() is ServiceState.PARTIAL_OUTAGE
-    async with session_factory(rig.engine)() as session:
-        source = await repository.get_source(session=session, url=rig.url)
-        states = await repository.service_states(session=session)
-    assert source is not None
-    assert source.read_ok_at == rig.clock.now
-    assert states["example"].checked_at == rig.clock.now
-    assert states["example"].since == rig.clock.now.replace(
-        second=0
-    )  # unchanged since the first poll
+    # A quiet 304 writes nothing; "last checked" is written at most once a minute.
+    assert await stored() == (first, first, first)
+    rig.clock.advance(seconds=31)
+    await rig.poller.poll_all()
+    assert await stored() == (rig.clock.now, rig.clock.now, first)  # since: unchanged
 
 
 async def test_recovery_moves_state_and_since(rig: Rig) -> None:
@@ -203,3 +207,25 @@ async def test_one_broken_source_does_not_stop_others(
             states = await repository.service_states(session=session)
     assert states["good"].state is ServiceState.OPERATIONAL
     assert states["bad"].state is ServiceState.UNKNOWN
+
+
+async def test_flap_hold_ends_on_an_unchanged_page(rig: Rig) -> None:
+    """A minor incident held back for five minutes is announced even if the page never changes."""
+    page = copy.deepcopy(GITHUB)
+    for incident in page["incidents"]:
+        incident["impact"] = "minor"
+        incident["started_at"] = incident["created_at"] = rig.clock.now.isoformat()
+    page["status"]["indicator"] = "minor"
+    rig.server.set_json(SUMMARY_PATH, page)
+    await rig.poller.poll_all()
+    await rig.poller.poll_all()  # seen once before: the memory is warm
+    async with session_factory(rig.engine)() as session:
+        assert await detection_store.events_for(session=session) == []
+    rig.clock.advance(minutes=6)
+    await rig.poller.poll_all()  # a 304, but the hold has run out
+    async with session_factory(rig.engine)() as session:
+        events = await detection_store.events_for(session=session)
+    assert [e.kind.value for e in events] == ["incident_opened"]
+    assert [r for r in rig.server.requests if r.path == SUMMARY_PATH][-1].headers.get(
+        "If-None-Match"
+    )

@@ -176,9 +176,11 @@ class StatusPoller:
         # Fetch before opening a session: no database connection waits on a slow page.
         result = await self._reader.read(kind=source_def.kind, url=url, options=source_def.options)
         if result.unchanged and result.snapshot is not None:
-            if self._quiet(url, result.snapshot, self._clock()):
+            now = self._clock()
+            if self._quiet(url, result.snapshot, now):
+                if now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY:
+                    await self._touch(url, now)
                 return
-            self._flushed[url] = self._clock()
         async with self._sessions() as session:
             source = await self._source_row(session, url)
             now = self._clock()
@@ -207,6 +209,7 @@ class StatusPoller:
             )
             await self._record(session, events, now)
             await session.commit()
+        self._flushed[url] = now
         self._publish(events)
 
     async def _source_row(self, session: AsyncSession, url: str) -> SourceRow:
@@ -285,25 +288,32 @@ class StatusPoller:
 
         A 304 is the common case (hundreds of pages, every 30 s). When detection, run in memory,
         finds nothing new for every service of the page, only the "last checked" time moved; it
-        is written at most once a minute instead of on every poll.
+        is written at most once a minute, in two small UPDATEs, instead of on every poll.
         """
-        if now - self._flushed.get(url, _EPOCH) < _CHECKED_AT_EVERY:
-            updates: dict[tuple[str, str], ServiceMemory] = {}
-            for service in self._services_by_url[url]:
-                key = (service.id, url)
-                memory = self._memories.get(key)
-                if memory is None:
-                    return False
-                view = service_view(snapshot, service.components, (service.name,))
-                after, events = observe_snapshot(
-                    memory, view, service_id=service.id, now=now, config=self._config
-                )
-                if events or replace(after, last_observed=memory.last_observed) != memory:
-                    return False
-                updates[key] = after
-            self._memories.update(updates)
-            return True
-        return False
+        updates: dict[tuple[str, str], ServiceMemory] = {}
+        for service in self._services_by_url[url]:
+            key = (service.id, url)
+            memory = self._memories.get(key)
+            if memory is None:
+                return False
+            view = service_view(snapshot, service.components, (service.name,))
+            after, events = observe_snapshot(
+                memory, view, service_id=service.id, now=now, config=self._config
+            )
+            if events or replace(after, last_observed=memory.last_observed) != memory:
+                return False
+            updates[key] = after
+        self._memories.update(updates)
+        return True
+
+    async def _touch(self, url: str, now: datetime) -> None:
+        service_ids = [s.id for s in self._services_by_url[url]]
+        async with self._sessions() as session:
+            await repository.touch_checked(
+                session=session, url=url, service_ids=service_ids, now=now
+            )
+            await session.commit()
+        self._flushed[url] = now
 
     def _official_state(self, service: ServiceDef) -> ServiceState | None:
         """The worst state its readable official sources give; unknown only if none is readable."""

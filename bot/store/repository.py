@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_
+from sqlalchemy import update as sql_update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -79,6 +80,20 @@ async def record_not_modified(*, session: AsyncSession, source: SourceRow, now: 
     source.last_error, source.consecutive_failures = None, 0
     source.fetched_at = source.read_ok_at = now
     session.add(source)
+
+
+async def touch_checked(
+    *, session: AsyncSession, url: str, service_ids: Sequence[str], now: datetime
+) -> None:
+    """An unchanged, healthy read: only the "last checked" times move (two small UPDATEs)."""
+    await session.exec(
+        sql_update(SourceRow)
+        .where(col(SourceRow.url) == url)
+        .values(fetched_at=now, read_ok_at=now, last_error=None, consecutive_failures=0)
+    )
+    await session.exec(
+        sql_update(ServiceRow).where(col(ServiceRow.id).in_(list(service_ids))).values(checked_at=now)
+    )
 
 
 async def record_snapshot(
