@@ -205,7 +205,7 @@ def main() -> int:
         for label, db_url in backends.items():
             results, profiles[label] = asyncio.run(measure(farm, urls, db_url, rounds))
             figures |= summarise(label, results, pages)
-            figures[f"{label}_sql_statements_per_warm_poll"] = profiles[label].statements
+            figures[f"{label}_sql_statements_per_warm_poll"] = round(profiles[label].statements, 2)
 
     ratios = {label: figures[f"{label}_ratio_warm"] for label in profiles}
     hits = {label: figures[f"{label}_hit_rate_warm"] for label in profiles}
@@ -220,7 +220,7 @@ def main() -> int:
         print(
             f"[{label}] a warm poll runs {prof.statements:.1f} SQL statements and "
             f"{prof.sql.get('(commit)', 0):.1f} commits; the event-loop thread does "
-            f"{prof.loop_share:.0%} of the CPU (the rest: other threads, e.g. aiosqlite's worker)"
+            f"{prof.loop_share:.0%} of the CPU (the rest: other threads, e.g. aiosqlite)"
         )
         if args.profile or ratios[label] > RATIO_TARGET:
             print_profile(f"[{label}] one more warm pipeline round", prof)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
+import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +55,7 @@ class App:
     poller: StatusPoller
     engine: AsyncEngine
     clock: Clock
+    http: aiohttp.ClientSession
 
 
 @contextlib.asynccontextmanager
@@ -100,7 +102,9 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 registry=load_cogs(CommandRegistry()),
                 custom_services=custom_services,
             )
-            yield App(settings=settings, deps=deps, poller=poller, engine=engine, clock=clock)
+            yield App(
+                settings=settings, deps=deps, poller=poller, engine=engine, clock=clock, http=http
+            )
     finally:
         await engine.dispose()
 
@@ -137,11 +141,28 @@ async def _serve(
     app: App, *, stop: asyncio.Event, console: bool, stdin: BinaryIO, write: Callable[[str], None]
 ) -> None:
     settings = app.settings
-    web = WebServer(
-        create_web_app(clock=app.clock, webhook=_webhook(app)),
-        host=settings.web_host,
-        port=settings.web_port,
-    )
+    web_app = create_web_app(clock=app.clock, webhook=_webhook(app))
+    adapters: list[Adapter] = []
+    senders: dict[str, PlatformSender] = {}
+    if "slack" in settings.enabled_chat_platforms:
+        from bot.adapters.slack import create_slack_adapter  # lazy: only when configured
+
+        # Before the web server starts: aiohttp freezes its routes then (HTTP mode mounts one).
+        slack = create_slack_adapter(settings, app.deps, app.clock, web_app=web_app)
+        adapters.append(slack)
+        senders[slack.sender.platform] = slack.sender
+    if settings.discord_token is not None:
+        from bot.adapters.discord import create_discord_adapter
+        from bot.adapters.discord.sender import DiscordSender
+
+        adapters.append(create_discord_adapter(settings, app.deps, app.clock))
+        senders["discord"] = DiscordSender(
+            token=settings.discord_token.get_secret_value(),
+            api_base=settings.discord_api_base,
+            session=app.http,
+            clock=app.clock,
+        )
+    web = WebServer(web_app, host=settings.web_host, port=settings.web_port)
     try:
         await web.start()
         web_running = True
@@ -153,7 +174,6 @@ async def _serve(
             settings.web_port,
             exc.strerror or exc,
         )
-    adapters: list[Adapter] = []
     if console:
         write(f"Checking {len(app.poller.urls)} status pages…\n")
         await _initial_poll(app)
@@ -169,7 +189,6 @@ async def _serve(
         first_run=None if console else app.clock(),
     )
     _follow_custom_services(app, scheduler)
-    senders: dict[str, PlatformSender] = {}
     if console:
         senders[CONSOLE_PLATFORM] = ConsoleSender(write=write, clock=app.clock)
     worker = OutboxWorker(
@@ -274,15 +293,11 @@ async def _initial_poll(app: App) -> None:
 def _log_chat_platforms(settings: Settings) -> None:
     if not settings.discord_token:
         log.info("Discord is off: set DISCORD_TOKEN to connect a Discord bot")
-    else:
-        log.warning("DISCORD_TOKEN is set, but this build has no Discord adapter yet; ignoring it")
-    if not settings.slack_bot_token:
+    if "slack" not in settings.enabled_chat_platforms:
         log.info(
             "Slack is off: set SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode) "
             "or SLACK_SIGNING_SECRET (HTTP mode)"
         )
-    else:
-        log.warning("SLACK_BOT_TOKEN is set, but this build has no Slack adapter yet; ignoring it")
 
 
 def _stdout(text: str) -> None:

@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _check,
         "services": _services,
         "demo": _demo,
+        "slack-manifest": _slack_manifest,
         "db": _db,
     }
     try:
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--speed", type=float, default=150.0, help="how much faster than real time (default 150)"
     )
+    sub.add_parser("slack-manifest", help="print a Slack app manifest (JSON) for these settings")
     services = sub.add_parser("services", help="list the tracked services and their sources")
     services.add_argument("--json", action="store_true", help="print the catalog as JSON")
     db = sub.add_parser("db", help="database schema")
@@ -143,6 +145,13 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     configure_logging(settings, quiet=True)
     return main_demo(args.speed)
+
+
+def _slack_manifest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.adapters.slack.manifest import build_manifest
+
+    print(json.dumps(build_manifest(settings), indent=2, ensure_ascii=False))
+    return 0
 
 
 def _services(args: argparse.Namespace, settings: Settings) -> int:

@@ -234,3 +234,15 @@ def test_bad_webhook_secrets_stop_run_with_a_clear_error(
     err = capsys.readouterr().err
     assert "'slack', which has no statuspage source" in err
     assert "abcdefghijklmnopqrst" not in err  # never echo a secret
+
+
+def test_slack_manifest_reflects_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_COMMAND", "/ai-status")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-test")
+    assert main(["slack-manifest"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["features"]["slash_commands"][0]["command"] == "/ai-status"
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert "chat:write" in manifest["oauth_config"]["scopes"]["bot"]

@@ -36,7 +36,11 @@ async def test_run_serves_health_polls_and_stops_on_sigterm(tmp_path: Path) -> N
         server.set_json(SUMMARY_PATH, ITERABLE)
         catalog = write_catalog(tmp_path / "catalog.toml", {"iterable": server.url(SUMMARY_PATH)})
         env = bot_env(
-            tmp_path, catalog, LOG_LEVEL="INFO", CONSOLE="off", DISCORD_TOKEN="super-secret-token"
+            tmp_path,
+            catalog,
+            LOG_LEVEL="INFO",
+            CONSOLE="off",
+            STATUSPAGE_WEBHOOK_SECRETS="iterable:super-secret-token-1234",
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -80,7 +84,7 @@ async def test_run_serves_health_polls_and_stops_on_sigterm(tmp_path: Path) -> N
     assert "shutting down" in log
     assert "Traceback" not in log
     assert "super-secret-token" not in log  # tokens are never logged
-    assert "no Discord adapter yet" in log
+    assert "Discord is off: set DISCORD_TOKEN" in log
 
 
 async def test_busy_web_port_is_reported_not_fatal(tmp_path: Path) -> None:

@@ -92,7 +92,9 @@ async def touch_checked(
         .values(fetched_at=now, read_ok_at=now, last_error=None, consecutive_failures=0)
     )
     await session.exec(
-        sql_update(ServiceRow).where(col(ServiceRow.id).in_(list(service_ids))).values(checked_at=now)
+        sql_update(ServiceRow)
+        .where(col(ServiceRow.id).in_(list(service_ids)))
+        .values(checked_at=now)
     )
 
 

@@ -57,7 +57,8 @@ class DiscordConfig:
     shard_ids: tuple[int, ...] | None = None
     commands_state_file: Path = Path("data/discord_commands.sha256")
     defer_after_seconds: float = 1.5
-    """Answer directly when the handler is faster than this; otherwise defer and follow up."""
+    """Answer directly when the handler is faster than this; otherwise defer and follow up
+    (0: always defer first)."""
     guild_ready_timeout: float = 2.0
 
 
@@ -226,7 +227,8 @@ class DiscordAdapter:
         )
         deferred = False
         try:
-            done, _ = await asyncio.wait({task}, timeout=self._config.defer_after_seconds)
+            wait = self._config.defer_after_seconds
+            done = (await asyncio.wait({task}, timeout=wait))[0] if wait > 0 else set()
             if not done:
                 await interaction.response.defer(thinking=True)
                 deferred = True

@@ -36,12 +36,20 @@ __all__ = [
 API_TIMEOUT_SECONDS = 10
 
 
-def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
-    """A Web API client for ``SLACK_API_URL`` (Slack itself, a proxy, or a fake in tests)."""
+def web_client(
+    settings: Settings, token: str | None = None, *, retry_connection_errors: bool = True
+) -> AsyncWebClient:
+    """A Web API client for ``SLACK_API_URL`` (Slack itself, a proxy, or a fake in tests).
+
+    The outbox's client does not retry by itself: the worker owns retries and backoff.
+    """
     base_url = settings.slack_api_url.rstrip("/") + "/"
     if token is None and settings.slack_bot_token is not None:
         token = settings.slack_bot_token.get_secret_value()
-    return AsyncWebClient(token=token, base_url=base_url, timeout=API_TIMEOUT_SECONDS)
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=API_TIMEOUT_SECONDS)
+    if not retry_connection_errors:
+        client.retry_handlers = []
+    return client
 
 
 class SlackAdapter:
@@ -96,6 +104,8 @@ def create_slack_adapter(
         raise ConfigError(
             "Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)"
         )
+    if app_token is not None and not app_token.get_secret_value().startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN must be an app-level token (xapp-…)")
     client = web_client(settings)
     app = SlackCommandApp(deps=deps, clock=clock, client=client, command=settings.slack_command)
     http = None
@@ -106,14 +116,11 @@ def create_slack_adapter(
         http.install(web_app)
     socket_mode = None
     if app_token is not None:
-        try:
-            socket_mode = SlackSocketMode(
-                app=app,
-                app_token=app_token.get_secret_value(),
-                client=client,
-                ping_interval=ping_interval,
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    sender = SlackSender(web_client(settings), clock=clock)
+        socket_mode = SlackSocketMode(
+            app=app,
+            app_token=app_token.get_secret_value(),
+            client=client,
+            ping_interval=ping_interval,
+        )
+    sender = SlackSender(web_client(settings, retry_connection_errors=False), clock=clock)
     return SlackAdapter(app=app, sender=sender, http=http, socket_mode=socket_mode)

@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.identity import AdminLookup, SeenKeys
 from bot.adapters.slack.render import ACTION_PREFIX, render_reply
@@ -53,6 +55,26 @@ def _dig(body: Mapping[str, Any], *path: str) -> str:
     return _text(node)
 
 
+def single_workspace_authorize(
+    client: AsyncWebClient,
+) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Authorize every request with the bot token (its ``auth.test``, asked once).
+
+    Requests from other teams are authorized too, so that the listener can tell the user
+    plainly that this workspace is not connected (see `SlackCommandApp._known_team`).
+    """
+    cached: list[AsyncSlackResponse] = []
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        if not cached:
+            cached.append(await client.auth_test())
+        return AuthorizeResult.from_auth_test_response(
+            bot_token=client.token, auth_test_response=cached[0]
+        )
+
+    return authorize
+
+
 class SlackCommandApp:
     """Turns slash commands and button clicks into `Invocation`s and answers with Block Kit."""
 
@@ -73,9 +95,12 @@ class SlackCommandApp:
         self._tasks: set[asyncio.Task[None]] = set()
         self.command = "/" + command.strip().lstrip("/")
         # Signatures are checked by our HTTP endpoint (with our clock) before anything reaches
-        # bolt; Socket Mode needs none. Everything after the ack runs in our own tasks.
+        # bolt; Socket Mode needs none. Everything after the ack runs in our own tasks. An
+        # explicit authorize keeps bolt from turning itself into an OAuth app when it finds
+        # SLACK_CLIENT_ID/SECRET in the environment; the token rides on each request's client.
         self.bolt = AsyncApp(
-            client=client,
+            client=AsyncWebClient(base_url=client.base_url, timeout=client.timeout),
+            authorize=single_workspace_authorize(client),
             signing_secret="",
             request_verification_enabled=False,
             process_before_response=True,
@@ -253,4 +278,3 @@ class SlackCommandApp:
             return
         if result.status_code >= 300:
             log.warning("Slack refused our answer: HTTP %s %s", result.status_code, result.body)
-

@@ -47,9 +47,9 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
         command["url"] = request_url
         interactivity["request_url"] = request_url
         events["request_url"] = request_url
+    # Single-workspace install ("Install to Workspace" gives SLACK_BOT_TOKEN); redirect URLs
+    # join here once the multi-workspace OAuth flow exists.
     oauth: dict[str, Any] = {"scopes": {"bot": list(BOT_SCOPES)}}
-    if settings.slack_client_id and settings.public_url:
-        oauth["redirect_urls"] = [f"{settings.public_url.rstrip('/')}/slack/oauth_redirect"]
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {

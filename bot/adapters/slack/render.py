@@ -203,7 +203,7 @@ def render_reply(reply: Reply, now: datetime, *, mention: str | None = None) -> 
     ``mention`` is trusted, already-formatted mrkdwn (``<!subteam^S…>``) put before the body.
     """
     head: list[Block] = []
-    if reply.title:
+    if reply.title and reply.title.strip():
         head.append({"type": "header", "text": _plain_text(reply.title, MAX_HEADER)})
     body = to_mrkdwn(reply.body, now)
     if mention:
@@ -224,13 +224,16 @@ def render_reply(reply: Reply, now: datetime, *, mention: str | None = None) -> 
     middle = body_blocks + field_blocks
     if len(middle) > room:
         middle = [*middle[: room - 1], _section(f"{ELLIPSIS} (shortened)")]
+    text = fallback_text(reply, now, mention=mention)
     blocks = head + middle + tail
-    return SlackMessage(text=fallback_text(reply, now, mention=mention), blocks=blocks)
+    if not head and not middle:  # Slack rejects empty sections; say at least something
+        blocks.insert(0, _section(text))
+    return SlackMessage(text=text, blocks=blocks)
 
 
 def fallback_text(reply: Reply, now: datetime, *, mention: str | None = None) -> str:
     """The notification / screen-reader text: title and body, escaped, capped."""
-    parts = [escape(reply.title)] if reply.title else []
+    parts = [escape(reply.title.strip())] if reply.title and reply.title.strip() else []
     body = to_mrkdwn(reply.body, now)
     if body.strip():
         parts.append(body)
