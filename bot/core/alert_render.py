@@ -67,6 +67,47 @@ def render_alert(alert: AlertView) -> Reply:
     )
 
 
+def render_digest(alerts: list[AlertView]) -> Reply:
+    """One message for several incidents that started close together (a shared upstream)."""
+    open_ones = [a for a in alerts if a.resolved_at is None]
+    if open_ones:
+        title = f"⚠️ {len(open_ones)} of {len(alerts)} services report problems"
+    else:
+        title = f"✅ All {len(alerts)} services recovered"
+    lines: list[Span] = []
+    for alert in alerts:
+        if alert.resolved_at is not None:
+            duration = format_duration(alert.resolved_at - alert.started_at)
+            lines += [
+                Plain(f"✅ {alert.service_name}: "),
+                Quoted(alert.title),
+                Plain(f" · resolved after {duration}\n"),
+            ]
+        else:
+            badge = _IMPACT_BADGE.get(alert.impact, "🟡")
+            lines += [Plain(f"{badge} {alert.service_name}: "), Quoted(alert.title)]
+            lines += [Plain(f" · {alert.impact}, since "), When(alert.started_at), Plain("\n")]
+    worst = max(
+        (a.impact for a in open_ones),
+        key=lambda i: (
+            ("minor", "major", "critical").index(i) if i in ("minor", "major", "critical") else 0
+        ),
+        default="none",
+    )
+    buttons = tuple(
+        Button(label=a.service_name[:60], action=f"status {a.service_id}") for a in alerts[:5]
+    )
+    return Reply(
+        title=title,
+        body=tuple(lines),
+        buttons=buttons,
+        footer=rich(
+            "Several services at once often means a shared upstream. Updates in the thread."
+        ),
+        tone=_IMPACT_TONE.get(worst, Tone.OK if not open_ones else Tone.WARNING),
+    )
+
+
 def _render_maintenance(alert: AlertView) -> Reply:
     done = alert.resolved_at is not None
     state = {"scheduled": "Scheduled", "in_progress": "In progress", "verifying": "Verifying"}
@@ -82,9 +123,12 @@ def _render_maintenance(alert: AlertView) -> Reply:
     )
 
 
-def render_thread_update(status: str, body: str, at: datetime | None) -> Reply:
-    """A reply in the alert's thread carrying one official update."""
-    head: list[Span] = [Plain(f"{status.replace('_', ' ').capitalize()}")]
+def render_thread_update(
+    status: str, body: str, at: datetime | None, *, service_name: str | None = None
+) -> Reply:
+    """A reply in the alert's thread carrying one official update (named in a digest's thread)."""
+    head: list[Span] = [Plain(f"{service_name}: ")] if service_name else []
+    head.append(Plain(f"{status.replace('_', ' ').capitalize()}"))
     if at is not None:
         head += [Plain(" · "), When(at, "datetime")]
     text: RichText = (*head, Plain("\n"), Quoted(_cut(body)))

@@ -15,12 +15,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.alert_render import AlertView, render_alert, render_reminder, render_thread_update
+from bot.core.alert_render import (
+    AlertView,
+    render_alert,
+    render_digest,
+    render_reminder,
+    render_thread_update,
+)
 from bot.core.alerts import EDIT, POST, THREAD
 from bot.core.backoff import backoff_delay
 from bot.core.commands import Reply
@@ -51,6 +57,8 @@ class WorkerConfig:
     max_attempts: int = 10
     base_backoff: float = 2.0
     max_backoff: float = 600.0
+    digest_window: timedelta = timedelta(minutes=10)
+    """A second incident in a channel within this window joins the first one's message."""
 
 
 class OutboxWorker:
@@ -124,9 +132,14 @@ class OutboxWorker:
                     )
                 ).all()
             )
-        channels: dict[int, list[int]] = {}
+        # One queue per channel, not per subscription: a channel following several services
+        # gets its messages in order, and a second service failing joins the first's message.
+        async with self._sessions() as session:
+            places = await _channels_of(session, {d.subscription_id for d in due})
+        channels: dict[tuple[str, str, str], list[int]] = {}
         for delivery in due:
-            channels.setdefault(delivery.subscription_id, []).append(delivery.id or 0)
+            place = places.get(delivery.subscription_id, ("", "", str(delivery.subscription_id)))
+            channels.setdefault(place, []).append(delivery.id or 0)
         gate = asyncio.Semaphore(self._config.channel_concurrency)
 
         async def drain(ids: Sequence[int]) -> int:
@@ -207,6 +220,10 @@ class OutboxWorker:
     ) -> None:
         view = self.alert_view(alert)
         if delivery.action == POST:
+            shared = await self._recent_open_message(session, subscription, alert)
+            if shared is not None:
+                await self._join_digest(session, shared, alert, subscription, channel, sender)
+                return
             await self._limit(delivery.platform)
             found = await sender.find_sent(channel, delivery.key) if retrying else None
             if found is None:
@@ -230,12 +247,24 @@ class OutboxWorker:
             version = alert.version
             await self._limit(delivery.platform)
             await sender.edit(
-                channel, SentMessage(message.message_id, message.thread_id), render_alert(view)
+                channel,
+                SentMessage(message.message_id, message.thread_id),
+                await self._render_message(session, message, subscription),
             )
             message.rendered_version = max(message.rendered_version, version)
             session.add(message)
         elif delivery.action == THREAD and message is not None:
-            reply = self._thread_reply(delivery, view)
+            others = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(AlertMessageRow)
+                    .where(
+                        AlertMessageRow.message_id == message.message_id,
+                        AlertMessageRow.alert_id != message.alert_id,
+                    )
+                )
+            ).one()
+            reply = self._thread_reply(delivery, view, named=bool(others))
             await self._limit(delivery.platform)
             found = await sender.find_sent(channel, delivery.key) if retrying else None
             if found is None:
@@ -246,13 +275,99 @@ class OutboxWorker:
                 message.thread_id = sent.thread_id
                 session.add(message)
 
-    def _thread_reply(self, delivery: DeliveryRow, view: AlertView) -> Reply:
+    async def _recent_open_message(
+        self, session: AsyncSession, subscription: SubscriptionRow, alert: AlertRow
+    ) -> AlertMessageRow | None:
+        """An open incident's message posted in this channel within the digest window."""
+        if alert.kind != "incident" or self._config.digest_window <= timedelta(0):
+            return None
+        since = self._clock() - self._config.digest_window
+        query = (
+            select(AlertMessageRow)
+            .join(AlertRow, col(AlertRow.id) == col(AlertMessageRow.alert_id))
+            .join(SubscriptionRow, col(SubscriptionRow.id) == col(AlertMessageRow.subscription_id))
+            .join(
+                DeliveryRow,
+                (col(DeliveryRow.alert_id) == col(AlertMessageRow.alert_id))
+                & (col(DeliveryRow.subscription_id) == col(AlertMessageRow.subscription_id))
+                & (col(DeliveryRow.action) == POST),
+            )
+            .where(
+                SubscriptionRow.platform == subscription.platform,
+                SubscriptionRow.community_id == subscription.community_id,
+                SubscriptionRow.channel_id == subscription.channel_id,
+                AlertRow.kind == "incident",
+                col(AlertRow.resolved_at).is_(None),
+                col(AlertRow.id) != alert.id,
+                DeliveryRow.status == DONE,
+                col(DeliveryRow.done_at) >= since,
+            )
+            .order_by(col(DeliveryRow.done_at).desc())
+            .limit(1)
+        )
+        return (await session.exec(query)).first()
+
+    async def _join_digest(
+        self,
+        session: AsyncSession,
+        shared: AlertMessageRow,
+        alert: AlertRow,
+        subscription: SubscriptionRow,
+        channel: ChannelRef,
+        sender: PlatformSender,
+    ) -> None:
+        """Fold a new incident into the channel's recent alert instead of posting a burst."""
+        joined = AlertMessageRow(
+            alert_id=alert.id or 0,
+            subscription_id=subscription.id or 0,
+            message_id=shared.message_id,
+            thread_id=shared.thread_id,
+            rendered_version=alert.version,
+        )
+        session.add(joined)
+        await session.flush()
+        await self._limit(subscription.platform)
+        await sender.edit(
+            channel,
+            SentMessage(shared.message_id, shared.thread_id),
+            await self._render_message(session, joined, subscription),
+        )
+
+    async def _render_message(
+        self, session: AsyncSession, message: AlertMessageRow, subscription: SubscriptionRow
+    ) -> Reply:
+        """The alert a message shows, or the digest of every incident sharing it."""
+        alerts = (
+            await session.exec(
+                select(AlertRow)
+                .join(AlertMessageRow, col(AlertMessageRow.alert_id) == col(AlertRow.id))
+                .join(
+                    SubscriptionRow, col(SubscriptionRow.id) == col(AlertMessageRow.subscription_id)
+                )
+                .where(
+                    AlertMessageRow.message_id == message.message_id,
+                    SubscriptionRow.platform == subscription.platform,
+                    SubscriptionRow.community_id == subscription.community_id,
+                    SubscriptionRow.channel_id == subscription.channel_id,
+                )
+                .order_by(col(AlertRow.started_at))
+            )
+        ).all()
+        views = [self.alert_view(a) for a in alerts]
+        if len(views) == 1:
+            return render_alert(views[0])
+        return render_digest(views)
+
+    def _thread_reply(self, delivery: DeliveryRow, view: AlertView, *, named: bool) -> Reply:
         data = json.loads(delivery.body or "{}")
         if data.get("reminder"):
             return render_reminder(view, datetime.fromisoformat(data["reminder"]))
         at = datetime.fromisoformat(data["at"]) if data.get("at") else None
         return render_thread_update(
-            str(data.get("status", "update")), str(data.get("body", "")), at
+            str(data.get("status", "update")),
+            str(data.get("body", "")),
+            at,
+            service_name=view.service_name if named else None,
         )
 
     def alert_view(self, alert: AlertRow) -> AlertView:
@@ -324,3 +439,17 @@ class OutboxWorker:
         session.add(delivery)
         await session.commit()
         return status
+
+
+async def _channels_of(
+    session: AsyncSession, subscription_ids: set[int]
+) -> dict[int, tuple[str, str, str]]:
+    """(platform, community, channel) of each subscription."""
+    if not subscription_ids:
+        return {}
+    rows = (
+        await session.exec(
+            select(SubscriptionRow).where(col(SubscriptionRow.id).in_(list(subscription_ids)))
+        )
+    ).all()
+    return {(r.id or 0): (r.platform, r.community_id, r.channel_id) for r in rows}

@@ -1,0 +1,150 @@
+"""Several services failing together (a shared upstream): one digest per channel, not a burst."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.events import DetectionEvent, EventKind
+from bot.core.rich import to_plain
+from bot.delivery.worker import OutboxWorker
+from bot.sources.catalog import parse_catalog
+from bot.store import alert_store, repository, subscription_store
+from bot.store.engine import session_factory
+from bot.store.subscription_store import Scope
+from tests.conftest import FakeClock
+from tests.fakes.recording_sender import RecordingSender
+
+SERVICES = ("openai-api", "anthropic-api", "github")
+CATALOG = parse_catalog(
+    {
+        "service": [
+            {
+                "id": s,
+                "name": s.replace("-", " ").title(),
+                "source": [{"kind": "feed", "url": f"https://{s}/f"}],
+            }
+            for s in SERVICES
+        ]
+    }
+)
+
+
+def event(
+    service: str, kind: EventKind, clock: FakeClock, body: str, status: str = "investigating"
+) -> DetectionEvent:
+    detail = {
+        "status": "resolved" if kind is EventKind.INCIDENT_RESOLVED else status,
+        "impact": "major",
+        "update_status": status,
+        "update_body": body,
+        "update_at": clock.now.isoformat(),
+        "started_at": clock.now.isoformat(),
+    }
+    return DetectionEvent(
+        kind=kind,
+        service_id=service,
+        at=clock.now,
+        key=f"{kind}:{service}:{clock.now}",
+        incident_id=f"inc-{service}",
+        title=f"{service} errors",
+        detail=detail,
+    )
+
+
+async def test_services_failing_together_share_one_message(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=CATALOG)
+        for service in SERVICES:
+            for channel in ("ops", "other-guild-ops"):
+                await subscription_store.upsert_subscription(
+                    session=session,
+                    scope=Scope("test", "guild" if channel == "ops" else "guild-2"),
+                    channel_id=channel,
+                    service_id=service,
+                    components=(),
+                    min_severity="minor",
+                    mention_role=None,
+                    early_warnings=False,
+                    maintenance=True,
+                    now=clock.now,
+                )
+        await session.commit()
+    sender = RecordingSender()
+    worker = OutboxWorker(sessions=sessions, senders={"test": sender}, catalog=CATALOG, clock=clock)
+
+    async def happen(*events: DetectionEvent) -> None:
+        async with sessions() as session:
+            await alert_store.record_alert_events(session=session, events=events, now=clock.now)
+            await session.commit()
+        await worker.run_once()
+
+    await happen(event("openai-api", EventKind.INCIDENT_OPENED, clock, "Errors"))
+    clock.advance(minutes=2)
+    await happen(
+        event("anthropic-api", EventKind.INCIDENT_OPENED, clock, "Errors too"),
+        event("github", EventKind.INCIDENT_OPENED, clock, "Also"),
+    )
+    ops = [c for c in sender.calls if c.channel.channel_id == "ops"]
+    assert [c.action for c in ops] == ["send", "edit", "edit"]  # one post, then it grows
+    assert {c.message_id for c in ops} == {ops[0].message_id}
+    assert ops[-1].reply.title == "⚠️ 3 of 3 services report problems"
+    digest = to_plain(ops[-1].reply.body, clock.now)
+    assert "Openai Api:" in digest
+    assert "Anthropic Api:" in digest
+    assert "Github:" in digest
+    # Each community's channel got its own single message.
+    assert [c.action for c in sender.calls if c.channel.channel_id == "other-guild-ops"].count(
+        "send"
+    ) == 1
+
+    clock.advance(minutes=30)
+    await happen(
+        event("anthropic-api", EventKind.INCIDENT_UPDATED, clock, "Fix deployed", "monitoring")
+    )
+    reply = [c for c in sender.calls if c.channel.channel_id == "ops" and c.action == "thread"][-1]
+    assert to_plain(reply.reply.body, clock.now).startswith(
+        "Anthropic Api: Monitoring"
+    )  # named in a digest
+    for service in SERVICES:
+        await happen(event(service, EventKind.INCIDENT_RESOLVED, clock, "Fixed", "resolved"))
+    final = [c for c in sender.calls if c.channel.channel_id == "ops" and c.action == "edit"][-1]
+    assert final.reply.title == "✅ All 3 services recovered"
+    assert [c.action for c in sender.calls].count("send") == 2  # still one message per channel
+
+
+async def test_an_incident_long_after_gets_its_own_message(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=CATALOG)
+        for service in SERVICES[:2]:
+            await subscription_store.upsert_subscription(
+                session=session,
+                scope=Scope("test", "guild"),
+                channel_id="ops",
+                service_id=service,
+                components=(),
+                min_severity="minor",
+                mention_role=None,
+                early_warnings=False,
+                maintenance=True,
+                now=clock.now,
+            )
+        await session.commit()
+    sender = RecordingSender()
+    worker = OutboxWorker(sessions=sessions, senders={"test": sender}, catalog=CATALOG, clock=clock)
+    for service, gap in (("openai-api", 0), ("anthropic-api", 45)):
+        clock.advance(minutes=gap)
+        async with sessions() as session:
+            await alert_store.record_alert_events(
+                session=session,
+                events=[event(service, EventKind.INCIDENT_OPENED, clock, "x")],
+                now=clock.now,
+            )
+            await session.commit()
+        await worker.run_once()
+    assert [c.action for c in sender.calls] == ["send", "send"]
