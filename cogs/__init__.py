@@ -6,7 +6,18 @@ from importlib import import_module
 
 from bot.core.commands import CommandRegistry
 
-COG_MODULES = ("cogs.status", "cogs.subscribe", "cogs.service", "cogs.help")
+COG_MODULES = (
+    "cogs.status",
+    "cogs.subscribe",
+    "cogs.report",
+    "cogs.adminrole",
+    "cogs.service",
+    "cogs.workaround",
+    "cogs.faq",
+    "cogs.alternatives",
+    "cogs.history",
+    "cogs.help",
+)
 
 
 def load_cogs(registry: CommandRegistry) -> CommandRegistry:

@@ -144,11 +144,9 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
         body.append(rich("No open incidents on the official status page."))
     if record and record.checked_at:
         body.append(rich("Last checked ", When(record.checked_at), "."))
-    buttons = (
-        (Button(label="Official status page", url=service.status_page),)
-        if service.status_page
-        else ()
-    )
+    buttons: tuple[Button, ...] = (Button(label="I'm affected too", action=f"report {service.id}"),)
+    if service.status_page:
+        buttons += (Button(label="Official status page", url=service.status_page),)
     return Reply(
         title=f"{service.name} status",
         body=join_lines(body),

@@ -185,8 +185,9 @@ async def test_status_of_one_service_by_alias(bot: DiscordBot) -> None:
     embed = embed_of(body)
     assert embed["title"] == "Anthropic status"
     buttons = body["data"]["components"][0]["components"]
-    assert buttons[0]["style"] == 5  # a link to the official page
-    assert buttons[0]["url"].startswith("http://127.0.0.1:9/anthropic")
+    assert buttons[0]["custom_id"] == "ob:report anthropic"  # "I'm affected too"
+    assert buttons[1]["style"] == 5  # a link to the official page
+    assert buttons[1]["url"].startswith("http://127.0.0.1:9/anthropic")
 
 
 async def test_unknown_service_suggests_the_closest(bot: DiscordBot) -> None:

@@ -150,7 +150,8 @@ async def test_detail_by_alias_or_name(deps: AppDeps, clock: FakeClock, name: st
     assert "Conversations" not in text  # not one of this service's components
     assert "Incident: Incident inc-1" in text
     assert "Latest update (3 min ago" in text
-    assert reply.buttons[0].url == "https://status.openai.com"
+    assert reply.buttons[0].action == "report openai-api"  # "I'm affected too"
+    assert reply.buttons[1].url == "https://status.openai.com"
 
 
 async def test_status_page_text_is_marked_untrusted(deps: AppDeps, clock: FakeClock) -> None:

@@ -54,6 +54,7 @@ def render_alert(alert: AlertView) -> Reply:
     if alert.components:
         fields.append(ReplyField("Affected", (Quoted(", ".join(alert.components)[:900]),)))
     buttons = [Button(label="Live status", action=f"status {alert.service_id}")]
+    buttons.append(Button(label="Workarounds", action=f"workaround list {alert.service_id}"))
     if alert.url:
         buttons.append(Button(label="Official incident page", url=alert.url))
     return Reply(

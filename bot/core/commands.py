@@ -49,6 +49,7 @@ class OptionSpec:
 
 
 Handler = Callable[..., Awaitable["Reply"]]
+RoleAdminCheck = Callable[["Invocation", Any], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class Actor:
     user_id: str
     display_name: str = ""
     is_admin: bool = False
+    roles: tuple[str, ...] = ()
+    """Platform role ids (Discord roles), for communities that name an admin role."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,8 @@ class CommandRegistry:
 
     def __init__(self) -> None:
         self._commands: dict[str, CommandSpec] = {}
+        self.role_admin_check: RoleAdminCheck | None = None
+        """Set by the composition root: does one of the actor's roles make them an admin here?"""
 
     def add(self, spec: CommandSpec) -> None:
         """Register a command; names are unique."""
@@ -181,7 +186,7 @@ async def dispatch(
     if spec is None:
         name = clean_user_text(invocation.command, 40)
         return error_reply("I don't know the command “", Quoted(name), "”. Try /help.")
-    if spec.admin_only and not invocation.actor.is_admin:
+    if spec.admin_only and not await _is_admin(registry, invocation, deps):
         return error_reply("Only server admins can use this command.")
     try:
         arguments = parse_options(spec, invocation.options)
@@ -193,6 +198,19 @@ async def dispatch(
         return error_reply(
             "Something went wrong on our side. It has been logged; please try again."
         )
+
+
+async def _is_admin(registry: CommandRegistry, invocation: Invocation, deps: Any) -> bool:
+    if invocation.actor.is_admin:
+        return True
+    check = registry.role_admin_check
+    if check is None or not invocation.actor.roles:
+        return False
+    try:
+        return await check(invocation, deps)
+    except Exception:
+        log.exception("admin role check failed; refusing")
+        return False
 
 
 def parse_options(spec: CommandSpec, raw: Mapping[str, str]) -> dict[str, object]:

@@ -30,6 +30,8 @@ from bot.core.alert_render import (
 from bot.core.alerts import EDIT, POST, THREAD
 from bot.core.backoff import backoff_delay
 from bot.core.commands import Reply
+from bot.core.early_warning import WarningView, render_early_warning
+from bot.core.service_state import ServiceState
 from bot.core.timeutil import Clock
 from bot.delivery.sender import (
     ChannelRef,
@@ -39,7 +41,9 @@ from bot.delivery.sender import (
     TransientDeliveryError,
 )
 from bot.sources.catalog import Catalog
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
+from bot.store import warning_store
+from bot.store.crowd_models import EarlyWarningRow
+from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, ServiceRow, SubscriptionRow
 from bot.store.subscription_store import disable_subscription
 
 log = logging.getLogger(__name__)
@@ -230,7 +234,7 @@ class OutboxWorker:
                 await self._limit(delivery.platform)
             sent = found or await sender.send(
                 channel,
-                render_alert(view),
+                await self._render_single(session, alert, view),
                 key=delivery.key,
                 mention_role=subscription.mention_role,
             )
@@ -355,8 +359,38 @@ class OutboxWorker:
         ).all()
         views = [self.alert_view(a) for a in alerts]
         if len(views) == 1:
-            return render_alert(views[0])
+            return await self._render_single(session, alerts[0], views[0])
         return render_digest(views)
+
+    async def _render_single(
+        self, session: AsyncSession, alert: AlertRow, view: AlertView
+    ) -> Reply:
+        if alert.kind != warning_store.KIND:
+            return render_alert(view)
+        warning = (
+            await session.exec(select(EarlyWarningRow).where(EarlyWarningRow.alert_id == alert.id))
+        ).first()
+        if warning is None:
+            return render_alert(view)
+        facts = json.loads(warning.facts or "{}")
+        service = self._catalog.get(alert.service_id)
+        stored = await session.get(ServiceRow, alert.service_id)
+        official = ServiceState(stored.state).label.lower() if stored else "unknown"
+        return render_early_warning(
+            WarningView(
+                service_id=alert.service_id,
+                service_name=view.service_name,
+                provider=service.provider if service else view.service_name,
+                reading=warning_store.reading_from(warning.facts),
+                opened_at=warning.opened_at,
+                official_state=official,
+                outcome=warning.outcome,
+                closed_at=warning.closed_at,
+                incident_title=facts.get("incident_title"),
+                incident_url=facts.get("incident_url"),
+                lead_seconds=warning.lead_seconds,
+            )
+        )
 
     def _thread_reply(self, delivery: DeliveryRow, view: AlertView, *, named: bool) -> Reply:
         data = json.loads(delivery.body or "{}")

@@ -16,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alerts import EDIT, POST, THREAD, AlertChange, SubscriptionRule, change_for, wants
 from bot.core.detection import CLOSED_STATUSES
-from bot.core.events import DetectionEvent
+from bot.core.events import DetectionEvent, EventKind
+from bot.store import warning_store
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 
 
@@ -37,6 +38,17 @@ async def record_alert_events(
     """Apply detection events to alerts and stage one delivery per action per channel."""
     staged = 0
     for event in events:
+        if event.kind is EventKind.INCIDENT_OPENED and event.incident_id:
+            # The provider admits it: an open early warning becomes "confirmed, N min later".
+            staged += await warning_store.confirm(
+                session=session,
+                service_id=event.service_id,
+                incident_id=event.incident_id,
+                incident_title=event.title,
+                incident_url=event.detail.get("url"),
+                started_at=event.at,
+                now=now,
+            )
         change = change_for(event)
         if change is None:
             continue

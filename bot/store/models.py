@@ -246,3 +246,7 @@ class DeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
     done_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+# Tables defined in other modules register on the same metadata once imported.
+from bot.store import community_models, crowd_models  # noqa: E402, F401

@@ -265,6 +265,7 @@ def actor_of(interaction: discord.Interaction) -> Actor:
         display_name=user.display_name,
         is_admin=interaction.guild_id is not None
         and (permissions.manage_guild or permissions.administrator),
+        roles=tuple(str(role.id) for role in getattr(user, "roles", ())),
     )
 
 

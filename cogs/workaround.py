@@ -1,0 +1,445 @@
+"""/workaround: share, rank and moderate workarounds, in one database every community shares."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.commands import (
+    Button,
+    CommandRegistry,
+    CommandSpec,
+    Context,
+    OptionSpec,
+    Reply,
+    ReplyField,
+    Tone,
+    UserFacingError,
+)
+from bot.core.ranking import Candidate, rank
+from bot.core.rich import Link, Plain, Quoted, Span, When, join_lines, rich
+from bot.core.text import clean_user_text, truncate
+from bot.deps import AppDeps
+from bot.sources.catalog import ServiceDef
+from bot.store import community_store
+from bot.store.community_models import WorkaroundRow
+from bot.store.community_store import GLOBAL_HIDE_REPORTS, Community, VisibleWorkaround
+from bot.store.user_hash import load_or_create_salt, user_hash
+from cogs.common import resolve_service
+
+ACTIONS = ("list", "add", "vote", "remove", "hide", "unhide", "report", "origin")
+MAX_TEXT = 500
+MAX_TITLE = 100
+MAX_LINK = 300
+MAX_COMMUNITY_NAME = 60
+ADDS_PER_HOUR = 5
+VOTES_PER_HOUR = 30
+SHOWN = 5
+STEPS_SHOWN = 400
+WORKED_WORDS = frozenset({"worked", "works", "yes", "up", "👍", "✅"})
+FAILED_WORDS = frozenset(
+    {"didnt", "didn't", "didn’t", "didnt-work", "failed", "no", "down", "👎", "❌"}
+)
+PLATFORM_NAMES = {"discord": "Discord", "slack": "Slack", "console": "the console"}
+# Letters, digits and URL punctuation only: no spaces, quotes, brackets or angle brackets that
+# could close a markdown link or a Slack <url|label> around it.
+_SAFE_URL = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+$")
+_ID = re.compile(r"^#?(\d{1,9})$")
+
+
+def setup(registry: CommandRegistry) -> None:
+    """Register /workaround."""
+    registry.add(
+        CommandSpec(
+            name="workaround",
+            description="Share and find workarounds while a service is down",
+            handler=workaround,
+            options=(
+                OptionSpec(
+                    "action",
+                    "list, add, vote, remove, hide, unhide, report, origin",
+                    required=True,
+                    choices=ACTIONS,
+                ),
+                OptionSpec(
+                    "target",
+                    "a service (list, add) or a workaround number (vote, remove, hide, report)",
+                    max_length=100,
+                ),
+                OptionSpec(
+                    "text",
+                    "add: title | steps | optional http(s) link; vote: worked or didn't",
+                    max_length=MAX_TEXT,
+                ),
+            ),
+        )
+    )
+
+
+async def workaround(
+    ctx: Context[AppDeps], action: str, target: str | None, text: str | None
+) -> Reply:
+    """Dispatch one /workaround action."""
+    if action == "list":
+        return await list_workarounds(ctx, _service(ctx, target))
+    if action == "add":
+        return await add(ctx, _service(ctx, target), text)
+    if action == "origin":
+        return await origin(ctx, target, text)
+    number = _number(target, action)
+    if action == "vote":
+        return await vote(ctx, number, text)
+    if action == "remove":
+        return await remove(ctx, number)
+    if action in {"hide", "unhide"}:
+        return await hide(ctx, number, hidden=action == "hide")
+    return await report(ctx, number)
+
+
+def _community(ctx: Context[AppDeps]) -> Community:
+    return Community(ctx.invocation.actor.platform, ctx.invocation.community_id)
+
+
+def _service(ctx: Context[AppDeps], target: str | None) -> ServiceDef:
+    if target is None:
+        raise UserFacingError("Name the service, for example /workaround list openai.")
+    return resolve_service(ctx, target)
+
+
+def _number(target: str | None, action: str) -> int:
+    match = _ID.match((target or "").strip())
+    if match is None:
+        raise UserFacingError(
+            f"Give the workaround's number, for example /workaround {action} 12 "
+            "(/workaround list <service> shows the numbers)."
+        )
+    return int(match.group(1))
+
+
+async def _hash(session: AsyncSession, ctx: Context[AppDeps]) -> str:
+    salt = await load_or_create_salt(session=session, now=ctx.now)
+    actor = ctx.invocation.actor
+    return user_hash(actor.platform, actor.user_id, salt=salt)
+
+
+def parse_submission(text: str) -> tuple[str, str, str | None]:
+    """Split ``title | steps | link`` into its parts; UserFacingError says what to fix."""
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) > 3:
+        raise UserFacingError("Use at most three parts: title | steps | link.")
+    if len(parts) == 1:
+        # One piece of text: it is the steps, and its start is the title.
+        return truncate(parts[0], MAX_TITLE), parts[0], None
+    title, steps = parts[0], parts[1] or parts[0]
+    if not title:
+        raise UserFacingError("The title is empty: write title | steps | link.")
+    if len(title) > MAX_TITLE:
+        raise UserFacingError(
+            f"The title is too long ({len(title)} characters; at most {MAX_TITLE}). "
+            "Put the details after a |."
+        )
+    link = parts[2] if len(parts) == 3 and parts[2] else None
+    return title, steps, check_link(link) if link else None
+
+
+def check_link(link: str) -> str:
+    """An http(s) link without tricks, or UserFacingError."""
+    if len(link) > MAX_LINK:
+        raise UserFacingError(f"The link is too long (at most {MAX_LINK} characters).")
+    parts = urlsplit(link)
+    if parts.scheme.casefold() not in {"http", "https"} or not parts.hostname:
+        raise UserFacingError(
+            "Links must start with https:// or http://; “",
+            Quoted(truncate(link, 60)),
+            "” doesn't.",
+        )
+    if not _SAFE_URL.match(link):
+        raise UserFacingError("That link has characters I can't show safely (spaces, brackets…).")
+    return link
+
+
+async def add(ctx: Context[AppDeps], service: ServiceDef, text: str | None) -> Reply:
+    """Share a workaround with every community."""
+    if text is None:
+        raise UserFacingError(
+            f"Say what to do, for example: /workaround add {service.id} "
+            "Use the batch API | Send requests through /v1/batches | https://example.com/guide"
+        )
+    title, steps, link = parse_submission(clean_user_text(text, MAX_TEXT))
+    actor = ctx.invocation.actor
+    async with ctx.deps.sessions() as session:
+        author = await _hash(session, ctx)
+        recent = await community_store.count_added_since(
+            session=session, author_hash=author, since=ctx.now - timedelta(hours=1)
+        )
+        if recent >= ADDS_PER_HOUR:
+            raise UserFacingError(
+                f"You have shared {recent} workarounds in the last hour, the limit. "
+                "Thank you! Please try again later."
+            )
+        alert = await community_store.open_alert(session=session, service_id=service.id)
+        row = await community_store.add_workaround(
+            session=session,
+            row=WorkaroundRow(
+                service_id=service.id,
+                title=title,
+                steps=steps,
+                link=link,
+                author_hash=author,
+                origin_platform=actor.platform,
+                origin_community_id=ctx.invocation.community_id,
+                incident_subject_id=alert.subject_id if alert else None,
+                incident_title=alert.title if alert else None,
+                created_at=ctx.now,
+            ),
+        )
+        await session.commit()
+    body = [
+        rich(
+            f"Thanks! Workaround #{row.id} for {service.name} is now shared with every "
+            "community that uses outagebot."
+        ),
+        rich(f"It shows in /workaround list {service.id}, where people can vote on it."),
+    ]
+    if alert is not None:
+        body.append(rich("Linked to the ongoing incident “", Quoted(alert.title), "”."))
+    return Reply(title="Workaround shared", body=join_lines(body), tone=Tone.OK, ephemeral=True)
+
+
+async def list_workarounds(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
+    """The best workarounds for a service that this community may see."""
+    async with ctx.deps.sessions() as session:
+        visible = await community_store.visible_workarounds(
+            session=session, service_id=service.id, community=_community(ctx)
+        )
+    if not visible:
+        return Reply(
+            title=f"Workarounds for {service.name}",
+            body=rich(
+                "No one has shared a workaround yet. Know one? "
+                f"/workaround add {service.id} title | steps | link"
+            ),
+        )
+    by_id = {v.row.id or 0: v for v in visible}
+    order = rank(
+        [Candidate(id=v.row.id or 0, created_at=v.row.created_at, votes=v.votes) for v in visible],
+        ctx.now,
+    )
+    fields: list[ReplyField] = []
+    buttons: list[Button] = []
+    for candidate in order[:SHOWN]:
+        item = by_id[candidate.id]
+        fields.append(_field(item))
+        buttons += [
+            Button(
+                label=f"✅ #{candidate.id} worked", action=f"workaround vote {candidate.id} worked"
+            ),
+            Button(
+                label=f"❌ #{candidate.id} didn't", action=f"workaround vote {candidate.id} didnt"
+            ),
+        ]
+    more = len(order) - SHOWN
+    footer = "Best first: recent “worked for me” votes count most."
+    if more > 0:
+        footer += f" {more} more not shown."
+    return Reply(
+        title=f"Workarounds for {service.name}",
+        body=rich("Shared by people in communities that use outagebot. Vote to help others."),
+        fields=tuple(fields),
+        buttons=tuple(buttons),
+        footer=rich(footer, " Something wrong or harmful? /workaround report <number>"),
+        tone=Tone.INFO,
+    )
+
+
+def _field(item: VisibleWorkaround) -> ReplyField:
+    row = item.row
+    worked = sum(1 for v in item.votes if v.worked)
+    failed = len(item.votes) - worked
+    value: list[Span] = [Quoted(row.title)]
+    if row.steps != row.title:
+        value += [Plain("\n"), Quoted(truncate(row.steps, STEPS_SHOWN))]
+    if row.link:
+        value += [Plain("\n"), Link("More", row.link)]
+    value += [Plain("\nShared "), When(row.created_at)]
+    if row.incident_title:
+        value += [Plain(" during “"), Quoted(truncate(row.incident_title, 80)), Plain("”")]
+    if item.show_origin:
+        value.append(Plain(f" · from {PLATFORM_NAMES.get(row.origin_platform, 'another app')}"))
+        if item.origin_name:
+            value += [Plain(", "), Quoted(item.origin_name)]
+    return ReplyField(
+        name=f"#{row.id} · ✅ {worked} worked · ❌ {failed} didn't",
+        value=tuple(value),
+        inline=False,
+    )
+
+
+async def _visible(session: AsyncSession, ctx: Context[AppDeps], number: int) -> WorkaroundRow:
+    row = await community_store.get_workaround(session=session, workaround_id=number)
+    if row is None or await community_store.is_hidden_for(
+        session=session, workaround=row, community=_community(ctx)
+    ):
+        raise UserFacingError(f"There is no workaround #{number} here.")
+    return row
+
+
+def _verdict(text: str | None) -> bool:
+    word = (text or "").strip().casefold().replace(" ", "")
+    if word in WORKED_WORDS or word == "workedforme":
+        return True
+    if word in FAILED_WORDS or word.startswith("didn"):
+        return False
+    raise UserFacingError("Vote with “worked” or “didn't”, for example /workaround vote 12 worked.")
+
+
+async def vote(ctx: Context[AppDeps], number: int, text: str | None) -> Reply:
+    """Record that a workaround worked, or didn't, for this user (once per user)."""
+    worked = _verdict(text)
+    async with ctx.deps.sessions() as session:
+        row = await _visible(session, ctx, number)
+        voter = await _hash(session, ctx)
+        recent = await community_store.count_votes_since(
+            session=session, voter_hash=voter, since=ctx.now - timedelta(hours=1)
+        )
+        if recent >= VOTES_PER_HOUR:
+            raise UserFacingError(
+                f"You have voted on {recent} workarounds in the last hour, the limit. "
+                "Please try again later."
+            )
+        first = await community_store.record_vote(
+            session=session, workaround_id=number, voter_hash=voter, worked=worked, now=ctx.now
+        )
+        await session.flush()
+        good, bad = await community_store.vote_counts(session=session, workaround_id=number)
+        await session.commit()
+    said = "it worked for you" if worked else "it didn't work for you"
+    lead = "Thanks, noted" if first else "Updated your vote (each person counts once)"
+    return Reply(
+        body=rich(
+            f"{lead}: {said}. #{number} “",
+            Quoted(truncate(row.title, 80)),
+            f"” now has ✅ {good} · ❌ {bad}.",
+        ),
+        tone=Tone.OK,
+        ephemeral=True,
+    )
+
+
+async def remove(ctx: Context[AppDeps], number: int) -> Reply:
+    """Delete a workaround: its author, or an admin of the community it was posted in."""
+    actor = ctx.invocation.actor
+    async with ctx.deps.sessions() as session:
+        row = await community_store.get_workaround(session=session, workaround_id=number)
+        if row is None:
+            raise UserFacingError(f"There is no workaround #{number}.")
+        is_author = row.author_hash == await _hash(session, ctx)
+        origin_admin = (
+            actor.is_admin
+            and row.origin_platform == actor.platform
+            and row.origin_community_id == ctx.invocation.community_id
+        )
+        if not (is_author or origin_admin):
+            raise UserFacingError(
+                f"Only the person who shared #{number}, or an admin of the community it was "
+                "shared in, can remove it. Admins here can /workaround hide it for this "
+                "community; anyone can /workaround report it."
+            )
+        await community_store.remove_workaround(session=session, workaround=row)
+        await session.commit()
+    return Reply(
+        body=rich(f"Workaround #{number} is removed for everyone."), tone=Tone.OK, ephemeral=True
+    )
+
+
+async def hide(ctx: Context[AppDeps], number: int, *, hidden: bool) -> Reply:
+    """Hide (or show again) a workaround in this community only (admins)."""
+    if not ctx.invocation.actor.is_admin:
+        raise UserFacingError("Only admins can hide workarounds here. Anyone can report one.")
+    community = _community(ctx)
+    async with ctx.deps.sessions() as session:
+        row = await community_store.get_workaround(session=session, workaround_id=number)
+        if row is None:
+            raise UserFacingError(f"There is no workaround #{number}.")
+        if hidden:
+            changed = await community_store.hide_locally(
+                session=session, workaround_id=number, community=community, now=ctx.now
+            )
+        else:
+            changed = await community_store.unhide_locally(
+                session=session, workaround_id=number, community=community
+            )
+        await session.commit()
+    if hidden:
+        text = (
+            f"Workaround #{number} is hidden in this community. Other communities still see it."
+            if changed
+            else f"Workaround #{number} was already hidden here."
+        )
+    else:
+        text = (
+            f"Workaround #{number} is visible here again."
+            if changed
+            else f"Workaround #{number} was not hidden here."
+        )
+    return Reply(body=rich(text), tone=Tone.OK, ephemeral=True)
+
+
+async def report(ctx: Context[AppDeps], number: int) -> Reply:
+    """Report a workaround; reports from several communities hide it everywhere."""
+    async with ctx.deps.sessions() as session:
+        row = await _visible(session, ctx, number)
+        fresh, reports = await community_store.report(
+            session=session,
+            workaround=row,
+            community=_community(ctx),
+            reporter_hash=await _hash(session, ctx),
+            now=ctx.now,
+        )
+        hidden = row.hidden_globally
+        await session.commit()
+    if hidden:
+        text = (
+            f"Thanks. #{number} was reported by {reports} communities and is now hidden everywhere."
+        )
+    elif fresh:
+        text = (
+            f"Thanks, reported. #{number} is hidden everywhere once {GLOBAL_HIDE_REPORTS} "
+            f"communities report it ({reports} so far). Admins can hide it here right away "
+            f"with /workaround hide {number}."
+        )
+    else:
+        text = f"This community has already reported #{number} ({reports} so far)."
+    return Reply(body=rich(text), tone=Tone.OK, ephemeral=True)
+
+
+async def origin(ctx: Context[AppDeps], target: str | None, text: str | None) -> Reply:
+    """Whether workarounds shared from here show this community's platform and name (admins)."""
+    if not ctx.invocation.actor.is_admin:
+        raise UserFacingError("Only admins can change how this community is credited.")
+    choice = (target or "").casefold()
+    if choice not in {"on", "off"}:
+        raise UserFacingError(
+            "Use /workaround origin on <community name> to credit this community, "
+            "or /workaround origin off."
+        )
+    name = clean_user_text(text, MAX_COMMUNITY_NAME + 1) if text else None
+    if name is not None and len(name) > MAX_COMMUNITY_NAME:
+        raise UserFacingError(
+            f"The community name is too long (at most {MAX_COMMUNITY_NAME} characters)."
+        )
+    async with ctx.deps.sessions() as session:
+        await community_store.set_origin(
+            session=session, community=_community(ctx), show=choice == "on", name=name, now=ctx.now
+        )
+        await session.commit()
+    if choice == "off":
+        body = rich("Workarounds shared from here no longer say where they come from.")
+    elif name:
+        body = rich("Workarounds shared from here now show the platform and “", Quoted(name), "”.")
+    else:
+        body = rich("Workarounds shared from here now show the platform they come from.")
+    return Reply(body=body, tone=Tone.OK, ephemeral=True)
