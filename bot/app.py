@@ -55,7 +55,8 @@ class App:
     poller: StatusPoller
     engine: AsyncEngine
     clock: Clock
-    http: aiohttp.ClientSession
+    chat_http: aiohttp.ClientSession
+    """For chat platform APIs (the outbox's senders), apart from the status-page session."""
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +74,12 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 except CatalogError as exc:  # a later built-in took its name: keep the built-in
                     log.warning("custom service %s not loaded: %s", custom.id, exc)
             await repository.sync_catalog(session=session, catalog=catalog)
-        async with new_http_session(user_agent=USER_AGENT) as http:
+        # Two sessions: status pages get 4 connections per host (politeness); chat APIs get
+        # enough to keep a fan-out at the platform's own rate limit.
+        async with (
+            new_http_session(user_agent=USER_AGENT) as http,
+            new_http_session(user_agent=USER_AGENT, limit_per_host=64) as chat_http,
+        ):
             fetcher = HttpFetcher(
                 http,
                 timeout=settings.http_timeout_seconds,
@@ -103,7 +109,12 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 custom_services=custom_services,
             )
             yield App(
-                settings=settings, deps=deps, poller=poller, engine=engine, clock=clock, http=http
+                settings=settings,
+                deps=deps,
+                poller=poller,
+                engine=engine,
+                clock=clock,
+                chat_http=chat_http,
             )
     finally:
         await engine.dispose()
@@ -159,7 +170,7 @@ async def _serve(
         senders["discord"] = DiscordSender(
             token=settings.discord_token.get_secret_value(),
             api_base=settings.discord_api_base,
-            session=app.http,
+            session=app.chat_http,
             clock=app.clock,
         )
     web = WebServer(web_app, host=settings.web_host, port=settings.web_port)

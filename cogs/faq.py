@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.alternatives import operational_alternatives
 from bot.core.commands import (
     CommandRegistry,
     CommandSpec,
@@ -44,7 +45,7 @@ from bot.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import community_store, detection_store, repository
 from bot.store.community_store import Community, StoredIncident
-from cogs.alternatives import alternative_line, operational_alternatives
+from cogs.alternatives import alternative_line
 from cogs.common import resolve_service
 from cogs.history import past
 

@@ -19,7 +19,7 @@ from bot.core.rich import Link, Plain, Span, When, rich
 from bot.core.text import truncate
 from bot.core.timeutil import format_duration
 from bot.deps import AppDeps
-from bot.store import community_store
+from bot.store import community_store, warning_store
 from bot.store.community_store import StoredIncident
 from cogs.common import resolve_service
 
@@ -66,6 +66,7 @@ async def history(ctx: Context[AppDeps], service: str, days: int | None) -> Repl
         incidents = await community_store.incidents_since(
             session=session, service_id=target.id, since=since
         )
+        leads = await warning_store.lead_times(session=session, service_id=target.id, since=since)
     uptime = uptime_percent(past(incidents), start=since, end=ctx.now)
     mttr = mean_time_to_recovery(past(incidents))
     summary: list[Span] = [
@@ -76,7 +77,15 @@ async def history(ctx: Context[AppDeps], service: str, days: int | None) -> Repl
     ]
     if not incidents:
         summary.append(Plain("\nNo incidents recorded in this window."))
-    fields = tuple(_field(i, ctx.now) for i in incidents[:SHOWN])
+    if leads:
+        median = sorted(leads.values())[len(leads) // 2]
+        summary.append(
+            Plain(
+                f"\nEarly warnings: {len(leads)} confirmed, a median of "
+                f"{format_duration(timedelta(seconds=median))} before the official page."
+            )
+        )
+    fields = tuple(_field(i, ctx.now, leads.get(i.external_id)) for i in incidents[:SHOWN])
     more = len(incidents) - SHOWN
     return Reply(
         title=f"{target.name}: history",
@@ -91,7 +100,7 @@ async def history(ctx: Context[AppDeps], service: str, days: int | None) -> Repl
     )
 
 
-def _field(incident: StoredIncident, now: datetime) -> ReplyField:
+def _field(incident: StoredIncident, now: datetime, lead: int | None) -> ReplyField:
     badge = _IMPACT_BADGE.get(incident.impact, "🟡")
     value: list[Span] = [
         Plain(f"{badge} {incident.impact.capitalize()} · started "),
@@ -102,6 +111,10 @@ def _field(incident: StoredIncident, now: datetime) -> ReplyField:
         value.append(Plain(f" · lasted {lasted}"))
     else:
         value.append(Plain(f" · ongoing for {format_duration(now - incident.started_at)}"))
+    if lead is not None:
+        value.append(
+            Plain(f"\n⚡ Our early warning came {format_duration(timedelta(seconds=lead))} earlier")
+        )
     if incident.url:
         value += [Plain("\n"), Link("Official incident page", incident.url)]
     return ReplyField(

@@ -46,6 +46,11 @@ def setup(registry: CommandRegistry) -> None:
                     "early_warnings", "also unofficial early warnings", kind=OptionKind.BOOLEAN
                 ),
                 OptionSpec("maintenance", "also maintenance notices", kind=OptionKind.BOOLEAN),
+                OptionSpec(
+                    "alternatives",
+                    "name working alternatives under major outages",
+                    kind=OptionKind.BOOLEAN,
+                ),
             ),
         )
     )
@@ -95,6 +100,7 @@ async def subscribe(
     mention: str | None,
     early_warnings: bool | None,
     maintenance: bool | None,
+    alternatives: bool | None = None,
 ) -> Reply:
     """Create or update this channel's subscription."""
     target = resolve_service(ctx, service)
@@ -118,6 +124,7 @@ async def subscribe(
             early_warnings=bool(early_warnings),
             maintenance=True if maintenance is None else maintenance,
             now=ctx.now,
+            alternatives=True if alternatives is None else alternatives,
         )
         current = await alert_store.stage_open_alerts(
             session=session, subscription=row, now=ctx.now

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.rich import to_plain
+from bot.core.service_state import ServiceState
 from bot.delivery.worker import OutboxWorker
 from bot.sources.catalog import parse_catalog
-from bot.store import alert_store, repository, subscription_store
+from bot.store import alert_store, detection_store, repository, subscription_store
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
 from tests.conftest import FakeClock
@@ -148,3 +151,129 @@ async def test_an_incident_long_after_gets_its_own_message(
             await session.commit()
         await worker.run_once()
     assert [c.action for c in sender.calls] == ["send", "send"]
+
+
+async def test_open_incident_alert_estimates_its_duration(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    from tests.helpers import catalog_for, incident, snapshot
+
+    url = "https://status.example.com/api/v2/summary.json"
+    catalog = catalog_for({"svc": url})
+    sessions = session_factory(engine)
+    past = tuple(
+        incident(
+            f"old{n}",
+            started=clock.now - timedelta(days=10 * n + 1),
+            impact="major",
+            updates=(
+                (
+                    "resolved",
+                    "ok",
+                    clock.now - timedelta(days=10 * n + 1) + timedelta(minutes=minutes),
+                ),
+            ),
+            resolved=clock.now - timedelta(days=10 * n + 1) + timedelta(minutes=minutes),
+        )
+        for n, minutes in enumerate((30, 60, 90, 120))
+    )
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog)
+        source = await repository.get_source(session=session, url=url)
+        assert source is not None
+        await repository.record_snapshot(
+            session=session,
+            source=source,
+            snapshot=snapshot(incidents=past),
+            etag=None,
+            last_modified=None,
+            now=clock.now,
+        )
+        await detection_store.link_incidents(
+            session=session,
+            service_id="svc",
+            source_id=source.id or 0,
+            external_ids=[i.id for i in past],
+        )
+        await subscription_store.upsert_subscription(
+            session=session,
+            scope=Scope("test", "g"),
+            channel_id="ops",
+            service_id="svc",
+            components=(),
+            min_severity="minor",
+            mention_role=None,
+            early_warnings=False,
+            maintenance=True,
+            now=clock.now,
+        )
+        await alert_store.record_alert_events(
+            session=session,
+            events=[event("svc", EventKind.INCIDENT_OPENED, clock, "Down")],
+            now=clock.now,
+        )
+        await session.commit()
+    sender = RecordingSender()
+    await OutboxWorker(
+        sessions=sessions, senders={"test": sender}, catalog=catalog, clock=clock
+    ).run_once()
+    fields = {f.name: to_plain(f.value, clock.now) for f in sender.calls[0].reply.fields}
+    assert (
+        fields["Similar incidents lasted"]
+        == "52 min to 1 h 37 min (middle half of 4 past incidents)"  # quartiles of 30-120 min
+    )
+
+
+async def test_major_outage_alert_names_working_alternatives(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    catalog = parse_catalog(
+        {
+            "service": [
+                {
+                    "id": s,
+                    "name": s.title(),
+                    "capabilities": ["chat"],
+                    "source": [{"kind": "feed", "url": f"https://{s}/f"}],
+                }
+                for s in ("down", "up1", "up2")
+            ]
+        }
+    )
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog)
+        for service in ("up1", "up2"):
+            await repository.set_service_state(
+                session=session, service_id=service, state=ServiceState.OPERATIONAL, now=clock.now
+            )
+        for channel, wanted in (("with", True), ("without", False)):
+            await subscription_store.upsert_subscription(
+                session=session,
+                scope=Scope("test", "g"),
+                channel_id=channel,
+                service_id="down",
+                components=(),
+                min_severity="minor",
+                mention_role=None,
+                early_warnings=False,
+                maintenance=True,
+                now=clock.now,
+                alternatives=wanted,
+            )
+        await alert_store.record_alert_events(
+            session=session,
+            events=[event("down", EventKind.INCIDENT_OPENED, clock, "Down")],
+            now=clock.now,
+        )
+        await session.commit()
+    sender = RecordingSender()
+    await OutboxWorker(
+        sessions=sessions, senders={"test": sender}, catalog=catalog, clock=clock
+    ).run_once()
+    shown = {
+        c.channel.channel_id: {f.name: to_plain(f.value, clock.now) for f in c.reply.fields}
+        for c in sender.calls
+    }
+    assert shown["with"]["Working alternatives now"] == "Up1, Up2"
+    assert "Working alternatives now" not in shown["without"]

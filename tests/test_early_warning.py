@@ -163,3 +163,34 @@ async def test_no_warning_while_the_official_incident_is_open(
     assert staged == 0
     await worker.run_once()
     assert sender.calls == []
+
+
+async def test_history_tells_the_lead_time(engine: AsyncEngine, clock: FakeClock) -> None:
+    from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+    from bot.deps import AppDeps
+    from cogs import load_cogs
+
+    worker, _ = await setup(engine, clock)
+    await apply(engine, clock, worker, reading(CrowdLevel.POSSIBLE, clock))
+    clock.advance(minutes=10)
+    async with session_factory(engine)() as session:
+        await warning_store.confirm(
+            session=session,
+            service_id="openai",
+            incident_id="inc-9",
+            incident_title="Errors",
+            incident_url=None,
+            started_at=clock.now,
+            now=clock.now,
+        )
+        await session.commit()
+    deps = AppDeps(
+        catalog=CATALOG, sessions=session_factory(engine), registry=load_cogs(CommandRegistry())
+    )
+    invocation = Invocation(
+        command="history", options={"service": "openai"}, actor=Actor("test", "u"), community_id="g"
+    )
+    reply = await dispatch(deps.registry, invocation, deps, clock.now)
+    assert "Early warnings: 1 confirmed, a median of 14 min before the official page." in to_plain(
+        reply.body, clock.now
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.commands import Button, Reply, ReplyField, Tone
+from bot.core.faq_facts import DurationEstimate
 from bot.core.rich import Plain, Quoted, RichText, Span, When, rich
 from bot.core.timeutil import format_duration
 
@@ -31,6 +32,10 @@ class AlertView:
     started_at: datetime
     resolved_at: datetime | None
     status_page: str | None = None
+    estimate: DurationEstimate | None = None
+    """How long similar past incidents lasted, for an open incident."""
+    alternatives: tuple[str, ...] = ()
+    """Services doing the same job that work now (major outages, when the channel wants it)."""
 
 
 def render_alert(alert: AlertView) -> Reply:
@@ -53,6 +58,16 @@ def render_alert(alert: AlertView) -> Reply:
     ]
     if alert.components:
         fields.append(ReplyField("Affected", (Quoted(", ".join(alert.components)[:900]),)))
+    if not resolved and alert.alternatives:
+        fields.append(ReplyField("Working alternatives now", rich(", ".join(alert.alternatives))))
+    if not resolved and alert.estimate is not None:
+        low, high = format_duration(alert.estimate.low), format_duration(alert.estimate.high)
+        fields.append(
+            ReplyField(
+                "Similar incidents lasted",
+                rich(f"{low} to {high} (middle half of {alert.estimate.count} past incidents)"),
+            )
+        )
     buttons = [Button(label="Live status", action=f"status {alert.service_id}")]
     buttons.append(Button(label="Workarounds", action=f"workaround list {alert.service_id}"))
     if alert.url:

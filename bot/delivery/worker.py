@@ -22,17 +22,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alert_render import (
     AlertView,
-    render_alert,
-    render_digest,
     render_reminder,
     render_thread_update,
 )
 from bot.core.alerts import EDIT, POST, THREAD
 from bot.core.backoff import backoff_delay
 from bot.core.commands import Reply
-from bot.core.early_warning import WarningView, render_early_warning
-from bot.core.service_state import ServiceState
 from bot.core.timeutil import Clock
+from bot.delivery.alert_views import (
+    alert_view,
+    alternatives_for,
+    estimate_for,
+    render_message,
+    render_single,
+)
 from bot.delivery.sender import (
     ChannelRef,
     PermanentDeliveryError,
@@ -41,14 +44,13 @@ from bot.delivery.sender import (
     TransientDeliveryError,
 )
 from bot.sources.catalog import Catalog
-from bot.store import warning_store
-from bot.store.crowd_models import EarlyWarningRow
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, ServiceRow, SubscriptionRow
+from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import disable_subscription
 
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
+RATE_LIMITED = "rate limited"
 Limiter = Callable[[str], Awaitable[None]]
 
 
@@ -105,11 +107,15 @@ class OutboxWorker:
         """Drain, then wait for a wake-up or a tick (retries come due on ticks)."""
         await self.recover()
         while not stop.is_set():
+            # Cleared before the round, so a wake-up that arrives during it is not lost.
+            self._wake.clear()
             try:
-                await self.run_once()
+                handled = await self.run_once()
             except Exception:
                 log.exception("outbox round failed; retrying next tick")
-            self._wake.clear()
+                handled = 0
+            if handled:
+                continue  # more may be due (a full batch, or work staged meanwhile)
             waiter = asyncio.create_task(self._wake.wait())
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait(
@@ -190,7 +196,10 @@ class OutboxWorker:
                 and message.rendered_version >= alert.version
             ):
                 return await self._finish(session, delivery, DONE, None)  # a later edit did it
-            retrying = delivery.attempts > 0
+            # After a 429 nothing was created, so there is nothing to look for before resending.
+            retrying = delivery.attempts > 0 and not (delivery.last_error or "").startswith(
+                RATE_LIMITED
+            )
             delivery.status, delivery.attempts = SENDING, delivery.attempts + 1
             session.add(delivery)
             await session.commit()
@@ -222,7 +231,12 @@ class OutboxWorker:
         sender: PlatformSender,
         retrying: bool,
     ) -> None:
-        view = self.alert_view(alert)
+        view = alert_view(
+            alert,
+            self._catalog,
+            await estimate_for(session, alert),
+            await alternatives_for(session, alert, subscription, self._catalog),
+        )
         if delivery.action == POST:
             shared = await self._recent_open_message(session, subscription, alert)
             if shared is not None:
@@ -234,7 +248,7 @@ class OutboxWorker:
                 await self._limit(delivery.platform)
             sent = found or await sender.send(
                 channel,
-                await self._render_single(session, alert, view),
+                await render_single(session, alert, view, self._catalog),
                 key=delivery.key,
                 mention_role=subscription.mention_role,
             )
@@ -253,7 +267,7 @@ class OutboxWorker:
             await sender.edit(
                 channel,
                 SentMessage(message.message_id, message.thread_id),
-                await self._render_message(session, message, subscription),
+                await render_message(session, message, subscription, self._catalog),
             )
             message.rendered_version = max(message.rendered_version, version)
             session.add(message)
@@ -334,62 +348,7 @@ class OutboxWorker:
         await sender.edit(
             channel,
             SentMessage(shared.message_id, shared.thread_id),
-            await self._render_message(session, joined, subscription),
-        )
-
-    async def _render_message(
-        self, session: AsyncSession, message: AlertMessageRow, subscription: SubscriptionRow
-    ) -> Reply:
-        """The alert a message shows, or the digest of every incident sharing it."""
-        alerts = (
-            await session.exec(
-                select(AlertRow)
-                .join(AlertMessageRow, col(AlertMessageRow.alert_id) == col(AlertRow.id))
-                .join(
-                    SubscriptionRow, col(SubscriptionRow.id) == col(AlertMessageRow.subscription_id)
-                )
-                .where(
-                    AlertMessageRow.message_id == message.message_id,
-                    SubscriptionRow.platform == subscription.platform,
-                    SubscriptionRow.community_id == subscription.community_id,
-                    SubscriptionRow.channel_id == subscription.channel_id,
-                )
-                .order_by(col(AlertRow.started_at))
-            )
-        ).all()
-        views = [self.alert_view(a) for a in alerts]
-        if len(views) == 1:
-            return await self._render_single(session, alerts[0], views[0])
-        return render_digest(views)
-
-    async def _render_single(
-        self, session: AsyncSession, alert: AlertRow, view: AlertView
-    ) -> Reply:
-        if alert.kind != warning_store.KIND:
-            return render_alert(view)
-        warning = (
-            await session.exec(select(EarlyWarningRow).where(EarlyWarningRow.alert_id == alert.id))
-        ).first()
-        if warning is None:
-            return render_alert(view)
-        facts = json.loads(warning.facts or "{}")
-        service = self._catalog.get(alert.service_id)
-        stored = await session.get(ServiceRow, alert.service_id)
-        official = ServiceState(stored.state).label.lower() if stored else "unknown"
-        return render_early_warning(
-            WarningView(
-                service_id=alert.service_id,
-                service_name=view.service_name,
-                provider=service.provider if service else view.service_name,
-                reading=warning_store.reading_from(warning.facts),
-                opened_at=warning.opened_at,
-                official_state=official,
-                outcome=warning.outcome,
-                closed_at=warning.closed_at,
-                incident_title=facts.get("incident_title"),
-                incident_url=facts.get("incident_url"),
-                lead_seconds=warning.lead_seconds,
-            )
+            await render_message(session, joined, subscription, self._catalog),
         )
 
     def _thread_reply(self, delivery: DeliveryRow, view: AlertView, *, named: bool) -> Reply:
@@ -402,25 +361,6 @@ class OutboxWorker:
             str(data.get("body", "")),
             at,
             service_name=view.service_name if named else None,
-        )
-
-    def alert_view(self, alert: AlertRow) -> AlertView:
-        """What rendering needs of a stored alert."""
-        service = self._catalog.get(alert.service_id)
-        return AlertView(
-            service_id=alert.service_id,
-            service_name=service.name if service else alert.service_id,
-            kind=alert.kind,
-            title=alert.title,
-            status=alert.status,
-            impact=alert.impact,
-            url=alert.url,
-            components=tuple(c for c in alert.components.split("\n") if c),
-            latest_update=alert.latest_update,
-            latest_update_at=alert.latest_update_at,
-            started_at=alert.started_at,
-            resolved_at=alert.resolved_at,
-            status_page=service.status_page if service else None,
         )
 
     async def _limit(self, platform: str) -> None:
@@ -452,13 +392,16 @@ class OutboxWorker:
                 "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
             )
             return await self._finish(session, delivery, FAILED, error)
-        delay = backoff_delay(
-            delivery.attempts,
-            base=self._config.base_backoff,
-            cap=self._config.max_backoff,
-            jitter=0.5,
-        )
-        delay = max(delay, retry_after or 0.0)
+        if retry_after is not None:
+            # The platform said exactly when: no more, no less (and nothing was created).
+            delay, error = retry_after, f"{RATE_LIMITED}: {error}"
+        else:
+            delay = backoff_delay(
+                delivery.attempts,
+                base=self._config.base_backoff,
+                cap=self._config.max_backoff,
+                jitter=0.5,
+            )
         delivery.status, delivery.last_error = PENDING, error[:300]
         delivery.next_attempt_at = self._clock() + timedelta(seconds=delay)
         session.add(delivery)

@@ -61,6 +61,7 @@ class StoredIncident:
     resolved_at: datetime | None
     updates: tuple[tuple[str, str, datetime], ...]
     """(status, body, created_at)"""
+    external_id: str = ""
 
 
 # --- workarounds -------------------------------------------------------------------------------
@@ -436,6 +437,7 @@ async def incidents_since(
             started_at=r.started_at or r.first_seen_at,
             resolved_at=r.resolved_at,
             updates=tuple(by_incident.get(r.id or 0, ())),
+            external_id=r.external_id,
         )
         for r in rows
     ]

@@ -185,6 +185,7 @@ class SubscriptionRow(SQLModel, table=True):
     mention_role: str | None = Field(default=None, max_length=100)
     early_warnings: bool = False
     maintenance: bool = True
+    alternatives: bool = True
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))

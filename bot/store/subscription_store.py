@@ -32,6 +32,7 @@ async def upsert_subscription(
     early_warnings: bool,
     maintenance: bool,
     now: datetime,
+    alternatives: bool = True,
 ) -> tuple[SubscriptionRow, bool]:
     """Create or update a channel's subscription to a service; True when it is new."""
     row = (
@@ -57,6 +58,7 @@ async def upsert_subscription(
     row.min_severity = min_severity
     row.mention_role = mention_role
     row.early_warnings, row.maintenance = early_warnings, maintenance
+    row.alternatives = alternatives
     row.enabled, row.disabled_reason = True, None
     session.add(row)
     await session.flush()

@@ -177,3 +177,17 @@ async def _stage(session: AsyncSession, alert: AlertRow, now: datetime, *, openi
         )
         staged += 1
     return staged
+
+
+async def lead_times(*, session: AsyncSession, service_id: str, since: datetime) -> dict[str, int]:
+    """Seconds our early warning came before each official incident, by incident id."""
+    rows = (
+        await session.exec(
+            select(EarlyWarningRow).where(
+                EarlyWarningRow.service_id == service_id,
+                EarlyWarningRow.outcome == "confirmed",
+                col(EarlyWarningRow.opened_at) >= since,
+            )
+        )
+    ).all()
+    return {r.incident_id: r.lead_seconds or 0 for r in rows if r.incident_id}

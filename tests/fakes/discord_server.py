@@ -320,6 +320,8 @@ class FakeDiscord:
             limit = int(call.query.get("limit", "50"))
             return _json(list(reversed(stored))[:limit])
         if call.method == "POST" and message_id is None:
+            if self.channels[channel_id].get("type") in (15, 16):  # forum and media channels
+                return _error(400, 50008, "Cannot send messages in a non-text channel")
             nonce = call.json.get("nonce")
             if call.json.get("enforce_nonce") and nonce:
                 for existing in stored:

@@ -38,7 +38,8 @@ FORUM_TYPES = frozenset({15, 16})  # forum and media channels: every message liv
 PERMANENT_CODES = frozenset({10003, 10008, 50001, 50013, 50083})
 THREAD_ALREADY_EXISTS = 160004
 SCAN_LIMIT = 50
-GLOBAL_RATE_PER_SECOND = 50
+NOT_A_TEXT_CHANNEL = 50008  # "Cannot send messages in a non-text channel" (e.g. a forum)
+GLOBAL_RATE_PER_SECOND = 47  # Discord allows 50/s per bot; a little headroom avoids 429s
 _MESSAGE_ID = re.compile(r"/messages/\d+")
 
 
@@ -109,19 +110,27 @@ class DiscordSender:
         """Post a new message (a new post in a forum channel)."""
         message = self._render(reply, key=key, mention_role=mention_role)
         body = message.payload() | {"nonce": nonce_for(key), "enforce_nonce": True}
-        if await self._channel_type(channel.channel_id) in FORUM_TYPES:
-            name = (reply.title or "Status update")[:100]
-            post = await self._request(
-                "POST",
-                f"/channels/{channel.channel_id}/threads",
-                {"name": name, "message": body},
-                message,
-            )
-            return SentMessage(message_id=str(post["message"]["id"]), thread_id=str(post["id"]))
-        created = await self._request(
-            "POST", f"/channels/{channel.channel_id}/messages", body, message
+        if self._channel_types.get(channel.channel_id) not in FORUM_TYPES:
+            # Post straight away (one request per message, not two); a forum channel refuses
+            # with NOT_A_TEXT_CHANNEL, and is then remembered as one.
+            try:
+                created = await self._request(
+                    "POST", f"/channels/{channel.channel_id}/messages", body, message
+                )
+                return SentMessage(message_id=str(created["id"]))
+            except PermanentDeliveryError as exc:
+                if f"code {NOT_A_TEXT_CHANNEL}" not in str(exc):
+                    raise
+            if await self._channel_type(channel.channel_id) not in FORUM_TYPES:
+                raise PermanentDeliveryError("Discord: this channel cannot hold messages")
+        name = (reply.title or "Status update")[:100]
+        post = await self._request(
+            "POST",
+            f"/channels/{channel.channel_id}/threads",
+            {"name": name, "message": body},
+            message,
         )
-        return SentMessage(message_id=str(created["id"]))
+        return SentMessage(message_id=str(post["message"]["id"]), thread_id=str(post["id"]))
 
     async def edit(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> None:
         """Replace a message's embed and buttons (the role mention is not repeated)."""
@@ -224,7 +233,7 @@ class DiscordSender:
             raise TransientDeliveryError(where, retry_after=retry_after)
         if status >= 500:
             raise TransientDeliveryError(where)
-        if status in (401, 403, 404) or code in PERMANENT_CODES:
+        if status in (401, 403, 404) or code in PERMANENT_CODES or code == NOT_A_TEXT_CHANNEL:
             raise PermanentDeliveryError(where)
         log.error("%s: %s", where, text[:500])
         raise PermanentDeliveryError(where)

@@ -1,0 +1,75 @@
+"""Services that can stand in for a failing one: same capability, operational, not behind the
+same failing upstream. Used by /alternatives and under major-outage alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.history import uptime_percent
+from bot.core.service_state import ServiceState
+from bot.sources.catalog import Catalog, ServiceDef
+from bot.store import detection_store, repository
+
+UPTIME_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A service that could stand in, with why."""
+
+    service: ServiceDef
+    shared: tuple[str, ...]
+    """Capability tags it shares with the service asked about."""
+    uptime: float
+
+
+def failing_upstreams(
+    service: ServiceDef, catalog: Catalog, states: dict[str, ServiceState]
+) -> set[str]:
+    """Upstreams of ``service`` that may be why it fails.
+
+    An upstream we track counts when it is not operational; one we don't track counts whenever
+    the service itself is in trouble, since we cannot rule it out.
+    """
+    own = states.get(service.id, ServiceState.UNKNOWN)
+    troubled = own.rank > ServiceState.MAINTENANCE.rank
+    failing = set()
+    for upstream in service.upstreams:
+        tracked = catalog.get(upstream)
+        if tracked is not None:
+            state = states.get(tracked.id, ServiceState.UNKNOWN)
+            if state.rank > ServiceState.MAINTENANCE.rank:
+                failing.add(upstream)
+        elif troubled:
+            failing.add(upstream)
+    return failing
+
+
+async def operational_alternatives(
+    *, session: AsyncSession, catalog: Catalog, service: ServiceDef, now: datetime
+) -> list[Alternative]:
+    """Operational services sharing a capability, minus those behind the same failing upstream.
+
+    Best first: most shared capabilities, then highest uptime over `UPTIME_WINDOW`.
+    """
+    records = await repository.service_states(session=session)
+    states = {sid: record.state for sid, record in records.items()}
+    avoid = failing_upstreams(service, catalog, states)
+    wanted = set(service.capabilities)
+    found: list[Alternative] = []
+    for other in catalog:
+        if other.id == service.id or states.get(other.id) is not ServiceState.OPERATIONAL:
+            continue
+        shared = tuple(c for c in other.capabilities if c in wanted)
+        if not shared or avoid & set(other.upstreams) or other.id in avoid:
+            continue
+        history = await detection_store.incident_history(
+            session=session, service_id=other.id, since=now - UPTIME_WINDOW
+        )
+        uptime = uptime_percent(history, start=now - UPTIME_WINDOW, end=now)
+        found.append(Alternative(other, shared, uptime))
+    found.sort(key=lambda a: (-len(a.shared), -a.uptime, a.service.name))
+    return found
