@@ -24,6 +24,7 @@ from bot.adapters.console_sender import CONSOLE_PLATFORM, ConsoleSender
 from bot.core.commands import CommandRegistry
 from bot.core.events import DetectionEvent
 from bot.core.timeutil import Clock, system_clock
+from bot.crowd_watch import CrowdWatch
 from bot.custom_services import CustomServices, load_custom_services
 from bot.delivery.sender import PlatformSender
 from bot.delivery.worker import OutboxWorker
@@ -207,6 +208,13 @@ async def _serve(
     )
     app.poller.on_events = lambda _events: worker.wake()
     _schedule_reminders(app, scheduler)
+    watch = CrowdWatch(
+        sessions=app.deps.sessions,
+        catalog=app.deps.catalog,
+        clock=app.clock,
+        on_staged=worker.wake,
+    )
+    scheduler.add_job(watch.tick, "interval", minutes=1, id="crowd", max_instances=1, coalesce=True)
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run_forever(worker_stop), name="outbox")
     scheduler.start()

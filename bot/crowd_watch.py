@@ -1,0 +1,117 @@
+"""Once a minute: feed new reports to the crowd detector and keep early warnings current."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core import crowd
+from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
+from bot.core.early_warning import CrowdLevel, CrowdReading
+from bot.core.service_state import ServiceState
+from bot.core.timeutil import Clock
+from bot.sources.catalog import Catalog
+from bot.store import crowd_store, detection_store, warning_store
+from bot.store.crowd_models import CrowdMemoryRow
+from bot.store.models import ServiceRow
+
+log = logging.getLogger(__name__)
+
+_OFFICIAL_TROUBLE = {ServiceState.DEGRADED, ServiceState.PARTIAL_OUTAGE, ServiceState.MAJOR_OUTAGE}
+
+
+class CrowdWatch:
+    """Runs the pure crowd detector over stored reports, one transaction per service."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: Catalog,
+        clock: Clock,
+        config: crowd.CrowdConfig | None = None,
+        on_staged: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._clock = clock
+        self._config = config or crowd.CrowdConfig()
+        self._on_staged = on_staged
+
+    async def tick(self) -> int:
+        """Evaluate every service; returns how many deliveries were staged."""
+        staged = 0
+        for service in list(self._catalog):
+            try:
+                staged += await self._evaluate(
+                    service.id, [s.url for s in service.sources if s.kind == "probe"]
+                )
+            except Exception:
+                log.exception("crowd evaluation of %s failed", service.id)
+        if staged:
+            self._on_staged()
+        return staged
+
+    async def _evaluate(self, service_id: str, probe_urls: list[str]) -> int:
+        now = self._clock()
+        async with self._sessions() as session:
+            row = await session.get(CrowdMemoryRow, service_id)
+            memory = decode_crowd_memory(row.memory) if row else crowd.CrowdMemory()
+            since = memory.latest or (now - self._config.horizon)
+            fresh = await crowd_store.counted_reports(
+                session=session, service_id=service_id, since=since
+            )
+            reports = [
+                crowd.Report(at=at, reporter=who, community=where)
+                for at, who, where in fresh
+                # ">=": a report made at the very moment of the last tick; the detector counts a
+                # reporter once, so seeing it again is harmless, missing it is not.
+                if memory.latest is None or at >= memory.latest
+            ]
+            memory = crowd.observe(memory, reports, config=self._config)
+            probe = crowd.ProbeSignal(
+                failing=await self._probe_down(session, service_id, probe_urls)
+            )
+            memory, assessment = crowd.evaluate(memory, now=now, config=self._config, probe=probe)
+            if row is None:
+                row = CrowdMemoryRow(service_id=service_id, memory="", updated_at=now)
+            row.memory, row.updated_at = encode_crowd_memory(memory), now
+            session.add(row)
+            staged = await warning_store.apply_reading(
+                session=session,
+                service_id=service_id,
+                reading=_reading(assessment.facts),
+                now=now,
+                official_open=await self._official_trouble(session, service_id),
+            )
+            await session.commit()
+        return staged
+
+    async def _probe_down(self, session: AsyncSession, service_id: str, urls: list[str]) -> bool:
+        for url in urls:
+            memory = await detection_store.load_memory(
+                session=session, service_id=service_id, source_url=url
+            )
+            if memory.probe_down:
+                return True
+        return False
+
+    async def _official_trouble(self, session: AsyncSession, service_id: str) -> bool:
+        row = await session.get(ServiceRow, service_id)
+        return row is not None and ServiceState(row.state) in _OFFICIAL_TROUBLE
+
+
+def _reading(facts: crowd.CrowdFacts) -> CrowdReading:
+    return CrowdReading(
+        level=CrowdLevel(facts.level.value),
+        reports=facts.reports,
+        reporters=facts.reporters,
+        communities=facts.communities,
+        ratio=facts.ratio,
+        first_report_at=facts.first_report_at,
+        probe_failing=facts.probe_failing,
+        window_minutes=facts.window_minutes,
+    )
