@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +21,7 @@ from bot.store.models import ServiceRow
 
 log = logging.getLogger(__name__)
 
+LEARN_FROM = timedelta(days=7)
 _OFFICIAL_TROUBLE = {ServiceState.DEGRADED, ServiceState.PARTIAL_OUTAGE, ServiceState.MAJOR_OUTAGE}
 
 
@@ -59,25 +61,27 @@ class CrowdWatch:
         now = self._clock()
         async with self._sessions() as session:
             row = await session.get(CrowdMemoryRow, service_id)
-            memory = decode_crowd_memory(row.memory) if row else crowd.CrowdMemory()
-            since = memory.latest or (now - self._config.horizon)
-            fresh = await crowd_store.counted_reports(
-                session=session, service_id=service_id, since=since
+            if row is None:
+                memory = await self._first_memory(session, service_id, now)
+                row = CrowdMemoryRow(service_id=service_id, memory="", updated_at=now)
+            else:
+                memory = decode_crowd_memory(row.memory)
+            fresh = await crowd_store.reports_after(
+                session=session,
+                service_id=service_id,
+                after_id=row.last_report_id,
+                since=now - self._config.horizon,
             )
             reports = [
-                crowd.Report(at=at, reporter=who, community=where)
-                for at, who, where in fresh
-                # ">=": a report made at the very moment of the last tick; the detector counts a
-                # reporter once, so seeing it again is harmless, missing it is not.
-                if memory.latest is None or at >= memory.latest
+                crowd.Report(at=at, reporter=who, community=where) for _, at, who, where in fresh
             ]
+            if fresh:
+                row.last_report_id = fresh[-1][0]
             memory = crowd.observe(memory, reports, config=self._config)
             probe = crowd.ProbeSignal(
                 failing=await self._probe_down(session, service_id, probe_urls)
             )
             memory, assessment = crowd.evaluate(memory, now=now, config=self._config, probe=probe)
-            if row is None:
-                row = CrowdMemoryRow(service_id=service_id, memory="", updated_at=now)
             row.memory, row.updated_at = encode_crowd_memory(memory), now
             session.add(row)
             staged = await warning_store.apply_reading(
@@ -89,6 +93,15 @@ class CrowdWatch:
             )
             await session.commit()
         return staged
+
+    async def _first_memory(
+        self, session: AsyncSession, service_id: str, now: datetime
+    ) -> crowd.CrowdMemory:
+        """A new detector learns the past week of stored reports (quiet hours included)."""
+        hours = await crowd_store.hourly_counts(
+            session=session, service_id=service_id, since=now - LEARN_FROM, until=now
+        )
+        return crowd.learn_history(crowd.CrowdMemory(), hours, config=self._config)
 
     async def _probe_down(self, session: AsyncSession, service_id: str, urls: list[str]) -> bool:
         for url in urls:

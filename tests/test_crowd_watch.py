@@ -81,3 +81,18 @@ async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
         await worker.run_once()
         clock.advance(minutes=15)
     assert "Reports returned to normal" in to_plain(sender.calls[-1].reply.body, clock.now)
+
+
+async def test_a_new_detector_learns_the_stored_week(engine: AsyncEngine, clock: FakeClock) -> None:
+    from bot.core.crowd_codec import decode_crowd_memory
+
+    catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog)
+        await session.commit()
+    await CrowdWatch(sessions=sessions, catalog=catalog, clock=clock).tick()
+    async with sessions() as session:
+        row = await session.get(CrowdMemoryRow, "openai")
+    assert row is not None
+    assert decode_crowd_memory(row.memory).learned_hours >= 24 * 7  # watching from the first minute

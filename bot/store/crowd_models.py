@@ -39,6 +39,8 @@ class CrowdMemoryRow(SQLModel, table=True):
     service_id: str = Field(primary_key=True, max_length=64)
     memory: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    last_report_id: int = 0
+    """The newest report already fed to the detector (ids, unlike times, never arrive late)."""
 
 
 class EarlyWarningRow(SQLModel, table=True):

@@ -121,6 +121,43 @@ async def counted_reports(
     return [(at, who, f"{platform}:{community}") for at, who, platform, community in rows]
 
 
+async def reports_after(
+    *, session: AsyncSession, service_id: str, after_id: int, since: datetime
+) -> list[tuple[int, datetime, str, str]]:
+    """(id, at, reporter hash, community key) of counted reports newer than an id, oldest first."""
+    rows = (
+        await session.exec(
+            select(ReportRow)
+            .where(
+                ReportRow.service_id == service_id,
+                col(ReportRow.counted).is_(True),
+                col(ReportRow.id) > after_id,
+                col(ReportRow.at) >= since,
+            )
+            .order_by(col(ReportRow.id))
+        )
+    ).all()
+    return [(r.id or 0, r.at, r.reporter_hash, f"{r.platform}:{r.community_id}") for r in rows]
+
+
+async def hourly_counts(
+    *, session: AsyncSession, service_id: str, since: datetime, until: datetime
+) -> list[tuple[datetime, int]]:
+    """Counted reports per hour over a span, every hour listed (zeros too), oldest first."""
+    reports = await counted_reports(session=session, service_id=service_id, since=since)
+    start = since.replace(minute=0, second=0, microsecond=0)
+    counts: dict[datetime, int] = {}
+    for at, _, _ in reports:
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        counts[hour] = counts.get(hour, 0) + 1
+    hours = []
+    hour = start
+    while hour + timedelta(hours=1) <= until:
+        hours.append((hour, counts.get(hour, 0)))
+        hour += timedelta(hours=1)
+    return hours
+
+
 async def admin_roles(*, session: AsyncSession, platform: str, community_id: str) -> list[str]:
     """Roles whose members count as admins in one community."""
     rows = await session.exec(

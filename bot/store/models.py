@@ -223,7 +223,7 @@ class AlertMessageRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     alert_id: int = Field(foreign_key="alerts.id", index=True, ondelete="CASCADE")
-    subscription_id: int = Field(foreign_key="subscriptions.id", ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="subscriptions.id", index=True, ondelete="CASCADE")
     message_id: str = Field(max_length=200)
     thread_id: str | None = Field(default=None, max_length=200)
     rendered_version: int = 0
@@ -237,7 +237,7 @@ class DeliveryRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
     alert_id: int = Field(foreign_key="alerts.id", index=True, ondelete="CASCADE")
-    subscription_id: int = Field(foreign_key="subscriptions.id", ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="subscriptions.id", index=True, ondelete="CASCADE")
     platform: str = Field(max_length=32)
     action: str = Field(max_length=16)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
