@@ -237,3 +237,14 @@ async def test_reminders_while_an_incident_stays_open(rig: Rig) -> None:
         "Still ongoing, 4 h so far. I'll post here as soon as it changes.",
         "Still ongoing, 8 h so far. I'll post here as soon as it changes.",
     ]
+
+
+async def test_alert_buttons_lead_to_commands(rig: Rig) -> None:
+    await rig.say("subscribe", community="A", channel="a1", service="claude")
+    await play(rig, until=timedelta(minutes=1))
+    buttons = rig.sender.calls[0].reply.buttons
+    actions = [b.action for b in buttons if b.action]
+    assert actions == ["status claude", "report claude", "workaround list claude"]
+    assert [b.url for b in buttons if b.url] == ["https://status.claude.com/incidents/9g6qpr72ttbr"]
+    # Every action is a command the registry knows, so every platform can dispatch it.
+    assert all(rig.deps.registry.get(a.split()[0]) for a in actions)

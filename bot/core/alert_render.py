@@ -69,6 +69,8 @@ def render_alert(alert: AlertView) -> Reply:
             )
         )
     buttons = [Button(label="Live status", action=f"status {alert.service_id}")]
+    if not resolved:
+        buttons.append(Button(label="I'm affected too", action=f"report {alert.service_id}"))
     buttons.append(Button(label="Workarounds", action=f"workaround list {alert.service_id}"))
     if alert.url:
         buttons.append(Button(label="Official incident page", url=alert.url))
