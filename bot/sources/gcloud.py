@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 
 from bot.core.status import Incident, IncidentUpdate, Indicator, PageInfo, Snapshot
-from bot.core.timeutil import parse_timestamp
 from bot.sources.errors import SourceFormatError
+from bot.sources.json_values import json_type_name, str_or_none, time_or_none
 
 KIND = "gcloud"
 BASE_URL = "https://status.cloud.google.com"
@@ -74,7 +73,7 @@ def parse_gcloud_bytes(body: bytes, *, options: Mapping[str, object] | None = No
 def parse_gcloud(payload: object, *, product: str | None = None) -> Snapshot:
     """Parse a decoded incidents.json array into a Snapshot; SourceFormatError if unusable."""
     if not isinstance(payload, list):
-        raise SourceFormatError(f"top level is a JSON {_json_type(payload)}, not an array")
+        raise SourceFormatError(f"top level is a JSON {json_type_name(payload)}, not an array")
     entries = [entry for entry in payload if isinstance(entry, dict)]
     if payload and not any(_INCIDENT_KEYS & entry.keys() for entry in entries):
         raise SourceFormatError("array holds no Google Cloud incidents (no external_desc, …)")
@@ -101,22 +100,22 @@ def _product(options: Mapping[str, object] | None) -> str | None:
 
 def _product_names(entry: Mapping[str, object]) -> set[str]:
     """Every name the entry gives its products, casefolded for matching."""
-    names = {_str(entry.get("service_name"))}
+    names = {str_or_none(entry.get("service_name"))}
     for product in _entries(entry.get("affected_products")):
-        names.add(_str(product.get("title")))
+        names.add(str_or_none(product.get("title")))
         # Google renames products and keeps the old title; current_title is the new one.
-        names.add(_str(product.get("current_title")))
+        names.add(str_or_none(product.get("current_title")))
     return {name.strip().casefold() for name in names if name}
 
 
 def _incident(entry: Mapping[str, object]) -> Incident | None:
     """One incident, or None when it lacks an id or a description."""
-    ident, name = _str(entry.get("id")), _first_line(entry.get("external_desc"))
+    ident, name = str_or_none(entry.get("id")), _first_line(entry.get("external_desc"))
     if ident is None or name is None:
         return None
     updates = tuple(_updates(entry))
     latest = updates[0] if updates else None
-    resolved_at = _time(entry.get("end"))
+    resolved_at = time_or_none(entry.get("end"))
     if resolved_at is None and latest is not None and latest.status == "resolved":
         resolved_at = latest.created_at
     return Incident(
@@ -124,7 +123,7 @@ def _incident(entry: Mapping[str, object]) -> Incident | None:
         name=name,
         status="investigating" if resolved_at is None else "resolved",
         impact=_impact(entry),
-        started_at=_time(entry.get("begin")) or _time(entry.get("created")),
+        started_at=time_or_none(entry.get("begin")) or time_or_none(entry.get("created")),
         resolved_at=resolved_at,
         url=_url(entry, ident),
         updates=updates,
@@ -135,7 +134,7 @@ def _incident(entry: Mapping[str, object]) -> Incident | None:
 def _product_ids(entry: Mapping[str, object]) -> Iterator[str]:
     """Ids of the affected products, which stand in for Statuspage component ids."""
     for product in _entries(entry.get("affected_products")):
-        product_id = _str(product.get("id"))
+        product_id = str_or_none(product.get("id"))
         if product_id is not None:
             yield product_id
 
@@ -149,17 +148,17 @@ def _updates(entry: Mapping[str, object]) -> Iterator[IncidentUpdate]:
     parsed = []
     for update in _entries(raw):
         created_at = (
-            _time(update.get("when"))
-            or _time(update.get("created"))
-            or _time(update.get("modified"))
+            time_or_none(update.get("when"))
+            or time_or_none(update.get("created"))
+            or time_or_none(update.get("modified"))
         )
         if created_at is None:
             continue
-        google_status = _str(update.get("status"))
+        google_status = str_or_none(update.get("status"))
         parsed.append(
             IncidentUpdate(
                 status="resolved" if google_status == _RESOLVED_UPDATE else "investigating",
-                body=_str(update.get("text")) or "",
+                body=str_or_none(update.get("text")) or "",
                 created_at=created_at,
             )
         )
@@ -169,12 +168,12 @@ def _updates(entry: Mapping[str, object]) -> Iterator[IncidentUpdate]:
 
 def _impact(entry: Mapping[str, object]) -> str:
     """Statuspage impact from Google's status_impact and severity (see the module table)."""
-    impact = _str(entry.get("status_impact"))
+    impact = str_or_none(entry.get("status_impact"))
     if impact is None:
         # Older entries may carry the impact only on their latest update.
         latest = entry.get("most_recent_update")
-        impact = _str(latest.get("status")) if isinstance(latest, dict) else None
-    high = _str(entry.get("severity")) == "high"
+        impact = str_or_none(latest.get("status")) if isinstance(latest, dict) else None
+    high = str_or_none(entry.get("severity")) == "high"
     if impact == "SERVICE_OUTAGE":
         return Indicator.CRITICAL.value
     if impact == "SERVICE_INFORMATION":
@@ -184,7 +183,7 @@ def _impact(entry: Mapping[str, object]) -> str:
 
 def _url(entry: Mapping[str, object], ident: str) -> str:
     """The incident's public page, from its relative ``uri`` (or its id)."""
-    uri = _str(entry.get("uri"))
+    uri = str_or_none(entry.get("uri"))
     if uri is not None and uri.startswith(("https://", "http://")):
         return uri
     path = uri.lstrip("/") if uri else f"incidents/{ident}"
@@ -205,32 +204,3 @@ def _entries(raw: object) -> Iterator[Mapping[str, object]]:
     """The object entries of a list; anything else (wrong container, strings, nulls) is dropped."""
     if isinstance(raw, list):
         yield from (entry for entry in raw if isinstance(entry, dict))
-
-
-def _str(value: object) -> str | None:
-    """A non-empty string, or None."""
-    return value if isinstance(value, str) and value else None
-
-
-def _time(value: object) -> datetime | None:
-    """parse_timestamp, minus dates no status page means: before year 1000 or overflowing UTC."""
-    try:
-        parsed = parse_timestamp(value)
-    except OverflowError:
-        # parse_timestamp lets this escape for e.g. 0001-01-01T00:00:00+01:00.
-        return None
-    # The contract's timestamps have four-digit years; format_timestamp writes year 999 as "999".
-    return parsed if parsed is not None and parsed.year >= 1000 else None
-
-
-def _json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for error messages."""
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else type(value).__name__

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 
 from bot.core.status import (
     Component,
@@ -16,8 +15,8 @@ from bot.core.status import (
     PageInfo,
     Snapshot,
 )
-from bot.core.timeutil import parse_timestamp
 from bot.sources.errors import SourceFormatError
+from bot.sources.json_values import json_type_name, str_or_none, time_or_none
 
 KIND = "statuspage"
 
@@ -53,7 +52,7 @@ def parse_statuspage_bytes(body: bytes) -> Snapshot:
 def parse_statuspage(payload: object) -> Snapshot:
     """Parse a decoded Statuspage v2 payload into a Snapshot; SourceFormatError if unusable."""
     if not isinstance(payload, dict):
-        raise SourceFormatError(f"top level is a JSON {_json_type(payload)}, not an object")
+        raise SourceFormatError(f"top level is a JSON {json_type_name(payload)}, not an object")
     if not any(key in payload for key in _KNOWN_KEYS):
         raise SourceFormatError("no Statuspage keys (page, status, components, incidents, …)")
     page = payload.get("page")
@@ -69,7 +68,7 @@ def parse_statuspage(payload: object) -> Snapshot:
         kind=KIND,
         page=_page(page),
         indicator=_indicator(status, incidents),
-        description=_str(status.get("description")) if isinstance(status, dict) else None,
+        description=str_or_none(status.get("description")) if isinstance(status, dict) else None,
         components=tuple(_components(payload.get("components"))),
         incidents=incidents,
         maintenances=tuple(_maintenances(payload.get("scheduled_maintenances"))),
@@ -107,7 +106,7 @@ def _page(page: object) -> PageInfo:
     """Who publishes the page, when the payload says."""
     if not isinstance(page, dict):
         return PageInfo()
-    return PageInfo(name=_str(page.get("name")), url=_str(page.get("url")))
+    return PageInfo(name=str_or_none(page.get("name")), url=str_or_none(page.get("url")))
 
 
 def _components(raw: object) -> Iterator[Component]:
@@ -117,14 +116,14 @@ def _components(raw: object) -> Iterator[Component]:
         ident: name
         for entry in entries
         if entry.get("group") is True
-        and (ident := _str(entry.get("id")))
-        and (name := _str(entry.get("name")))
+        and (ident := str_or_none(entry.get("id")))
+        and (name := str_or_none(entry.get("name")))
     }
     for entry in entries:
-        ident, name = _str(entry.get("id")), _str(entry.get("name"))
+        ident, name = str_or_none(entry.get("id")), str_or_none(entry.get("name"))
         if ident is None or name is None or entry.get("group") is True:
             continue
-        group_id = _str(entry.get("group_id"))
+        group_id = str_or_none(entry.get("group_id"))
         yield Component(
             id=ident,
             name=name,
@@ -144,16 +143,17 @@ def _component_status(value: object) -> ComponentStatus:
 def _incidents(raw: object) -> Iterator[Incident]:
     """Incidents in payload order; entries without id or name are skipped."""
     for entry in _entries(raw):
-        ident, name = _str(entry.get("id")), _str(entry.get("name"))
+        ident, name = str_or_none(entry.get("id")), str_or_none(entry.get("name"))
         if ident is None or name is None:
             continue
         yield Incident(
             id=ident,
             name=name,
-            status=_str(entry.get("status")) or "unknown",
-            impact=_str(entry.get("impact")) or "none",
-            started_at=_time(entry.get("started_at")) or _time(entry.get("created_at")),
-            resolved_at=_time(entry.get("resolved_at")),
+            status=str_or_none(entry.get("status")) or "unknown",
+            impact=str_or_none(entry.get("impact")) or "none",
+            started_at=time_or_none(entry.get("started_at"))
+            or time_or_none(entry.get("created_at")),
+            resolved_at=time_or_none(entry.get("resolved_at")),
             url=_url(entry),
             updates=tuple(_updates(entry.get("incident_updates"))),
             component_ids=tuple(_component_ids(entry.get("components"))),
@@ -163,14 +163,14 @@ def _incidents(raw: object) -> Iterator[Incident]:
 def _updates(raw: object) -> Iterator[IncidentUpdate]:
     """Updates as published (newest first); one with no usable time is skipped."""
     for entry in _entries(raw):
-        created_at = _time(entry.get("created_at")) or _time(entry.get("display_at"))
+        created_at = time_or_none(entry.get("created_at")) or time_or_none(entry.get("display_at"))
         if created_at is None:
             continue
         yield IncidentUpdate(
-            status=_str(entry.get("status")) or "unknown",
-            body=_str(entry.get("body")) or "",
+            status=str_or_none(entry.get("status")) or "unknown",
+            body=str_or_none(entry.get("body")) or "",
             created_at=created_at,
-            id=_str(entry.get("id")),
+            id=str_or_none(entry.get("id")),
         )
 
 
@@ -179,7 +179,7 @@ def _component_ids(raw: object) -> Iterator[str]:
     if not isinstance(raw, list):
         return
     for entry in raw:
-        ident = _str(entry.get("id")) if isinstance(entry, dict) else _str(entry)
+        ident = str_or_none(entry.get("id")) if isinstance(entry, dict) else str_or_none(entry)
         if ident is not None:
             yield ident
 
@@ -187,15 +187,15 @@ def _component_ids(raw: object) -> Iterator[str]:
 def _maintenances(raw: object) -> Iterator[Maintenance]:
     """Scheduled maintenances in payload order; entries without id or name are skipped."""
     for entry in _entries(raw):
-        ident, name = _str(entry.get("id")), _str(entry.get("name"))
+        ident, name = str_or_none(entry.get("id")), str_or_none(entry.get("name"))
         if ident is None or name is None:
             continue
         yield Maintenance(
             id=ident,
             name=name,
-            status=_str(entry.get("status")) or "unknown",
-            scheduled_for=_time(entry.get("scheduled_for")),
-            scheduled_until=_time(entry.get("scheduled_until")),
+            status=str_or_none(entry.get("status")) or "unknown",
+            scheduled_for=time_or_none(entry.get("scheduled_for")),
+            scheduled_until=time_or_none(entry.get("scheduled_until")),
             url=_url(entry),
         )
 
@@ -208,33 +208,4 @@ def _entries(raw: object) -> Iterator[Mapping[str, object]]:
 
 def _url(entry: Mapping[str, object]) -> str | None:
     """The incident's public link: the shortlink when given, else its url."""
-    return _str(entry.get("shortlink")) or _str(entry.get("url"))
-
-
-def _str(value: object) -> str | None:
-    """A non-empty string, or None."""
-    return value if isinstance(value, str) and value else None
-
-
-def _time(value: object) -> datetime | None:
-    """parse_timestamp, minus dates no status page means: before year 1000 or overflowing UTC."""
-    try:
-        parsed = parse_timestamp(value)
-    except OverflowError:
-        # parse_timestamp lets this escape for e.g. 0001-01-01T00:00:00+01:00.
-        return None
-    # The contract's timestamps have four-digit years; format_timestamp writes year 999 as "999".
-    return parsed if parsed is not None and parsed.year >= 1000 else None
-
-
-def _json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for error messages."""
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else type(value).__name__
+    return str_or_none(entry.get("shortlink")) or str_or_none(entry.get("url"))
