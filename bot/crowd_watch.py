@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core import crowd
 from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
-from bot.core.early_warning import CrowdLevel, CrowdReading
+from bot.core.early_warning import CrowdReading
 from bot.core.service_state import ServiceState
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog
@@ -119,7 +119,7 @@ class CrowdWatch:
 
 def _reading(facts: crowd.CrowdFacts) -> CrowdReading:
     return CrowdReading(
-        level=CrowdLevel(facts.level.value),
+        level=facts.level,
         reports=facts.reports,
         reporters=facts.reporters,
         communities=facts.communities,

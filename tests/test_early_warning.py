@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.core.early_warning import CrowdLevel, CrowdReading
+from bot.core.crowd import CrowdLevel
+from bot.core.early_warning import CrowdReading
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.rich import to_plain
 from bot.delivery.worker import OutboxWorker

@@ -22,7 +22,7 @@ _LN10 = math.log(10.0)
 
 
 class CrowdLevel(StrEnum):
-    """How loud the crowd is, quietest first (same values as bot.core.early_warning.CrowdLevel)."""
+    """How loud the crowd is, quietest first."""
 
     NONE = "none"
     POSSIBLE = "possible"

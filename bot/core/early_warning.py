@@ -4,28 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from bot.core.commands import Button, Reply, ReplyField, Tone
+from bot.core.crowd import CrowdLevel
 from bot.core.rich import Plain, Quoted, Span, When, rich
 from bot.core.timeutil import format_duration
 
-
-class CrowdLevel(StrEnum):
-    """How loud the crowd is, quietest first."""
-
-    NONE = "none"
-    POSSIBLE = "possible"
-    REPORTED = "reported"
-    WIDESPREAD = "widespread"
-
-    @property
-    def label(self) -> str:
-        """Words for the level."""
-        return _LABELS[self]
-
-
-_LABELS = {
+LEVEL_LABELS = {
     CrowdLevel.NONE: "Back to normal",
     CrowdLevel.POSSIBLE: "Possible problems",
     CrowdLevel.REPORTED: "Problems reported",
@@ -103,7 +88,7 @@ def render_early_warning(view: WarningView) -> Reply:
         lines.append(Plain(", and our API check is failing"))
     lines.append(Plain(f". The official status page still says {view.official_state}."))
     fields = (
-        ReplyField("Level", rich(reading.level.label)),
+        ReplyField("Level", rich(LEVEL_LABELS[reading.level])),
         ReplyField("First report", (When(reading.first_report_at or view.opened_at),)),
     )
     return Reply(

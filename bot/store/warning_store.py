@@ -10,7 +10,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alerts import EDIT, POST
-from bot.core.early_warning import CrowdLevel, CrowdReading
+from bot.core.crowd import CrowdLevel
+from bot.core.early_warning import CrowdReading
 from bot.store.crowd_models import EarlyWarningRow
 from bot.store.models import AlertRow, DeliveryRow, SubscriptionRow
 
