@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -23,3 +23,5 @@ class AppDeps:
     sessions: async_sessionmaker[AsyncSession]
     registry: CommandRegistry
     custom_services: CustomServices | None = None
+    cache: dict[str, object] = field(default_factory=dict)
+    """Values that never change once read (the user-hash salt), kept per process."""

@@ -20,7 +20,8 @@ from bot.core.rich import rich
 from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text
 from bot.deps import AppDeps
-from bot.store import crowd_store, repository
+from bot.store import crowd_store
+from bot.store.models import ServiceRow
 from bot.store.user_hash import load_or_create_salt, user_hash
 from cogs.common import resolve_service
 
@@ -61,7 +62,7 @@ async def report(
     target = resolve_service(ctx, service)
     actor, community = ctx.invocation.actor, ctx.invocation.community_id
     async with ctx.deps.sessions() as session:
-        salt = await load_or_create_salt(session=session, now=ctx.now)
+        salt = await _salt(ctx.deps, session, ctx.now)
         who = user_hash(actor.platform, actor.user_id, salt=salt)
         hour_ago = ctx.now - timedelta(hours=1)
         if (
@@ -91,7 +92,7 @@ async def report(
             window=WINDOW,
         )
         usual = await _usual(session, target.id, ctx.now)
-        state = (await repository.service_states(session=session)).get(target.id)
+        stored = await session.get(ServiceRow, target.id)
         await session.commit()
     others = outcome.reporters - 1
     plural = "s" if others != 1 else ""
@@ -103,7 +104,7 @@ async def report(
     if usual is not None and outcome.reporters >= 3:
         ratio = outcome.reporters / max(usual, 0.5)
         crowd += f" ({ratio:.0f}× the usual)" if ratio >= 2 else " (about as usual)"
-    official = state.state if state else ServiceState.UNKNOWN
+    official = ServiceState(stored.state) if stored else ServiceState.UNKNOWN
     lines = [f"{crowd}.", f"Official status: {official.label.lower()}."]
     if not outcome.counted:
         lines.append(
@@ -119,10 +120,22 @@ async def report(
 
 async def _usual(session: AsyncSession, service_id: str, now: datetime) -> float | None:
     """Average counted reports per 30 minutes over the last week (None with too little data)."""
-    since = now - timedelta(days=BASELINE_DAYS)
-    history = await crowd_store.counted_reports(session=session, service_id=service_id, since=since)
-    earlier = [r for r in history if r[0] < now - WINDOW]
-    if len(earlier) < 10:
+    earlier = await crowd_store.counted_between(
+        session=session,
+        service_id=service_id,
+        since=now - timedelta(days=BASELINE_DAYS),
+        until=now - WINDOW,
+    )
+    if earlier < 10:
         return None
-    windows = (timedelta(days=BASELINE_DAYS) - WINDOW) / WINDOW
-    return len(earlier) / windows
+    return earlier / ((timedelta(days=BASELINE_DAYS) - WINDOW) / WINDOW)
+
+
+async def _salt(deps: AppDeps, session: AsyncSession, now: datetime) -> bytes:
+    # The salt never changes once created: read it once per process, not once per report.
+    if deps.cache.get("user-hash-salt") is None:
+        deps.cache["user-hash-salt"] = await load_or_create_salt(session=session, now=now)
+    salt = deps.cache["user-hash-salt"]
+    if not isinstance(salt, bytes):
+        raise TypeError("cached salt is not bytes")
+    return salt

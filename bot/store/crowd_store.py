@@ -36,7 +36,11 @@ async def add_report(
     now: datetime,
     window: timedelta,
 ) -> ReportOutcome:
-    """Store a report; only the first per user per service per window counts."""
+    """Stage a report; only the first per user per service per window counts.
+
+    Every read happens before the one insert, so on SQLite the write lock is held only for the
+    caller's commit, not across these queries.
+    """
     since = now - window
     earlier = (
         await session.exec(
@@ -48,6 +52,22 @@ async def add_report(
             )
         )
     ).first()
+    counted = earlier is None
+    reporters, communities = await spread(session=session, service_id=service_id, since=since)
+    if counted:
+        reporters += 1  # this report's author, not in the database yet
+        new_community = not (
+            await session.exec(
+                select(ReportRow.id).where(
+                    ReportRow.service_id == service_id,
+                    ReportRow.platform == platform,
+                    ReportRow.community_id == community_id,
+                    col(ReportRow.counted).is_(True),
+                    col(ReportRow.at) >= since,
+                )
+            )
+        ).first()
+        communities += 1 if new_community else 0
     session.add(
         ReportRow(
             service_id=service_id,
@@ -58,12 +78,27 @@ async def add_report(
             platform=platform,
             community_id=community_id,
             at=now,
-            counted=earlier is None,
+            counted=counted,
         )
     )
-    await session.flush()
-    reporters, communities = await spread(session=session, service_id=service_id, since=since)
-    return ReportOutcome(counted=earlier is None, reporters=reporters, communities=communities)
+    return ReportOutcome(counted=counted, reporters=reporters, communities=communities)
+
+
+async def counted_between(
+    *, session: AsyncSession, service_id: str, since: datetime, until: datetime
+) -> int:
+    """How many counted reports a service had in a span."""
+    query = (
+        select(func.count())
+        .select_from(ReportRow)
+        .where(
+            ReportRow.service_id == service_id,
+            col(ReportRow.counted).is_(True),
+            col(ReportRow.at) >= since,
+            col(ReportRow.at) < until,
+        )
+    )
+    return int((await session.exec(query)).one())
 
 
 async def spread(*, session: AsyncSession, service_id: str, since: datetime) -> tuple[int, int]:
