@@ -13,6 +13,8 @@ from bot.core.commands import (
     CommandRegistry,
     CommandSpec,
     Context,
+    Form,
+    FormField,
     OptionSpec,
     Reply,
     ReplyField,
@@ -30,7 +32,7 @@ from bot.store.community_store import GLOBAL_HIDE_REPORTS, Community, VisibleWor
 from bot.store.user_hash import load_or_create_salt, user_hash
 from cogs.common import resolve_service
 
-ACTIONS = ("list", "add", "vote", "remove", "hide", "unhide", "report", "origin")
+ACTIONS = ("list", "add", "form", "vote", "remove", "hide", "unhide", "report", "origin")
 MAX_TEXT = 500
 MAX_TITLE = 100
 MAX_LINK = 300
@@ -48,6 +50,7 @@ PLATFORM_NAMES = {"discord": "Discord", "slack": "Slack", "console": "the consol
 # could close a markdown link or a Slack <url|label> around it.
 _SAFE_URL = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+$")
 _ID = re.compile(r"^#?(\d{1,9})$")
+Parts = tuple[str, str, str | None]
 
 
 def setup(registry: CommandRegistry) -> None:
@@ -60,13 +63,13 @@ def setup(registry: CommandRegistry) -> None:
             options=(
                 OptionSpec(
                     "action",
-                    "list, add, vote, remove, hide, unhide, report, origin",
+                    "list, add, form, vote, remove, hide, unhide, report, origin",
                     required=True,
                     choices=ACTIONS,
                 ),
                 OptionSpec(
                     "target",
-                    "a service (list, add) or a workaround number (vote, remove, hide, report)",
+                    "a service (list, add, form) or a workaround number (vote, remove, hide…)",
                     max_length=100,
                 ),
                 OptionSpec(
@@ -74,19 +77,35 @@ def setup(registry: CommandRegistry) -> None:
                     "add: title | steps | optional http(s) link; vote: worked or didn't",
                     max_length=MAX_TEXT,
                 ),
+                OptionSpec("title", "add: the workaround's title", max_length=MAX_TEXT),
+                OptionSpec("steps", "add: what to do", max_length=MAX_TEXT),
+                OptionSpec("link", "add: an optional http(s) link", max_length=MAX_TEXT),
             ),
         )
     )
 
 
 async def workaround(
-    ctx: Context[AppDeps], action: str, target: str | None, text: str | None
+    ctx: Context[AppDeps],
+    action: str,
+    target: str | None,
+    text: str | None,
+    title: str | None = None,
+    steps: str | None = None,
+    link: str | None = None,
 ) -> Reply:
     """Dispatch one /workaround action."""
+    if text is not None and (title or steps or link):
+        # A typed line: its free text spilled over into the later options, in order.
+        text = " ".join(part for part in (text, title, steps, link) if part)
+        title = steps = link = None
     if action == "list":
         return await list_workarounds(ctx, _service(ctx, target))
+    if action == "form":
+        return add_form(_service(ctx, target))
     if action == "add":
-        return await add(ctx, _service(ctx, target), text)
+        parts = check_parts(title, steps, link) if text is None and (title or steps) else None
+        return await add(ctx, _service(ctx, target), text, parts=parts)
     if action == "origin":
         return await origin(ctx, target, text)
     number = _number(target, action)
@@ -145,6 +164,33 @@ def parse_submission(text: str) -> tuple[str, str, str | None]:
     return title, steps, check_link(link) if link else None
 
 
+def check_parts(title: str | None, steps: str | None, link: str | None) -> Parts:
+    """Title, steps and link given separately (the form): the same rules as one line."""
+    steps = steps or title or ""
+    title = title or truncate(steps, MAX_TITLE)
+    if not steps or len(title) > MAX_TITLE:
+        raise UserFacingError(f"Give the steps, and a title of at most {MAX_TITLE} characters.")
+    return title, steps, check_link(link) if link else None
+
+
+def add_form(service: ServiceDef) -> Reply:
+    """The "share a workaround" form; where there are no forms, how to type it instead."""
+    return Reply(
+        title="Share a workaround",
+        body=rich(f"Use /workaround add {service.id} title | steps | link (the link is optional)."),
+        ephemeral=True,
+        form=Form(
+            title="Share a workaround",
+            command=f"workaround add {service.id}",
+            fields=(
+                FormField("title", "Title", max_length=MAX_TITLE),
+                FormField("steps", "Steps", long=True, max_length=MAX_TEXT),
+                FormField("link", "Link (optional)", required=False, max_length=MAX_LINK),
+            ),
+        ),
+    )
+
+
 def check_link(link: str) -> str:
     """An http(s) link without tricks, or UserFacingError."""
     if len(link) > MAX_LINK:
@@ -161,14 +207,20 @@ def check_link(link: str) -> str:
     return link
 
 
-async def add(ctx: Context[AppDeps], service: ServiceDef, text: str | None) -> Reply:
-    """Share a workaround with every community."""
-    if text is None:
+async def add(
+    ctx: Context[AppDeps],
+    service: ServiceDef,
+    text: str | None,
+    *,
+    parts: Parts | None = None,
+) -> Reply:
+    """Share a workaround with every community (from one line, or from the form's parts)."""
+    if parts is None and text is None:
         raise UserFacingError(
             f"Say what to do, for example: /workaround add {service.id} "
             "Use the batch API | Send requests through /v1/batches | https://example.com/guide"
         )
-    title, steps, link = parse_submission(clean_user_text(text, MAX_TEXT))
+    title, steps, link = parts or parse_submission(clean_user_text(text or "", MAX_TEXT))
     actor = ctx.invocation.actor
     async with ctx.deps.sessions() as session:
         author = await _hash(session, ctx)
@@ -215,6 +267,7 @@ async def list_workarounds(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
         visible = await community_store.visible_workarounds(
             session=session, service_id=service.id, community=_community(ctx)
         )
+    share = Button(label="➕ Add workaround", action=f"workaround form {service.id}")
     if not visible:
         return Reply(
             title=f"Workarounds for {service.name}",
@@ -222,6 +275,7 @@ async def list_workarounds(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
                 "No one has shared a workaround yet. Know one? "
                 f"/workaround add {service.id} title | steps | link"
             ),
+            buttons=(share,),
         )
     by_id = {v.row.id or 0: v for v in visible}
     order = rank(
@@ -249,7 +303,7 @@ async def list_workarounds(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
         title=f"Workarounds for {service.name}",
         body=rich("Shared by people in communities that use outagebot. Vote to help others."),
         fields=tuple(fields),
-        buttons=tuple(buttons),
+        buttons=(*buttons, share),
         footer=rich(footer, " Something wrong or harmful? /workaround report <number>"),
         tone=Tone.INFO,
     )

@@ -102,6 +102,7 @@ async def test_shared_across_communities_and_platforms(rig: Rig) -> None:
     assert [b.action for b in listing.buttons] == [
         f"workaround vote {number} worked",
         f"workaround vote {number} didnt",
+        "workaround form openai-api",  # "Add workaround": the form, on platforms that have one
     ]
     denied = await rig.text("workaround origin on Our Server", admin=False)
     assert "Only admins" in denied

@@ -117,6 +117,30 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class FormField:
+    """One text input of a `Form`; ``name`` is the option it fills."""
+
+    name: str
+    label: str
+    long: bool = False
+    required: bool = True
+    max_length: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A form (a Discord or Slack modal) whose submission runs ``command`` plus the fields.
+
+    ``command`` is a command line prefix such as ``workaround add openai-api``; on submit the
+    adapter parses it and sets one option per field (`form_options`), then dispatches.
+    """
+
+    title: str
+    command: str
+    fields: tuple[FormField, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What a command answers, independent of the platform that renders it."""
 
@@ -130,6 +154,9 @@ class Reply:
     ephemeral: bool = False
     image_png: bytes | None = None
     image_alt: str = ""
+    form: Form | None = None
+    """Adapters that have forms open this instead of sending the message (then ``body`` is
+    the fallback text)."""
 
 
 class UserFacingError(Exception):
@@ -264,3 +291,20 @@ def _convert(spec: CommandSpec, option: OptionSpec, text: str) -> object:
             raise UserFacingError(f"{option.name} must be one of: {', '.join(option.choices)}.")
         return match
     return text
+
+
+def form_options(
+    registry: CommandRegistry, command_line: str, values: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
+    """A submitted form as (command, raw options): its command line, then one option per field.
+
+    Empty values are left out, so an optional field left blank is simply not given; a value
+    never replaces an option the command line already sets (the line is ours, the values not).
+    """
+    from bot.core.textcommand import parse_command_line  # textcommand imports this module
+
+    command, options = parse_command_line(registry, command_line)
+    for name, value in values.items():
+        if value.strip() and name not in options:
+            options[name] = value
+    return command, options

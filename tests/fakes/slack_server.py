@@ -222,6 +222,9 @@ class FakeSlack:
     def _m_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
 
+    def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+
     def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": "V111"}}
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord.commands import build_commands, sync_if_changed
-from bot.adapters.discord.render import ACTION_PREFIX, DiscordMessage, render_reply
+from bot.adapters.discord.render import (
+    ACTION_PREFIX,
+    FORM_PREFIX,
+    DiscordMessage,
+    render_form,
+    render_reply,
+    submitted_values,
+)
 from bot.core.commands import (
     Actor,
     CommandSpec,
@@ -30,6 +38,7 @@ from bot.core.commands import (
     UserFacingError,
     dispatch,
     error_reply,
+    form_options,
 )
 from bot.core.textcommand import parse_command_line
 from bot.core.timeutil import Clock
@@ -106,13 +115,16 @@ class OutageClient(discord.AutoShardedClient):
         await self.adapter.setup(self)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Route ``ob:`` button clicks; slash commands go through the tree."""
-        if interaction.type is not discord.InteractionType.component:
-            return
+        """Route ``ob:`` button clicks and ``obf:`` form submits; slash commands use the tree."""
         data: Any = interaction.data or {}
         custom_id = str(data.get("custom_id", ""))
-        if custom_id.startswith(ACTION_PREFIX):
+        kind = interaction.type
+        if kind is discord.InteractionType.component and custom_id.startswith(ACTION_PREFIX):
             await self.adapter.handle_button(interaction, custom_id[len(ACTION_PREFIX) :])
+        elif kind is discord.InteractionType.modal_submit and custom_id.startswith(FORM_PREFIX):
+            await self.adapter.handle_form(
+                interaction, custom_id[len(FORM_PREFIX) :], submitted_values(data)
+            )
 
 
 class DiscordAdapter:
@@ -199,6 +211,21 @@ class DiscordAdapter:
             return
         await self._answer(interaction, self._invocation(interaction, command, options))
 
+    async def handle_form(
+        self, interaction: discord.Interaction, command_line: str, values: Mapping[str, str]
+    ) -> None:
+        """A submitted ``obf:`` modal: its command line plus the values, answered privately."""
+        if await self._refuse_outside_installed_guild(interaction):
+            return
+        try:
+            command, options = form_options(self._deps.registry, command_line, values)
+        except UserFacingError as exc:
+            await self._respond(interaction, error_reply(*exc.text), deferred=False)
+            return
+        await self._answer(
+            interaction, self._invocation(interaction, command, options), private=True
+        )
+
     def _invocation(
         self, interaction: discord.Interaction, command: str, options: dict[str, str]
     ) -> Invocation:
@@ -221,7 +248,9 @@ class DiscordAdapter:
         await self._respond(interaction, error_reply(text), deferred=False)
         return True
 
-    async def _answer(self, interaction: discord.Interaction, invocation: Invocation) -> None:
+    async def _answer(
+        self, interaction: discord.Interaction, invocation: Invocation, *, private: bool = False
+    ) -> None:
         task = asyncio.create_task(
             dispatch(self._deps.registry, invocation, self._deps, self._clock())
         )
@@ -230,9 +259,11 @@ class DiscordAdapter:
             wait = self._config.defer_after_seconds
             done = (await asyncio.wait({task}, timeout=wait))[0] if wait > 0 else set()
             if not done:
-                await interaction.response.defer(thinking=True)
+                await interaction.response.defer(thinking=True, ephemeral=private)
                 deferred = True
             reply = await task
+            if private:  # a form's answer: no modal from a modal, and only for the submitter
+                reply = replace(reply, ephemeral=True, form=None)
             await self._respond(interaction, reply, deferred=deferred)
         except Exception:
             log.exception("answering Discord interaction %s failed", interaction.id)
@@ -242,6 +273,11 @@ class DiscordAdapter:
     async def _respond(
         self, interaction: discord.Interaction, reply: Reply, *, deferred: bool
     ) -> None:
+        if reply.form is not None and not deferred:
+            modal = render_form(reply.form)
+            if modal is not None:
+                await interaction.response.send_modal(modal)
+                return
         message = render_reply(reply, self._clock())
         kwargs = _message_kwargs(message)
         if not deferred:

@@ -16,7 +16,7 @@ from typing import Any
 
 import discord
 
-from bot.core.commands import Reply, Tone
+from bot.core.commands import Form, Reply, Tone
 from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, to_plain
 from bot.core.text import truncate
 
@@ -33,6 +33,11 @@ CUSTOM_ID_LIMIT = 100
 MAX_BUTTONS = 25
 ACTION_PREFIX = "ob:"
 """custom_id prefix of our action buttons; the rest is a command line, e.g. ``status openai``."""
+FORM_PREFIX = "obf:"
+"""custom_id prefix of our modals; the rest is the form's command line."""
+MODAL_TITLE_LIMIT = 45
+INPUT_LABEL_LIMIT = 45
+INPUT_VALUE_LIMIT = 4000
 
 IMAGE_NAME = "chart.png"
 ELLIPSIS = "…"
@@ -296,3 +301,50 @@ def render_buttons(reply: Reply) -> tuple[RenderedButton, ...]:
 def embed_total(embed: discord.Embed) -> int:
     """Characters Discord counts toward the 6000 embed limit."""
     return len(embed)
+
+
+def form_custom_id(form: Form) -> str | None:
+    """The modal's custom_id, or None when the command line does not fit Discord's 100."""
+    custom_id = FORM_PREFIX + " ".join(form.command.split())
+    return custom_id if len(custom_id) <= CUSTOM_ID_LIMIT and form.fields else None
+
+
+def render_form(form: Form) -> discord.ui.Modal | None:
+    """A stateless modal (call inside the event loop); its submit routes by custom_id prefix."""
+    custom_id = form_custom_id(form)
+    if custom_id is None:
+        return None
+    modal = discord.ui.Modal(
+        title=truncate(form.title, MODAL_TITLE_LIMIT) or "Form", custom_id=custom_id
+    )
+    for field in form.fields[:5]:  # Discord shows at most five inputs
+        modal.add_item(
+            discord.ui.TextInput(
+                label=truncate(field.label, INPUT_LABEL_LIMIT) or field.name,
+                custom_id=field.name,
+                style=discord.TextStyle.paragraph if field.long else discord.TextStyle.short,
+                required=field.required,
+                max_length=max(1, min(field.max_length, INPUT_VALUE_LIMIT)),
+            )
+        )
+    # Like button views: no per-user state in discord.py; on_interaction handles the submit.
+    modal.stop()
+    return modal
+
+
+def submitted_values(data: Any) -> dict[str, str]:
+    """A MODAL_SUBMIT's text values by custom_id, whether in action rows or labels."""
+    values: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if isinstance(node.get("custom_id"), str) and isinstance(node.get("value"), str):
+                values[node["custom_id"]] = node["value"]
+            walk(node.get("components"))
+            walk(node.get("component"))
+
+    walk(data.get("components") if isinstance(data, dict) else None)
+    return values

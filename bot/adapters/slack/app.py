@@ -13,6 +13,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -23,7 +24,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.identity import AdminLookup, SeenKeys
-from bot.adapters.slack.render import ACTION_PREFIX, render_reply
+from bot.adapters.slack.render import (
+    ACTION_PREFIX,
+    FORM_PREFIX,
+    render_form,
+    render_reply,
+    submitted_values,
+)
 from bot.core.commands import (
     Actor,
     CommandRegistry,
@@ -32,6 +39,7 @@ from bot.core.commands import (
     UserFacingError,
     dispatch,
     error_reply,
+    form_options,
 )
 from bot.core.textcommand import parse_command_line
 from bot.core.timeutil import Clock
@@ -110,6 +118,7 @@ class SlackCommandApp:
         self.bolt.command(self.command)(self._on_command)
         self.bolt.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self._on_button)
         self.bolt.action(re.compile(r"^oblink:"))(self._ack_only)
+        self.bolt.view(re.compile("^" + re.escape(FORM_PREFIX)))(self._on_form)
         self.bolt.event("app_uninstalled")(self._on_lifecycle_event)
         self.bolt.event("tokens_revoked")(self._on_lifecycle_event)
 
@@ -192,6 +201,17 @@ class SlackCommandApp:
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
 
+    async def _on_form(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        # Closing the modal at once; the answer follows as an ephemeral message.
+        await ack()
+        if not self._known_team(context):
+            return
+        line = _text(view.get("callback_id"), 300).removeprefix(FORM_PREFIX).strip()
+        channel_id = _text(view.get("private_metadata"), 100) or None
+        self._spawn(self._answer_form(line, submitted_values(view), channel_id, body, context))
+
     async def _on_lifecycle_event(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         event = body.get("event") if isinstance(body.get("event"), dict) else {}
@@ -227,17 +247,73 @@ class SlackCommandApp:
         except Exception:
             log.exception("Slack command failed")
             reply = error_reply("Something went wrong on our side. Please try again.")
+        if reply.form is not None and await self._open_form(reply, body, context):
+            return
         await self._respond(respond, reply, replace_original=replace_original)
+
+    async def _open_form(
+        self, reply: Reply, body: Mapping[str, Any], context: AsyncBoltContext
+    ) -> bool:
+        trigger_id = _text(body.get("trigger_id"))
+        view = render_form(reply.form, channel_id=context.channel_id) if reply.form else None
+        if not trigger_id or view is None:
+            return False
+        try:
+            await context.client.views_open(trigger_id=trigger_id, view=view)
+        except Exception:  # an expired trigger (over 3 s) or a refusal: answer with the text
+            log.exception("could not open a Slack modal")
+            return False
+        return True
+
+    async def _answer_form(
+        self,
+        line: str,
+        values: Mapping[str, str],
+        channel_id: str | None,
+        body: Mapping[str, Any],
+        context: AsyncBoltContext,
+    ) -> None:
+        try:
+            command, options = form_options(self._registry, line, values)
+            reply = await self.run(command, options, body, context, channel_id=channel_id)
+        except UserFacingError as exc:
+            reply = error_reply(*exc.text)
+        except Exception:
+            log.exception("Slack form failed")
+            reply = error_reply("Something went wrong on our side. Please try again.")
+        user_id = context.user_id
+        if not channel_id or not user_id:
+            log.warning("a Slack form was answered but there is no channel to tell the user in")
+            return
+        message = render_reply(replace(reply, ephemeral=True, form=None), self._clock())
+        try:
+            await context.client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=message.text, blocks=message.blocks
+            )
+        except Exception:
+            log.exception("could not answer a Slack form")
 
     async def reply_to(
         self, line: str, body: Mapping[str, Any], context: AsyncBoltContext
     ) -> Reply:
         """Parse a command line typed (or clicked) in Slack and run it as that user."""
-        now = self._clock()
         try:
             command, options = parse_command_line(self._registry, line)
         except UserFacingError as exc:
             return error_reply(*exc.text)
+        return await self.run(command, options, body, context, channel_id=context.channel_id)
+
+    async def run(
+        self,
+        command: str,
+        options: dict[str, str],
+        body: Mapping[str, Any],
+        context: AsyncBoltContext,
+        *,
+        channel_id: str | None,
+    ) -> Reply:
+        """Run a parsed command as the user in ``context``."""
+        now = self._clock()
         team_id = context.team_id or ""
         user_id = context.user_id or ""
         if not team_id or not user_id:
@@ -257,7 +333,7 @@ class SlackCommandApp:
             options=options,
             actor=actor,
             community_id=team_id,
-            channel_id=context.channel_id,
+            channel_id=channel_id,
             raw=body,
         )
         return await dispatch(self._registry, invocation, self._deps, now)

@@ -15,10 +15,18 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.core.commands import Button, Reply, ReplyField
+from bot.core.commands import Button, Form, Reply, ReplyField
 from bot.core.rich import Link, Plain, Quoted, RichText, Strong, When, to_plain
 
 ACTION_PREFIX = "ob:"
+FORM_PREFIX = "obf:"
+"""callback_id prefix of our modals; the rest is the form's command line."""
+FORM_VALUE_ACTION = "value"
+MAX_MODAL_TITLE = 24
+MAX_CALLBACK_ID = 255
+MAX_INPUT_LABEL = 2000
+MAX_INPUT_VALUE = 3000
+MAX_PRIVATE_METADATA = 3000
 MAX_BLOCKS = 50
 MAX_HEADER = 150
 MAX_SECTION = 3000
@@ -241,3 +249,55 @@ def fallback_text(reply: Reply, now: datetime, *, mention: str | None = None) ->
     if mention:
         text = f"{mention} {text}"
     return cut(text, MAX_FALLBACK)
+
+
+def render_form(form: Form, *, channel_id: str | None) -> Block | None:
+    """A modal view for views.open; None when the command line is too long for a callback_id.
+
+    Each field is an input block whose block_id is the field's name and whose element's
+    action_id is ``value``; ``private_metadata`` keeps the channel to answer in.
+    """
+    callback_id = FORM_PREFIX + " ".join(form.command.split())
+    if len(callback_id) > MAX_CALLBACK_ID or not form.fields:
+        return None
+    blocks: list[Block] = []
+    for item in form.fields[:MAX_BLOCKS]:
+        element: Block = {
+            "type": "plain_text_input",
+            "action_id": FORM_VALUE_ACTION,
+            "multiline": item.long,
+            "max_length": max(1, min(item.max_length, MAX_INPUT_VALUE)),
+        }
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": item.name,
+                "optional": not item.required,
+                "label": _plain_text(item.label or item.name, MAX_INPUT_LABEL),
+                "element": element,
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": _plain_text(form.title or "Form", MAX_MODAL_TITLE),
+        "submit": _plain_text("Submit", MAX_MODAL_TITLE),
+        "close": _plain_text("Cancel", MAX_MODAL_TITLE),
+        "private_metadata": (channel_id or "")[:MAX_PRIVATE_METADATA],
+        "blocks": blocks,
+    }
+
+
+def submitted_values(view: Any) -> dict[str, str]:
+    """A view_submission's text values by block_id (the field names)."""
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    out: dict[str, str] = {}
+    if not isinstance(values, dict):
+        return out
+    for block_id, actions in values.items():
+        action = actions.get(FORM_VALUE_ACTION) if isinstance(actions, dict) else None
+        value = action.get("value") if isinstance(action, dict) else None
+        if isinstance(block_id, str) and isinstance(value, str):
+            out[block_id] = value
+    return out
