@@ -174,3 +174,16 @@ async def test_global_limiter_spaces_requests_beyond_the_rate() -> None:
     for _ in range(4):
         await limiter.acquire()
     assert slept == [1.0]
+
+
+async def test_find_sent_looks_inside_the_thread_for_a_lost_reply(harness: Harness) -> None:
+    parent = await harness.sender.send(TEXT, ALERT, key="parent")
+    reply = await harness.sender.reply_in_thread(TEXT, parent, Reply(title="Update"), key="reply-1")
+    assert reply.thread_id is not None
+    for message in harness.fake.messages[reply.thread_id]:
+        message["nonce"] = None  # not returned when listing
+    found = await harness.sender.find_sent(TEXT, "reply-1", thread_id=reply.thread_id)
+    assert found is not None
+    assert found.message_id == reply.message_id
+    assert await harness.sender.find_sent(TEXT, "reply-1") is None  # not in the channel itself
+    assert await harness.sender.find_sent(TEXT, "reply-1", thread_id="424242424242") is None

@@ -160,3 +160,14 @@ async def test_an_unreachable_slack_is_transient(clock: FakeClock) -> None:
 )
 def test_mention_targets(target: str | None, expected: str | None) -> None:
     assert format_mention(target) == expected
+
+
+async def test_find_sent_looks_in_the_thread_for_a_lost_reply(
+    sender: SlackSender, slack: FakeSlack
+) -> None:
+    parent = await sender.send(CHANNEL, ALERT, key="parent")
+    reply = await sender.reply_in_thread(CHANNEL, parent, Reply(body=rich("Update")), key="reply-1")
+    found = await sender.find_sent(CHANNEL, "reply-1", thread_id=parent.message_id)
+    assert found == SentMessage(message_id=reply.message_id)
+    assert await sender.find_sent(CHANNEL, "reply-1") is None  # replies are not top-level
+    assert slack.calls_to("conversations.replies")[0].params["ts"] == parent.message_id

@@ -47,7 +47,9 @@ class ConsoleSender:
         self._write(f"   ↳ [thread of #{message.message_id}] {body}\n")
         return sent
 
-    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
+    async def find_sent(
+        self, channel: ChannelRef, key: str, *, thread_id: str | None = None
+    ) -> SentMessage | None:
         """A message printed earlier in this process under the same key."""
         return self._sent.get(key)
 

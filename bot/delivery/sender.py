@@ -67,6 +67,9 @@ class PlatformSender(Protocol):
         """Reply under a message (creating its thread if needed); returns the reply, whose
         ``thread_id`` the worker stores on the parent for later replies."""
 
-    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
+    async def find_sent(
+        self, channel: ChannelRef, key: str, *, thread_id: str | None = None
+    ) -> SentMessage | None:
         """A message we already posted with this key (after a crash between sending and
-        recording), or None. Looks only at recent messages."""
+        recording), or None: among the channel's recent messages, or the thread's when
+        ``thread_id`` is given (thread replies live there)."""

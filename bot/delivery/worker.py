@@ -284,7 +284,13 @@ class OutboxWorker:
             ).one()
             reply = self._thread_reply(delivery, view, named=bool(others))
             await self._limit(delivery.platform)
-            found = await sender.find_sent(channel, delivery.key) if retrying else None
+            # A thread started from a message takes its id (Discord) or its ts (Slack).
+            thread = message.thread_id or message.message_id
+            found = (
+                await sender.find_sent(channel, delivery.key, thread_id=thread)
+                if retrying
+                else None
+            )
             if found is None:
                 await self._limit(delivery.platform)
             parent = SentMessage(message.message_id, message.thread_id)

@@ -71,7 +71,9 @@ class HttpChatSender:
         assert data is not None
         return SentMessage(message_id=data["id"], thread_id=data["thread"])
 
-    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
+    async def find_sent(
+        self, channel: ChannelRef, key: str, *, thread_id: str | None = None
+    ) -> SentMessage | None:
         async with self._http.get(
             self._base + f"/channels/{channel.channel_id}/messages", params={"key": key}
         ) as response:

@@ -62,7 +62,9 @@ class RecordingSender:
         self.calls.append(Call("thread", channel, reply, key, message.message_id))
         return sent
 
-    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
+    async def find_sent(
+        self, channel: ChannelRef, key: str, *, thread_id: str | None = None
+    ) -> SentMessage | None:
         return self.messages.get(key)
 
     def actions(self) -> list[tuple[str, str]]:

@@ -219,6 +219,22 @@ class FakeSlack:
             out.append(item)
         return {"ok": True, "messages": out, "has_more": False}
 
+    def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        parent = params.get("ts")
+        wanted = [
+            m
+            for m in self.messages
+            if m.channel == params.get("channel") and (m.ts == parent or m.thread_ts == parent)
+        ]
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in {"1", "true"}
+        out = []
+        for m in wanted[: int(params.get("limit", 100))]:
+            item: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text}
+            if with_metadata and m.metadata is not None:
+                item["metadata"] = m.metadata
+            out.append(item)
+        return {"ok": True, "messages": out, "has_more": False}
+
     def _m_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
 

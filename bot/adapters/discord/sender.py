@@ -153,13 +153,21 @@ class DiscordSender:
         created = await self._request("POST", f"/channels/{thread_id}/messages", body, rendered)
         return SentMessage(message_id=str(created["id"]), thread_id=thread_id)
 
-    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
-        """Our message with this key among the channel's recent ones (text channels only)."""
-        if await self._channel_type(channel.channel_id) in FORUM_TYPES:
+    async def find_sent(
+        self, channel: ChannelRef, key: str, *, thread_id: str | None = None
+    ) -> SentMessage | None:
+        """Our message with this key among the recent ones of the channel, or of a thread."""
+        where = thread_id or channel.channel_id
+        if thread_id is None and await self._channel_type(where) in FORUM_TYPES:
             return None  # forum posts are threads; a lost post shows up as a duplicate at worst
-        recent = await self._request(
-            "GET", f"/channels/{channel.channel_id}/messages?limit={SCAN_LIMIT}", None, None
-        )
+        try:
+            recent = await self._request(
+                "GET", f"/channels/{where}/messages?limit={SCAN_LIMIT}", None, None
+            )
+        except PermanentDeliveryError:
+            if thread_id is None:
+                raise
+            return None  # no such thread yet: nothing was replied there
         nonce, marker = nonce_for(key), marker_for(key)
         for item in recent:
             footer = ((item.get("embeds") or [{}])[0].get("footer") or {}).get("text", "")

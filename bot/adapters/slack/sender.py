@@ -143,14 +143,25 @@ class SlackSender:
         )
         return SentMessage(message_id=_ts(response), thread_id=parent)
 
-    async def find_sent(self, channel: ChannelRef, key: str) -> SentMessage | None:
-        """Our message with this key among the channel's recent top-level messages."""
-        response = await _call(
-            self._client.conversations_history,
-            channel=channel.channel_id,
-            limit=self._history_limit,
-            include_all_metadata=True,
-        )
+    async def find_sent(
+        self, channel: ChannelRef, key: str, *, thread_id: str | None = None
+    ) -> SentMessage | None:
+        """Our message with this key among the channel's recent messages, or a thread's replies."""
+        if thread_id is not None:
+            response = await _call(
+                self._client.conversations_replies,
+                channel=channel.channel_id,
+                ts=thread_id,
+                limit=self._history_limit,
+                include_all_metadata=True,
+            )
+        else:
+            response = await _call(
+                self._client.conversations_history,
+                channel=channel.channel_id,
+                limit=self._history_limit,
+                include_all_metadata=True,
+            )
         messages = response.get("messages") or []
         for item in messages if isinstance(messages, list) else []:
             metadata = item.get("metadata") if isinstance(item, dict) else None
