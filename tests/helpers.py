@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.core.status import (
     Component,
     ComponentStatus,
@@ -14,7 +17,13 @@ from bot.core.status import (
     PageInfo,
     Snapshot,
 )
+from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog, parse_catalog
+from bot.sources.fetch import HttpFetcher
+from bot.sources.poller import StatusPoller
+from bot.sources.probe import HttpProber
+from bot.store import repository
+from bot.store.engine import session_factory
 
 
 def catalog_for(urls: dict[str, str]) -> Catalog:
@@ -101,4 +110,20 @@ def incident(
         resolved_at=resolved,
         url=f"https://status.example.com/incidents/{incident_id}",
         updates=tuple(IncidentUpdate(status=s, body=b, created_at=t) for s, b, t in updates),
+    )
+
+
+async def make_poller(
+    engine: AsyncEngine, clock: Clock, catalog: Catalog, http: aiohttp.ClientSession
+) -> StatusPoller:
+    """A real poller over ``catalog`` (synced into the database) with the real HTTP client."""
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog)
+    return StatusPoller(
+        catalog=catalog,
+        sessions=sessions,
+        fetcher=HttpFetcher(http, timeout=1),
+        prober=HttpProber(http),
+        clock=clock,
     )

@@ -13,14 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.events import EventKind
 from bot.core.service_state import ServiceState
 from bot.sources.catalog import Catalog, parse_catalog
-from bot.sources.fetch import HttpFetcher, new_http_session
-from bot.sources.poller import StatusPoller
-from bot.sources.probe import HttpProber
+from bot.sources.fetch import new_http_session
 from bot.sources.timeline import Timeline, incidents_at, parse_timeline, summary_at
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
+from tests.helpers import make_poller
 
 INCIDENTS_PATH = "/api/v2/incidents.json"
 ANTHROPIC = parse_timeline(
@@ -45,21 +44,6 @@ def catalog(url: str, **extra: object) -> Catalog:
                 }
             ]
         }
-    )
-
-
-async def make_poller(
-    engine: AsyncEngine, clock: FakeClock, cat: Catalog, http: object
-) -> StatusPoller:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=cat)
-    return StatusPoller(
-        catalog=cat,
-        sessions=sessions,
-        fetcher=HttpFetcher(http, timeout=1),  # type: ignore[arg-type]
-        prober=HttpProber(http),  # type: ignore[arg-type]
-        clock=clock,
     )
 
 

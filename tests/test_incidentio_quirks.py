@@ -20,9 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.service_view import service_view
 from bot.core.status import ComponentStatus, Indicator, Snapshot
 from bot.sources.catalog import Catalog, parse_catalog
-from bot.sources.fetch import HttpFetcher, new_http_session
-from bot.sources.poller import StatusPoller
-from bot.sources.probe import HttpProber
+from bot.sources.fetch import new_http_session
 from bot.sources.snapshot_json import snapshot_to_json
 from bot.sources.statuspage import parse_statuspage, parse_statuspage_bytes
 from bot.sources.statuspage_merge import merge_parts
@@ -30,6 +28,7 @@ from bot.store import repository
 from bot.store.engine import session_factory
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
+from tests.helpers import make_poller
 
 FIXTURES = Path(__file__).parent / "fixtures" / "statuspage"
 SUMMARY_OPERATIONAL = (
@@ -525,21 +524,6 @@ def _catalog(url: str) -> Catalog:
     )
 
 
-async def _poller(
-    engine: AsyncEngine, clock: FakeClock, cat: Catalog, http: object
-) -> StatusPoller:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=cat)
-    return StatusPoller(
-        catalog=cat,
-        sessions=sessions,
-        fetcher=HttpFetcher(http, timeout=1),  # type: ignore[arg-type]
-        prober=HttpProber(http),  # type: ignore[arg-type]
-        clock=clock,
-    )
-
-
 async def test_poller_stores_every_component_of_an_incidentio_page(
     engine: AsyncEngine, clock: FakeClock, http: object
 ) -> None:
@@ -547,7 +531,7 @@ async def test_poller_stores_every_component_of_an_incidentio_page(
         server.set_script(SUMMARY_PATH, [Step.json(SUMMARY_OPERATIONAL.read_bytes())])
         server.set_script(COMPONENTS_PATH, [Step.json(COMPONENTS.read_bytes())])
         url = server.url(SUMMARY_PATH)
-        poller = await _poller(engine, clock, _catalog(url), http)
+        poller = await make_poller(engine, clock, _catalog(url), http)
         await poller.poll_all()
         assert server.count(COMPONENTS_PATH) == 1
     async with session_factory(engine)() as session:
