@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
@@ -29,13 +28,21 @@ TIMELINE_FILE = "anthropic_2025-12-14_9g6qpr72ttbr_elevated_errors_many_models.t
 
 
 class ReplayClock:
-    """Virtual time: the incident's own clock, running ``speed`` times faster than ours."""
+    """Virtual time: the incident's own clock, moved forward one step at a time.
 
-    def __init__(self, start: datetime, speed: float) -> None:
-        self._start, self._speed, self._origin = start, speed, time.monotonic()
+    Stepped rather than tied to the wall clock, so a slow machine shows the same story: each
+    poll sees exactly the updates posted up to its step, however long the poll itself took.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
 
     def __call__(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._origin) * self._speed)
+        return self._now
+
+    def advance(self, step: timedelta) -> None:
+        """Move virtual time forward by ``step``."""
+        self._now += step
 
 
 def load_demo_timeline() -> Timeline:
@@ -68,7 +75,7 @@ async def run_demo(*, speed: float, write: Callable[[str], None]) -> int:
 
     timeline = load_demo_timeline()
     start = timeline.started_at - timedelta(minutes=10)
-    clock = ReplayClock(start, speed)
+    clock = ReplayClock(start)
     end = timeline.updates[-1].posted_at + timedelta(minutes=5)
     runner = await serve_replay(timeline, clock)
     port = runner.addresses[0][1]
@@ -115,11 +122,13 @@ async def run_demo(*, speed: float, write: Callable[[str], None]) -> int:
                     catalog=app.deps.catalog,
                     clock=clock,
                 )
-                tick = max(0.05, 120 / speed)  # a poll every two minutes of incident time
+                step = timedelta(minutes=2)  # a poll every two minutes of incident time
+                pause = max(0.05, step.total_seconds() / speed)  # paces the show for a reader
                 while clock() < end:
                     await app.poller.poll_all()
                     await worker.run_once()
-                    await asyncio.sleep(tick)
+                    await asyncio.sleep(pause)
+                    clock.advance(step)
         finally:
             await runner.cleanup()
     write(
