@@ -1,10 +1,16 @@
 # Small runtime image: dependencies built in one stage, copied into a slim non-root one.
+# No compiler is needed: every dependency (asyncpg, greenlet, pillow, …) ships manylinux wheels.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Dependencies first, from pyproject.toml alone: a code change then reuses this layer.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && pip install --prefix=/install -r requirements.txt
+COPY README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 outagebot \
@@ -14,9 +20,13 @@ WORKDIR /app
 USER outagebot
 ENV DATABASE_URL=sqlite+aiosqlite:////app/data/outagebot.db \
     WEB_HOST=0.0.0.0 \
+    WEB_PORT=8080 \
     CONSOLE=off \
     PYTHONUNBUFFERED=1
 VOLUME ["/app/data"]
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"
+# The bot stops cleanly on SIGTERM (docker stop): polls in flight finish, the leader lock is freed.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"WEB_PORT\", \"8080\")}/healthz', timeout=2)"
 CMD ["outagebot", "run"]

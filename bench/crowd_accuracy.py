@@ -4,8 +4,9 @@ Everything is simulated: no clock, no network, no database. For several services
 traffic (one of them quiet), /reports arrive as a Poisson process whose rate follows the time of
 day and the day of the week. Two weeks of hourly history teach the baseline first (through
 `learn_history`, as the app seeds it from stored reports); then the measured days run through
-`observe` and `evaluate`, evaluated after every report (as the /report handler should) and at
-every minute (the scheduler); `--cadence minute` drops the former. Surges multiply the usual rate
+`observe` and `evaluate`, evaluated as the app does: 5 s after a report, shared by the reports in
+between (`CrowdWatch.nudge`), and every minute (the tick). `--cadence report` evaluates right after
+each report instead, `--cadence minute` at the tick only. Surges multiply the usual rate
 by 3, 5 or 10 for 20 to 60 minutes, with new reporters spread over the service's communities.
 Each (factor, service) pair is simulated in its own process.
 The noise also holds abuse: each week, per service, one user sends 500 reports in 10 minutes and
@@ -40,6 +41,7 @@ from bot.core.crowd import (
     learn_history,
     observe,
 )
+from bot.crowd_watch import NUDGE_DELAY
 
 NAME = "crowd_accuracy"
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -47,6 +49,7 @@ MINUTE = timedelta(minutes=1)
 TARGET_MINUTES = 3.0
 TARGET_FALSE = 1
 GRACE = timedelta(minutes=30)  # a warning this long after a surge ends is still that surge's
+NUDGE = timedelta(seconds=NUDGE_DELAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,11 @@ BANDS = (
     ("< 30/h", 0.0, 30.0),
 )
 TARGET_BAND = BANDS[0][0]
+CADENCES = {
+    "app": f"{NUDGE_DELAY:g} s after a report (as the app's nudge does) and every minute",
+    "report": "right after each report and every minute",
+    "minute": "every minute only",
+}
 
 
 def usual_per_hour(service: Service, at: datetime) -> float:
@@ -240,16 +248,25 @@ def simulate(
                     surge.peak = level
         return memory
 
+    nudged: datetime | None = None  # when the nudged evaluation is due (cadence "app")
     for step in range(days * 1440):
         minute = START + step * MINUTE
         reports = minute_reports(rng, service, minute, surges, abuse, weights, serial)
         run.reports += len(reports)
-        if cadence == "report":  # the /report cog evaluates after each report ...
+        if cadence == "app":  # a report asks for a look NUDGE later; those between share it
+            for report in reports:
+                if nudged is not None and nudged <= report.at:
+                    memory, nudged = look(memory, nudged), None
+                memory = observe(memory, [report], config=config)
+                nudged = nudged or report.at + NUDGE
+            if nudged is not None and nudged <= minute + MINUTE:
+                memory, nudged = look(memory, nudged), None
+        elif cadence == "report":  # an evaluation right after each report
             for report in reports:
                 memory = look(observe(memory, [report], config=config), report.at)
         else:
             memory = observe(memory, reports, config=config)
-        memory = look(memory, minute + MINUTE)  # ... and the scheduler every minute
+        memory = look(memory, minute + MINUTE)  # and the scheduler's tick every minute
     return run
 
 
@@ -305,16 +322,23 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261127, help="random seed")
     parser.add_argument(
         "--cadence",
-        choices=("report", "minute"),
-        default="report",
-        help="evaluate after each report and every minute (default), or every minute only",
+        choices=("app", "report", "minute"),
+        default="app",
+        help="as the app does (default): a few seconds after a report, shared by the reports"
+        " in between, and every minute; or right after each report and every minute; or every"
+        " minute only",
+    )
+    parser.add_argument(
+        "--factors", default="5,3,10", help="surge factors to run, e.g. 5 (default 5,3,10)"
     )
     args = parser.parse_args()
     days = args.days or (7 if args.quick else 30)
     per_service = args.surges or (5 if args.quick else 20)
     config = CrowdConfig()
     began = time.perf_counter()
-    factors = (5.0, 3.0, 10.0)
+    factors = tuple(float(f) for f in args.factors.split(","))
+    if 5.0 not in factors:
+        parser.error("--factors must include 5, the headline")
     jobs = [  # busiest first, so that the pool's workers finish together
         (args.seed, days, per_service, f, config, args.cadence, i)
         for i in range(len(SERVICES))
@@ -327,7 +351,7 @@ def main() -> int:
 
     print(
         f"{days} simulated days, {per_service} surges per service and factor, seed {args.seed},"
-        f" evaluated {'after each report and ' if args.cadence == 'report' else ''}every minute"
+        f" evaluated {CADENCES[args.cadence]}"
     )
     print("times in minutes; worst is '-' when a surge was never flagged; onset err = |first")
     print("report of the surge as the detector names it - true start|; false = false warnings")

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,20 +25,31 @@ from bot.adapters.console_sender import CONSOLE_PLATFORM, ConsoleSender
 from bot.core.commands import CommandRegistry
 from bot.core.events import DetectionEvent
 from bot.core.timeutil import Clock, system_clock
-from bot.crowd_watch import CrowdWatch
+from bot.crowd_watch import NUDGE_KEY, CrowdWatch
 from bot.custom_services import CustomServices, load_custom_services
-from bot.delivery.sender import PlatformSender
+from bot.delivery.claim import OutboxLink, ShardRoute
+from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.worker import OutboxWorker
 from bot.deps import AppDeps
 from bot.errors import ConfigError
-from bot.scheduling import add_poll_job, create_scheduler, job_id
+from bot.leader import LeaderElector, asyncpg_connector, single_process
+from bot.metrics import Metrics
+from bot.operations import (
+    add_webhook_sender,
+    install_web,
+    instrument,
+    start_metrics_server,
+    webhook_policy,
+)
+from bot.scheduling import add_poll_job, add_retention_job, create_scheduler, job_id, take_over
 from bot.settings import Settings
 from bot.sources.catalog import CatalogError, load_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.store import alert_store, migrate, repository
-from bot.store.engine import create_engine, session_factory
+from bot.store.engine import create_engine, is_sqlite, session_factory
+from bot.store.retention import RetentionJob, RetentionPolicy
 from bot.web.server import WebServer, create_web_app
 from bot.web.webhooks import StatuspageWebhook, parse_webhook_secrets
 from cogs import load_cogs
@@ -108,6 +120,7 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 sessions=sessions,
                 registry=load_cogs(CommandRegistry()),
                 custom_services=custom_services,
+                webhook_policy=webhook_policy(settings),
             )
             yield App(
                 settings=settings,
@@ -135,14 +148,16 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_app(settings, clock=clock) as app:
-            await _serve(
-                app,
-                stop=stop,
-                console=console,
-                stdin=stdin or sys.stdin.buffer,
-                write=write or _stdout,
-            )
+        # SQLite: refuse to run beside another process on the same file, before touching it.
+        with single_process(settings.database_url):
+            async with open_app(settings, clock=clock) as app:
+                await _serve(
+                    app,
+                    stop=stop,
+                    console=console,
+                    stdin=stdin or sys.stdin.buffer,
+                    write=write or _stdout,
+                )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -153,9 +168,25 @@ async def _serve(
     app: App, *, stop: asyncio.Event, console: bool, stdin: BinaryIO, write: Callable[[str], None]
 ) -> None:
     settings = app.settings
-    web_app = create_web_app(clock=app.clock, webhook=_webhook(app))
+    web_app = create_web_app(
+        clock=app.clock,
+        webhook=_webhook(app),
+        deps=app.deps,
+        rate_limit_per_minute=settings.api_rate_limit_per_minute,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    metrics = Metrics()
+    ops, metrics_server = install_web(
+        web_app,
+        settings=settings,
+        deps=app.deps,
+        engine=app.engine,
+        clock=app.clock,
+        metrics=metrics,
+    )
     adapters: list[Adapter] = []
-    senders: dict[str, PlatformSender] = {}
+    senders: dict[str, PlatformSender | AlertDataSender] = {}
+    shards: ShardRoute | None = None
     if "slack" in settings.enabled_chat_platforms:
         from bot.adapters.slack import create_slack_adapter  # lazy: only when configured
 
@@ -168,6 +199,7 @@ async def _serve(
         from bot.adapters.discord.sender import DiscordSender
 
         adapters.append(create_discord_adapter(settings, app.deps, app.clock))
+        shards = _shard_route(settings)
         senders["discord"] = DiscordSender(
             token=settings.discord_token.get_secret_value(),
             api_base=settings.discord_api_base,
@@ -203,10 +235,22 @@ async def _serve(
     _follow_custom_services(app, scheduler)
     if console:
         senders[CONSOLE_PLATFORM] = ConsoleSender(write=write, clock=app.clock)
+    webhooks = add_webhook_sender(senders, settings=settings, deps=app.deps, clock=app.clock)
+    postgres = not is_sqlite(settings.database_url)
     worker = OutboxWorker(
-        sessions=app.deps.sessions, senders=senders, catalog=app.deps.catalog, clock=app.clock
+        sessions=app.deps.sessions,
+        senders=senders,
+        catalog=app.deps.catalog,
+        clock=app.clock,
+        link=OutboxLink(asyncpg_connector(settings.database_url)) if postgres else None,
+        shards=shards,
     )
     app.poller.on_events = lambda _events: worker.wake()
+    instrument(
+        metrics, poller=app.poller, registry=app.deps.registry, worker=worker, webhooks=webhooks
+    )
+    ops.adapters, ops.scheduler_running = adapters, lambda: bool(scheduler.running)
+    metrics_running = await start_metrics_server(metrics_server)
     _schedule_reminders(app, scheduler)
     watch = CrowdWatch(
         sessions=app.deps.sessions,
@@ -214,10 +258,25 @@ async def _serve(
         clock=app.clock,
         on_staged=worker.wake,
     )
+    # /report asks for a look within seconds; only where the scheduler runs (the leader), so
+    # that two processes never evaluate one service at once. Elsewhere: the leader's next tick.
+    app.deps.cache[NUDGE_KEY] = lambda service_id: (
+        watch.nudge(service_id) if scheduler.state == STATE_RUNNING else None
+    )
     scheduler.add_job(watch.tick, "interval", minutes=1, id="crowd", max_instances=1, coalesce=True)
+    add_retention_job(scheduler, _retention(app).run)
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run_forever(worker_stop), name="outbox")
-    scheduler.start()
+    # Scheduled work (polls, crowd watch, reminders, retention) runs in the leader only.
+    scheduler.start(paused=postgres)
+    elector = LeaderElector(
+        asyncpg_connector(settings.database_url),
+        on_elected=lambda: take_over(scheduler, app.clock()),
+        on_deposed=scheduler.pause,
+        retry_seconds=settings.leader_retry_seconds,
+    )
+    leader_stop = asyncio.Event()
+    elector_task = asyncio.create_task(elector.run(leader_stop)) if postgres else None
     try:
         for adapter in adapters:
             await adapter.start()
@@ -231,9 +290,14 @@ async def _serve(
         # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
         scheduler.pause()
         await app.poller.drain(grace_seconds=settings.http_timeout_seconds + 5)
+        leader_stop.set()
+        if elector_task is not None:
+            await elector_task  # resigns after the polls in flight, so no two pollers overlap
         scheduler.shutdown(wait=False)
         if web_running:
             await web.stop()
+        if metrics_running and metrics_server is not None:
+            await metrics_server.stop()
 
 
 async def _record_alert_events(
@@ -257,6 +321,23 @@ def _schedule_reminders(app: App, scheduler: AsyncIOScheduler) -> None:
             log.exception("staging reminders failed")
 
     scheduler.add_job(remind, "interval", minutes=5, id="reminders", max_instances=1, coalesce=True)
+
+
+def _retention(app: App) -> RetentionJob:
+    policy = RetentionPolicy(
+        report_days=app.settings.retention_report_days,
+        delivery_days=app.settings.retention_delivery_days,
+    )
+    return RetentionJob(sessions=app.deps.sessions, policy=policy, clock=app.clock)
+
+
+def _shard_route(settings: Settings) -> ShardRoute | None:
+    from bot.adapters.discord import discord_config
+
+    config = discord_config(settings)
+    if config.shard_ids is None or config.shard_count is None:
+        return None  # every shard runs here
+    return ShardRoute(shard_ids=tuple(config.shard_ids), shard_count=config.shard_count)
 
 
 def _webhook(app: App) -> StatuspageWebhook | None:
@@ -314,8 +395,8 @@ def _log_chat_platforms(settings: Settings) -> None:
         log.info("Discord is off: set DISCORD_TOKEN to connect a Discord bot")
     if "slack" not in settings.enabled_chat_platforms:
         log.info(
-            "Slack is off: set SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode) "
-            "or SLACK_SIGNING_SECRET (HTTP mode)"
+            "Slack is off: set SLACK_BOT_TOKEN (or SLACK_CLIENT_ID + SLACK_CLIENT_SECRET for "
+            "installs) plus SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)"
         )
 
 

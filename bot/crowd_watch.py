@@ -1,9 +1,14 @@
-"""Once a minute: feed new reports to the crowd detector and keep early warnings current."""
+"""Feed new reports to the crowd detector and keep early warnings current.
+
+Every service once a minute (levels also fall with time), and one service a few seconds after a
+counted /report for it (`nudge`): a surge is seen when it comes, not at the next tick.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -22,6 +27,10 @@ from bot.store.models import ServiceRow
 log = logging.getLogger(__name__)
 
 LEARN_FROM = timedelta(days=7)
+NUDGE_KEY = "crowd-nudge"
+"""Where the app puts `CrowdWatch.nudge` in `AppDeps.cache`, for the /report cog to call."""
+NUDGE_DELAY = 5.0
+"""Seconds from a report to its service's evaluation; the reports in between share it."""
 _OFFICIAL_TROUBLE = {ServiceState.DEGRADED, ServiceState.PARTIAL_OUTAGE, ServiceState.MAJOR_OUTAGE}
 
 
@@ -36,12 +45,19 @@ class CrowdWatch:
         clock: Clock,
         config: crowd.CrowdConfig | None = None,
         on_staged: Callable[[], None] = lambda: None,
+        nudge_delay: float = NUDGE_DELAY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._sessions = sessions
         self._catalog = catalog
         self._clock = clock
         self._config = config or crowd.CrowdConfig()
         self._on_staged = on_staged
+        self._nudge_delay = nudge_delay
+        self._sleep = sleep
+        self._nudged: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def tick(self) -> int:
         """Evaluate every service; returns how many deliveries were staged."""
@@ -57,7 +73,44 @@ class CrowdWatch:
             self._on_staged()
         return staged
 
+    def nudge(self, service_id: str) -> None:
+        """A counted report came in: evaluate that service in `nudge_delay` seconds."""
+        if service_id in self._nudged or self._catalog.get(service_id) is None:
+            return
+        self._nudged.add(service_id)
+        task = asyncio.get_running_loop().create_task(self._after_nudge(service_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the nudged evaluations under way (tests, and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+    async def _after_nudge(self, service_id: str) -> None:
+        try:
+            await self._sleep(self._nudge_delay)
+        finally:
+            self._nudged.discard(service_id)  # reports from now on ask for another look
+        service = self._catalog.get(service_id)
+        if service is None:
+            return
+        try:
+            staged = await self._evaluate(
+                service_id, [s.url for s in service.sources if s.kind == "probe"]
+            )
+        except Exception:
+            log.exception("crowd evaluation of %s failed", service_id)
+            return
+        if staged:
+            self._on_staged()
+
     async def _evaluate(self, service_id: str, probe_urls: list[str]) -> int:
+        # The tick and a nudge must not both feed the same new reports to one memory.
+        async with self._locks.setdefault(service_id, asyncio.Lock()):
+            return await self._evaluate_now(service_id, probe_urls)
+
+    async def _evaluate_now(self, service_id: str, probe_urls: list[str]) -> int:
         now = self._clock()
         async with self._sessions() as session:
             row = await session.get(CrowdMemoryRow, service_id)

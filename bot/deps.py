@@ -13,6 +13,7 @@ from bot.sources.catalog import Catalog
 
 if TYPE_CHECKING:
     from bot.custom_services import CustomServices
+    from bot.delivery.webhook_address import WebhookPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,5 +24,7 @@ class AppDeps:
     sessions: async_sessionmaker[AsyncSession]
     registry: CommandRegistry
     custom_services: CustomServices | None = None
+    webhook_policy: WebhookPolicy | None = None
+    """Where outgoing webhooks may point (None: public addresses, the system resolver)."""
     cache: dict[str, object] = field(default_factory=dict)
     """Values that never change once read (the user-hash salt), kept per process."""

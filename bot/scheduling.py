@@ -1,8 +1,13 @@
-"""Polling jobs on APScheduler: one interval job per status source."""
+"""Scheduled jobs on APScheduler: one interval job per status source, and retention.
+
+With several processes on PostgreSQL only the leader (bot/leader.py) runs the scheduler; the
+others keep it paused, ready to resume when they are elected.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -53,3 +58,23 @@ def add_poll_job(
 def job_id(url: str) -> str:
     """The scheduler job id of a source URL."""
     return f"poll:{url}"
+
+
+def add_retention_job(
+    scheduler: AsyncIOScheduler, prune: Callable[[], Awaitable[object]], *, every_hours: float = 1.0
+) -> None:
+    """Prune old rows every ``every_hours`` (a leader-only job, like everything scheduled)."""
+    scheduler.add_job(
+        prune, "interval", hours=every_hours, id="retention", max_instances=1, coalesce=True
+    )
+
+
+def take_over(scheduler: AsyncIOScheduler, now: datetime, *, spread_seconds: float = 5.0) -> None:
+    """Run the scheduled jobs here from now on (this process was just elected leader).
+
+    Polls are pulled forward, spread over a few seconds: the previous leader may have died a
+    while ago, and 300 pages at the same instant would be a burst."""
+    polls = [job for job in scheduler.get_jobs() if job.id.startswith("poll:")]
+    for index, job in enumerate(polls):
+        job.modify(next_run_time=now + timedelta(seconds=spread_seconds * index / len(polls)))
+    scheduler.resume()

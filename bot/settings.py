@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.web.ratelimit import parse_trusted_proxies
+
 
 class Settings(BaseSettings):
     """Every knob of outagebot. Each field is documented in README.md and .env.example."""
@@ -20,6 +22,17 @@ class Settings(BaseSettings):
     )
     web_host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     web_port: int = Field(default=8080, ge=0, le=65535, description="Port of the web server.")
+    api_rate_limit_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="Requests a minute each client address may make to the dashboard, API and "
+        "badges (0: no limit).",
+    )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Comma-separated proxy addresses or networks whose X-Forwarded-For is "
+        "believed (unset: the peer address is the client).",
+    )
     poll_interval_seconds: float = Field(
         default=30.0, gt=0, description="How often each status source is polled."
     )
@@ -38,6 +51,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Remind channels of an incident still open every N hours (0: never).",
     )
+    leader_retry_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="PostgreSQL: how often a standby process tries to become the poller.",
+    )
+    retention_report_days: float = Field(
+        default=30.0,
+        ge=8,
+        description="Delete crowd reports older than N days (at least 8: the crowd baseline).",
+    )
+    retention_delivery_days: float = Field(
+        default=14.0,
+        gt=0,
+        description="Delete sent deliveries of incidents resolved more than N days ago.",
+    )
     allow_private_sources: bool = Field(
         default=False,
         description="Let /service add point at private or loopback addresses (intranet pages).",
@@ -47,6 +75,32 @@ class Settings(BaseSettings):
         description="Run the terminal console with `outagebot run`: auto = when stdin is a TTY.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as readable text, or one JSON object per line."
+    )
+    metrics_host: str | None = Field(
+        default=None,
+        description="Serve /metrics on this address instead of the main web server.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of the separate /metrics server."
+    )
+    api_admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the admin API (/api/v1/webhooks); unset: API disabled.",
+    )
+    allow_private_webhooks: bool = Field(
+        default=False,
+        description="Let outgoing webhooks target private or loopback addresses (intranet).",
+    )
+    webhook_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Disable an outgoing webhook after N failed deliveries in a row.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Total timeout of one outgoing webhook request."
+    )
     statuspage_webhook_secrets: SecretStr | None = Field(
         default=None,
         description="service-id:secret pairs, comma separated: POST /hooks/statuspage/<secret>.",
@@ -89,10 +143,21 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = Field(
         default=None, description="Slack app client secret, for multi-workspace OAuth installs."
     )
+    slack_admin_group: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Slack user group (id S… or handle) whose members may run admin commands.",
+    )
     public_url: str | None = Field(
         default=None,
         description="The bot's public base URL (Slack HTTP mode, OAuth redirects, images).",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str | None) -> str | None:
+        parse_trusted_proxies(value)  # a typo fails at start, not on the first request
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -109,6 +174,7 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_client_secret",
         "statuspage_webhook_secrets",
+        "api_admin_token",
     )
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -120,6 +186,9 @@ class Settings(BaseSettings):
         platforms = []
         if self.discord_token:
             platforms.append("discord")
-        if self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret):
+        slack_installs = bool(self.slack_client_id and self.slack_client_secret)
+        if (self.slack_bot_token or slack_installs) and (
+            self.slack_app_token or self.slack_signing_secret
+        ):
             platforms.append("slack")
         return platforms

@@ -16,6 +16,7 @@ COG_MODULES = (
     "cogs.faq",
     "cogs.alternatives",
     "cogs.history",
+    "cogs.privacy",
     "cogs.help",
 )
 

@@ -15,7 +15,7 @@ from bot.core.commands import (
     Tone,
 )
 from bot.core.history import PastIncident, mean_time_to_recovery, uptime_percent
-from bot.core.rich import Link, Plain, Span, When, rich
+from bot.core.rich import Link, Plain, Quoted, Span, When, rich
 from bot.core.text import truncate
 from bot.core.timeutil import format_duration
 from bot.deps import AppDeps
@@ -101,16 +101,18 @@ async def history(ctx: Context[AppDeps], service: str, days: int | None) -> Repl
 
 
 def _field(incident: StoredIncident, now: datetime, lead: int | None) -> ReplyField:
+    # The title is the status page's text: it goes in the value as Quoted, because field names
+    # are not escaped alike by every renderer (Slack keeps their emphasis).
     badge = _IMPACT_BADGE.get(incident.impact, "🟡")
+    if incident.resolved_at is not None:
+        span = f"lasted {format_duration(incident.resolved_at - incident.started_at)}"
+    else:
+        span = f"ongoing for {format_duration(now - incident.started_at)}"
     value: list[Span] = [
-        Plain(f"{badge} {incident.impact.capitalize()} · started "),
+        Quoted(truncate(incident.title, 200) or "Incident"),
+        Plain("\nstarted "),
         When(incident.started_at, "datetime"),
     ]
-    if incident.resolved_at is not None:
-        lasted = format_duration(incident.resolved_at - incident.started_at)
-        value.append(Plain(f" · lasted {lasted}"))
-    else:
-        value.append(Plain(f" · ongoing for {format_duration(now - incident.started_at)}"))
     if lead is not None:
         value.append(
             Plain(f"\n⚡ Our early warning came {format_duration(timedelta(seconds=lead))} earlier")
@@ -118,7 +120,7 @@ def _field(incident: StoredIncident, now: datetime, lead: int | None) -> ReplyFi
     if incident.url:
         value += [Plain("\n"), Link("Official incident page", incident.url)]
     return ReplyField(
-        name=truncate(incident.title, 200) or "Incident",
+        name=f"{badge} {incident.impact.capitalize()} · {span}",
         value=tuple(value),
         inline=False,
     )

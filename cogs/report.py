@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
-
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.commands import (
     CommandRegistry,
@@ -19,9 +18,10 @@ from bot.core.commands import (
 from bot.core.rich import rich
 from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text
+from bot.crowd_watch import NUDGE_KEY
 from bot.deps import AppDeps
 from bot.store import crowd_store
-from bot.store.models import ServiceRow
+from bot.store.report_ledger import ReportLedger
 from bot.store.user_hash import load_or_create_salt, user_hash
 from cogs.common import resolve_service
 
@@ -30,6 +30,7 @@ PROBLEMS = ("errors", "slow", "login", "connect", "output", "other")
 MAX_PER_USER_PER_HOUR = 20
 MAX_PER_COMMUNITY_PER_HOUR = 500
 BASELINE_DAYS = 7
+LEDGER_KEY = "report-ledger"
 
 
 def setup(registry: CommandRegistry) -> None:
@@ -61,24 +62,25 @@ async def report(
     """Count one report and answer with the crowd's view and the official one."""
     target = resolve_service(ctx, service)
     actor, community = ctx.invocation.actor, ctx.invocation.community_id
-    async with ctx.deps.sessions() as session:
-        salt = await _salt(ctx.deps, session, ctx.now)
-        who = user_hash(actor.platform, actor.user_id, salt=salt)
+    ledger = _ledger(ctx.deps)
+    who = user_hash(actor.platform, actor.user_id, salt=await _salt(ctx.deps, ctx.now))
+    # On SQLite one report at a time talks to the database: its writers would otherwise wait in
+    # SQLite's busy handler, which sleeps up to 100 ms between tries. PostgreSQL needs no queue.
+    gate: AbstractAsyncContextManager[object] = (
+        ledger.sqlite_writes if ledger.is_sqlite(ctx.deps.sessions) else nullcontext()
+    )
+    async with gate, ctx.deps.sessions() as session:
+        await ledger.ready(session, ctx.now)
         hour_ago = ctx.now - timedelta(hours=1)
-        if (
-            await crowd_store.reports_by(session=session, reporter_hash=who, since=hour_ago)
-            >= MAX_PER_USER_PER_HOUR
-        ):
+        if ledger.sent_by_user(who, hour_ago) >= MAX_PER_USER_PER_HOUR:
             raise UserFacingError("Thanks, you have reported a lot in the last hour: we have it.")
-        if (
-            await crowd_store.reports_by(
-                session=session, community=(actor.platform, community), since=hour_ago
-            )
-            >= MAX_PER_COMMUNITY_PER_HOUR
+        if ledger.sent_by_community(f"{actor.platform}:{community}", hour_ago) >= (
+            MAX_PER_COMMUNITY_PER_HOUR
         ):
             raise UserFacingError(
                 "This community sent many reports this hour; we have the picture. Thanks!"
             )
+        usual = await ledger.usual(session, target.id, ctx.now)
         outcome = await crowd_store.add_report(
             session=session,
             service_id=target.id,
@@ -90,51 +92,69 @@ async def report(
             details=clean_user_text(details, 200) if details else None,
             now=ctx.now,
             window=WINDOW,
+            known_repeat=ledger.spread(target.id, who, ctx.now).caller_included,
         )
-        usual = await _usual(session, target.id, ctx.now)
-        stored = await session.get(ServiceRow, target.id)
         await session.commit()
-    others = outcome.reporters - 1
+    saved = outcome.report
+    ledger.record(saved)
+    nudge = ctx.deps.cache.get(NUDGE_KEY)
+    if saved.counted and callable(nudge):
+        nudge(target.id)  # the crowd detector looks at this service now, not at the next minute
+    spread = ledger.spread(target.id, who, ctx.now)
+    # The ledger may lag another process by up to a minute; the caller always counts as one.
+    reporters = spread.reporters + (0 if spread.caller_included else 1)
+    others = reporters - 1
     plural = "s" if others != 1 else ""
     crowd = (
         f"You and {others} other{plural} reported problems with {target.name} in the last 30 min"
         if others > 0
         else f"You are the first to report problems with {target.name} in the last 30 min"
     )
-    if usual is not None and outcome.reporters >= 3:
-        ratio = outcome.reporters / max(usual, 0.5)
+    if usual is not None and reporters >= 3:
+        ratio = reporters / max(usual, 0.5)
         crowd += f" ({ratio:.0f}× the usual)" if ratio >= 2 else " (about as usual)"
-    official = ServiceState(stored.state) if stored else ServiceState.UNKNOWN
+    official = ServiceState(outcome.service_state or ServiceState.UNKNOWN)
     lines = [f"{crowd}.", f"Official status: {official.label.lower()}."]
-    if not outcome.counted:
+    if not saved.counted:
         lines.append(
             "You had already reported it in the last 30 min, so this one was not counted again."
         )
     return Reply(
-        title="Thanks, report received" if outcome.counted else "Already counted",
+        title="Thanks, report received" if saved.counted else "Already counted",
         body=rich("\n".join(lines)),
         tone=Tone.INFO,
         ephemeral=True,
     )
 
 
-async def _usual(session: AsyncSession, service_id: str, now: datetime) -> float | None:
-    """Average counted reports per 30 minutes over the last week (None with too little data)."""
-    earlier = await crowd_store.counted_between(
-        session=session,
-        service_id=service_id,
-        since=now - timedelta(days=BASELINE_DAYS),
-        until=now - WINDOW,
-    )
-    if earlier < 10:
-        return None
-    return earlier / ((timedelta(days=BASELINE_DAYS) - WINDOW) / WINDOW)
+def _ledger(deps: AppDeps) -> ReportLedger:
+    """The process's report ledger, made on first use. It asks for the service ids each time it
+    primes, because custom services join the catalog while the bot runs."""
+    ledger = deps.cache.get(LEDGER_KEY)
+    if ledger is None:
+        ledger = ReportLedger(
+            service_ids=lambda: [s.id for s in deps.catalog],
+            window=WINDOW,
+            usual_days=BASELINE_DAYS,
+        )
+        deps.cache[LEDGER_KEY] = ledger
+    if not isinstance(ledger, ReportLedger):
+        raise TypeError("cached report ledger is not a ReportLedger")
+    return ledger
 
 
-async def _salt(deps: AppDeps, session: AsyncSession, now: datetime) -> bytes:
-    # The salt never changes once created: read it once per process, not once per report.
+async def _salt(deps: AppDeps, now: datetime) -> bytes:
+    # The salt never changes once created: read it once per process, not once per report. Its
+    # own short transaction: creating it takes SQLite's write lock, which must not be held while
+    # the report waits for its turn to write.
     if deps.cache.get("user-hash-salt") is None:
-        deps.cache["user-hash-salt"] = await load_or_create_salt(session=session, now=now)
+        ledger = _ledger(deps)
+        async with ledger.salt_lock:  # one creator; the others wait and read the cache
+            if deps.cache.get("user-hash-salt") is None:
+                async with deps.sessions() as session:
+                    created = await load_or_create_salt(session=session, now=now)
+                    await session.commit()
+                deps.cache["user-hash-salt"] = created
     salt = deps.cache["user-hash-salt"]
     if not isinstance(salt, bytes):
         raise TypeError("cached salt is not bytes")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+from bot.charts.model import format_usual, usual_level
+from bot.charts.service_chart import ReportActivity, report_activity
 from bot.core.commands import (
     Button,
     CommandRegistry,
@@ -21,6 +25,8 @@ from bot.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import detection_store, repository
 from cogs.common import STATE_BADGE, STATE_TONE, resolve_service
+
+log = logging.getLogger(__name__)
 
 MAX_COMPONENTS_SHOWN = 15
 MAX_INCIDENTS_SHOWN = 3
@@ -142,11 +148,15 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
             incidents += 1
     if not incidents and service.official_sources and state is not ServiceState.UNKNOWN:
         body.append(rich("No open incidents on the official status page."))
+    activity = await _activity(ctx, service)
+    if activity is not None:
+        body.append(_reports_line(activity))
     if record and record.checked_at:
         body.append(rich("Last checked ", When(record.checked_at), "."))
     buttons: tuple[Button, ...] = (Button(label="I'm affected too", action=f"report {service.id}"),)
     if service.status_page:
         buttons += (Button(label="Official status page", url=service.status_page),)
+    chart = activity.chart if activity is not None else None
     return Reply(
         title=f"{service.name} status",
         body=join_lines(body),
@@ -154,6 +164,32 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
         buttons=buttons,
         url=service.status_page,
         tone=STATE_TONE[state],
+        image_png=chart.png if chart is not None else None,
+        image_alt=chart.alt if chart is not None else "",
+    )
+
+
+async def _activity(ctx: Context[AppDeps], service: ServiceDef) -> ReportActivity | None:
+    # The chart is extra: whatever goes wrong with it, /status still answers.
+    try:
+        return await report_activity(ctx.deps, service.id, now=ctx.now)
+    except Exception:
+        log.exception("report activity of %s could not be read", service.id)
+        return None
+
+
+def _reports_line(activity: ReportActivity) -> RichText:
+    series = activity.series
+    peak = series.peak
+    if peak is None:
+        return rich("No problem reports in the last 24 h.")
+    total = series.total
+    return rich(
+        f"{total} problem report{'s' if total > 1 else ''} in the last 24 h. "
+        f"Busiest {series.bucket_minutes} min: {series.counts[peak]} "
+        f"(usual {format_usual(usual_level(series))}), from ",
+        When(series.bucket_start(peak)),
+        ".",
     )
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alerts import SEVERITIES
 from bot.core.commands import (
@@ -16,12 +19,16 @@ from bot.core.commands import (
     UserFacingError,
 )
 from bot.core.rich import Quoted, RichText, join_lines, rich
+from bot.delivery.webhook_address import WebhookAddressError, WebhookPolicy, resolve_target
+from bot.delivery.webhook_payload import new_secret
 from bot.deps import AppDeps
-from bot.store import alert_store, subscription_store
+from bot.store import alert_store, subscription_store, webhook_store
 from bot.store.subscription_store import Scope
+from bot.store.webhook_models import WebhookTargetRow
 from cogs.common import resolve_service
 
 MAX_SUBSCRIPTIONS_PER_COMMUNITY = 200
+MAX_WEBHOOKS_PER_COMMUNITY = 20
 # A role to mention: Discord <@&id> or a bare id, Slack user group <!subteam^ID>.
 _ROLE = re.compile(r"^(?:<@&(\d{5,25})>|(\d{5,25})|<!subteam\^([A-Z0-9]{5,25})(?:\|[^>]*)?>)$")
 
@@ -30,6 +37,9 @@ def setup(registry: CommandRegistry) -> None:
     """Register the subscription commands."""
     service = OptionSpec(
         "service", "the service to follow, e.g. openai", kind=OptionKind.SERVICE, required=True
+    )
+    webhook = OptionSpec(
+        "webhook", "an https:// URL to receive the alerts instead of this channel", max_length=500
     )
     registry.add(
         CommandSpec(
@@ -51,6 +61,7 @@ def setup(registry: CommandRegistry) -> None:
                     "name working alternatives under major outages",
                     kind=OptionKind.BOOLEAN,
                 ),
+                webhook,
             ),
         )
     )
@@ -60,7 +71,7 @@ def setup(registry: CommandRegistry) -> None:
             description="Stop this service's alerts in this channel (admins)",
             handler=unsubscribe,
             admin_only=True,
-            options=(service,),
+            options=(service, webhook),
         )
     )
     registry.add(
@@ -101,11 +112,18 @@ async def subscribe(
     early_warnings: bool | None,
     maintenance: bool | None,
     alternatives: bool | None = None,
+    webhook: str | None = None,
 ) -> Reply:
     """Create or update this channel's subscription."""
     target = resolve_service(ctx, service)
     scope, channel = _scope(ctx)
     names = [c.strip() for c in (components or "").split(",") if c.strip()][:20]
+    if webhook is not None:
+        if mention is not None:
+            raise UserFacingError("A webhook cannot mention a role; leave mention out.")
+        return await _subscribe_webhook(
+            ctx, webhook, target.id, target.name, names, min_severity, maintenance, early_warnings
+        )
     role = _mention(mention)
     async with ctx.deps.sessions() as session:
         existing = await subscription_store.list_subscriptions(session=session, scope=scope)
@@ -147,10 +165,12 @@ async def subscribe(
     return Reply(title="Subscribed", body=join_lines(what), tone=Tone.OK, ephemeral=True)
 
 
-async def unsubscribe(ctx: Context[AppDeps], service: str) -> Reply:
+async def unsubscribe(ctx: Context[AppDeps], service: str, webhook: str | None = None) -> Reply:
     """Remove this channel's subscription."""
     target = resolve_service(ctx, service)
     scope, channel = _scope(ctx)
+    if webhook is not None:
+        return await _unsubscribe_webhook(ctx, scope, webhook, target.id, target.name)
     async with ctx.deps.sessions() as session:
         removed = await subscription_store.remove_subscription(
             session=session, scope=scope, channel_id=channel, service_id=target.id
@@ -170,7 +190,8 @@ async def subscriptions(ctx: Context[AppDeps]) -> Reply:
     scope = Scope(ctx.invocation.actor.platform, ctx.invocation.community_id)
     async with ctx.deps.sessions() as session:
         rows = await subscription_store.list_subscriptions(session=session, scope=scope)
-    if not rows:
+        webhooks = await _webhook_lines(session, scope)
+    if not rows and not webhooks:
         return Reply(
             body=rich("No channel here follows any service yet. Try /subscribe openai."),
             ephemeral=True,
@@ -187,4 +208,116 @@ async def subscriptions(ctx: Context[AppDeps]) -> Reply:
         if not row.enabled:
             line += (*rich(" ⚠️ paused: "), Quoted(row.disabled_reason or "delivery failed"))
         lines.append(line)
-    return Reply(title="Subscriptions", body=join_lines(lines), ephemeral=True)
+    return Reply(title="Subscriptions", body=join_lines(lines + webhooks), ephemeral=True)
+
+
+async def _subscribe_webhook(
+    ctx: Context[AppDeps],
+    url: str,
+    service_id: str,
+    service_name: str,
+    components: list[str],
+    min_severity: str | None,
+    maintenance: bool | None,
+    early_warnings: bool | None,
+) -> Reply:
+    scope, channel = _scope(ctx)
+    try:
+        parts, _ = await resolve_target(url, ctx.deps.webhook_policy or WebhookPolicy())
+    except WebhookAddressError as exc:
+        raise UserFacingError(str(exc)) from None
+    clean_url = parts.geturl()
+    async with ctx.deps.sessions() as session:
+        owned = await webhook_store.list_targets(
+            session=session, owner_platform=scope.platform, owner_community=scope.community_id
+        )
+        if len(owned) >= MAX_WEBHOOKS_PER_COMMUNITY and clean_url not in {t.url for t in owned}:
+            raise UserFacingError(f"This community already has {len(owned)} webhooks, the limit.")
+        row, created = await webhook_store.add_target(
+            session=session,
+            owner_platform=scope.platform,
+            owner_community=scope.community_id,
+            url=clean_url,
+            secret=new_secret(),
+            notice_channel_id=channel,
+            now=ctx.now,
+        )
+        subscription = await webhook_store.subscribe_target(
+            session=session,
+            target=row,
+            service_id=service_id,
+            components=components,
+            min_severity=min_severity or "minor",
+            maintenance=True if maintenance is None else maintenance,
+            now=ctx.now,
+            early_warnings=bool(early_warnings),
+        )
+        await alert_store.stage_open_alerts(session=session, subscription=subscription, now=ctx.now)
+        await session.commit()
+    lines = [
+        rich(
+            f"Webhook #{row.id} to ",
+            Quoted(parts.hostname or ""),
+            f" now receives {service_name} alerts of {min_severity or 'minor'} severity and up.",
+        )
+    ]
+    if created:
+        lines.append(
+            rich(
+                f"Signing secret, shown only this once: {row.secret} — the receiver checks the "
+                "X-Outagebot-Signature header with it (see docs/webhooks.md)."
+            )
+        )
+    else:
+        lines.append(rich("It keeps the signing secret shown when it was first added."))
+    lines.append(rich("If it fails repeatedly, it is turned off and this channel is told."))
+    return Reply(title="Webhook subscribed", body=join_lines(lines), tone=Tone.OK, ephemeral=True)
+
+
+async def _unsubscribe_webhook(
+    ctx: Context[AppDeps], scope: Scope, url: str, service_id: str, service_name: str
+) -> Reply:
+    async with ctx.deps.sessions() as session:
+        row = await _owned_target(session, scope, url)
+        removed = row is not None and await webhook_store.unsubscribe_target(
+            session=session, target=row, service_id=service_id
+        )
+        await session.commit()
+    if not removed:
+        return Reply(
+            body=rich(f"That webhook was not receiving {service_name} alerts."), ephemeral=True
+        )
+    return Reply(
+        body=rich(f"That webhook no longer receives {service_name} alerts."),
+        tone=Tone.OK,
+        ephemeral=True,
+    )
+
+
+async def _owned_target(session: AsyncSession, scope: Scope, url: str) -> WebhookTargetRow | None:
+    """This community's target for a URL, as given or as normalised when it was added."""
+    text = url.strip()
+    for candidate in dict.fromkeys((text, urlsplit(text).geturl())):
+        row = await webhook_store.find_target(
+            session=session,
+            owner_platform=scope.platform,
+            owner_community=scope.community_id,
+            url=candidate,
+        )
+        if row is not None:
+            return row
+    return None
+
+
+async def _webhook_lines(session: AsyncSession, scope: Scope) -> list[RichText]:
+    lines: list[RichText] = []
+    for row in await webhook_store.list_targets(
+        session=session, owner_platform=scope.platform, owner_community=scope.community_id
+    ):
+        services = await webhook_store.target_services(session=session, target=row)
+        line = rich(f"webhook #{row.id} to ", Quoted(urlsplit(row.url).hostname or ""))
+        line += rich(f": {', '.join(services) or 'nothing'}")
+        if not row.enabled:
+            line += (*rich(" ⚠️ turned off: "), Quoted(row.disabled_reason or "delivery failed"))
+        lines.append(line)
+    return lines

@@ -1,12 +1,13 @@
-"""/workaround: share, rank and moderate workarounds, in one database every community shares."""
+"""/workaround: share, rank and vote on workarounds, in one database every community shares.
+
+Moderation (remove, hide, report, origin) lives in `cogs.workaround_moderation`.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
-
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.commands import (
     Button,
@@ -28,15 +29,22 @@ from bot.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import community_store
 from bot.store.community_models import WorkaroundRow
-from bot.store.community_store import GLOBAL_HIDE_REPORTS, Community, VisibleWorkaround
-from bot.store.user_hash import load_or_create_salt, user_hash
+from bot.store.community_store import VisibleWorkaround
 from cogs.common import resolve_service
+from cogs.workaround_moderation import (
+    caller_hash,
+    community_of,
+    hide,
+    origin,
+    remove,
+    report,
+    visible_row,
+)
 
 ACTIONS = ("list", "add", "form", "vote", "remove", "hide", "unhide", "report", "origin")
 MAX_TEXT = 500
 MAX_TITLE = 100
 MAX_LINK = 300
-MAX_COMMUNITY_NAME = 60
 ADDS_PER_HOUR = 5
 VOTES_PER_HOUR = 30
 SHOWN = 5
@@ -118,10 +126,6 @@ async def workaround(
     return await report(ctx, number)
 
 
-def _community(ctx: Context[AppDeps]) -> Community:
-    return Community(ctx.invocation.actor.platform, ctx.invocation.community_id)
-
-
 def _service(ctx: Context[AppDeps], target: str | None) -> ServiceDef:
     if target is None:
         raise UserFacingError("Name the service, for example /workaround list openai.")
@@ -136,12 +140,6 @@ def _number(target: str | None, action: str) -> int:
             "(/workaround list <service> shows the numbers)."
         )
     return int(match.group(1))
-
-
-async def _hash(session: AsyncSession, ctx: Context[AppDeps]) -> str:
-    salt = await load_or_create_salt(session=session, now=ctx.now)
-    actor = ctx.invocation.actor
-    return user_hash(actor.platform, actor.user_id, salt=salt)
 
 
 def parse_submission(text: str) -> tuple[str, str, str | None]:
@@ -223,7 +221,7 @@ async def add(
     title, steps, link = parts or parse_submission(clean_user_text(text or "", MAX_TEXT))
     actor = ctx.invocation.actor
     async with ctx.deps.sessions() as session:
-        author = await _hash(session, ctx)
+        author = await caller_hash(session, ctx)
         recent = await community_store.count_added_since(
             session=session, author_hash=author, since=ctx.now - timedelta(hours=1)
         )
@@ -265,7 +263,7 @@ async def list_workarounds(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
     """The best workarounds for a service that this community may see."""
     async with ctx.deps.sessions() as session:
         visible = await community_store.visible_workarounds(
-            session=session, service_id=service.id, community=_community(ctx)
+            session=session, service_id=service.id, community=community_of(ctx)
         )
     share = Button(label="➕ Add workaround", action=f"workaround form {service.id}")
     if not visible:
@@ -332,15 +330,6 @@ def _field(item: VisibleWorkaround) -> ReplyField:
     )
 
 
-async def _visible(session: AsyncSession, ctx: Context[AppDeps], number: int) -> WorkaroundRow:
-    row = await community_store.get_workaround(session=session, workaround_id=number)
-    if row is None or await community_store.is_hidden_for(
-        session=session, workaround=row, community=_community(ctx)
-    ):
-        raise UserFacingError(f"There is no workaround #{number} here.")
-    return row
-
-
 def _verdict(text: str | None) -> bool:
     word = (text or "").strip().casefold().replace(" ", "")
     if word in WORKED_WORDS or word == "workedforme":
@@ -354,8 +343,8 @@ async def vote(ctx: Context[AppDeps], number: int, text: str | None) -> Reply:
     """Record that a workaround worked, or didn't, for this user (once per user)."""
     worked = _verdict(text)
     async with ctx.deps.sessions() as session:
-        row = await _visible(session, ctx, number)
-        voter = await _hash(session, ctx)
+        row = await visible_row(session, ctx, number)
+        voter = await caller_hash(session, ctx)
         recent = await community_store.count_votes_since(
             session=session, voter_hash=voter, since=ctx.now - timedelta(hours=1)
         )
@@ -381,119 +370,3 @@ async def vote(ctx: Context[AppDeps], number: int, text: str | None) -> Reply:
         tone=Tone.OK,
         ephemeral=True,
     )
-
-
-async def remove(ctx: Context[AppDeps], number: int) -> Reply:
-    """Delete a workaround: its author, or an admin of the community it was posted in."""
-    actor = ctx.invocation.actor
-    async with ctx.deps.sessions() as session:
-        row = await community_store.get_workaround(session=session, workaround_id=number)
-        if row is None:
-            raise UserFacingError(f"There is no workaround #{number}.")
-        is_author = row.author_hash == await _hash(session, ctx)
-        origin_admin = (
-            actor.is_admin
-            and row.origin_platform == actor.platform
-            and row.origin_community_id == ctx.invocation.community_id
-        )
-        if not (is_author or origin_admin):
-            raise UserFacingError(
-                f"Only the person who shared #{number}, or an admin of the community it was "
-                "shared in, can remove it. Admins here can /workaround hide it for this "
-                "community; anyone can /workaround report it."
-            )
-        await community_store.remove_workaround(session=session, workaround=row)
-        await session.commit()
-    return Reply(
-        body=rich(f"Workaround #{number} is removed for everyone."), tone=Tone.OK, ephemeral=True
-    )
-
-
-async def hide(ctx: Context[AppDeps], number: int, *, hidden: bool) -> Reply:
-    """Hide (or show again) a workaround in this community only (admins)."""
-    if not ctx.invocation.actor.is_admin:
-        raise UserFacingError("Only admins can hide workarounds here. Anyone can report one.")
-    community = _community(ctx)
-    async with ctx.deps.sessions() as session:
-        row = await community_store.get_workaround(session=session, workaround_id=number)
-        if row is None:
-            raise UserFacingError(f"There is no workaround #{number}.")
-        if hidden:
-            changed = await community_store.hide_locally(
-                session=session, workaround_id=number, community=community, now=ctx.now
-            )
-        else:
-            changed = await community_store.unhide_locally(
-                session=session, workaround_id=number, community=community
-            )
-        await session.commit()
-    if hidden:
-        text = (
-            f"Workaround #{number} is hidden in this community. Other communities still see it."
-            if changed
-            else f"Workaround #{number} was already hidden here."
-        )
-    else:
-        text = (
-            f"Workaround #{number} is visible here again."
-            if changed
-            else f"Workaround #{number} was not hidden here."
-        )
-    return Reply(body=rich(text), tone=Tone.OK, ephemeral=True)
-
-
-async def report(ctx: Context[AppDeps], number: int) -> Reply:
-    """Report a workaround; reports from several communities hide it everywhere."""
-    async with ctx.deps.sessions() as session:
-        row = await _visible(session, ctx, number)
-        fresh, reports = await community_store.report(
-            session=session,
-            workaround=row,
-            community=_community(ctx),
-            reporter_hash=await _hash(session, ctx),
-            now=ctx.now,
-        )
-        hidden = row.hidden_globally
-        await session.commit()
-    if hidden:
-        text = (
-            f"Thanks. #{number} was reported by {reports} communities and is now hidden everywhere."
-        )
-    elif fresh:
-        text = (
-            f"Thanks, reported. #{number} is hidden everywhere once {GLOBAL_HIDE_REPORTS} "
-            f"communities report it ({reports} so far). Admins can hide it here right away "
-            f"with /workaround hide {number}."
-        )
-    else:
-        text = f"This community has already reported #{number} ({reports} so far)."
-    return Reply(body=rich(text), tone=Tone.OK, ephemeral=True)
-
-
-async def origin(ctx: Context[AppDeps], target: str | None, text: str | None) -> Reply:
-    """Whether workarounds shared from here show this community's platform and name (admins)."""
-    if not ctx.invocation.actor.is_admin:
-        raise UserFacingError("Only admins can change how this community is credited.")
-    choice = (target or "").casefold()
-    if choice not in {"on", "off"}:
-        raise UserFacingError(
-            "Use /workaround origin on <community name> to credit this community, "
-            "or /workaround origin off."
-        )
-    name = clean_user_text(text, MAX_COMMUNITY_NAME + 1) if text else None
-    if name is not None and len(name) > MAX_COMMUNITY_NAME:
-        raise UserFacingError(
-            f"The community name is too long (at most {MAX_COMMUNITY_NAME} characters)."
-        )
-    async with ctx.deps.sessions() as session:
-        await community_store.set_origin(
-            session=session, community=_community(ctx), show=choice == "on", name=name, now=ctx.now
-        )
-        await session.commit()
-    if choice == "off":
-        body = rich("Workarounds shared from here no longer say where they come from.")
-    elif name:
-        body = rich("Workarounds shared from here now show the platform and “", Quoted(name), "”.")
-    else:
-        body = rich("Workarounds shared from here now show the platform they come from.")
-    return Reply(body=body, tone=Tone.OK, ephemeral=True)

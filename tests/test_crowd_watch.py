@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import crowd
 from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
-from bot.core.crowd_codec import encode_crowd_memory
+from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
 from bot.core.rich import to_plain
-from bot.crowd_watch import CrowdWatch
+from bot.crowd_watch import NUDGE_KEY, CrowdWatch
 from bot.delivery.worker import OutboxWorker
 from bot.deps import AppDeps
 from bot.store import repository, subscription_store
@@ -84,8 +85,6 @@ async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
 
 
 async def test_a_new_detector_learns_the_stored_week(engine: AsyncEngine, clock: FakeClock) -> None:
-    from bot.core.crowd_codec import decode_crowd_memory
-
     catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
     sessions = session_factory(engine)
     async with sessions() as session:
@@ -96,3 +95,41 @@ async def test_a_new_detector_learns_the_stored_week(engine: AsyncEngine, clock:
         row = await session.get(CrowdMemoryRow, "openai")
     assert row is not None
     assert decode_crowd_memory(row.memory).learned_hours >= 24 * 7  # watching from the first minute
+
+
+async def test_a_counted_report_gets_its_service_evaluated_without_waiting_for_the_tick(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog)
+        await session.commit()
+    delays: list[float] = []
+    delay_over = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # no wall-clock wait: the test ends the delay
+        delays.append(seconds)
+        await delay_over.wait()
+
+    watch = CrowdWatch(sessions=sessions, catalog=catalog, clock=clock, sleep=sleep)
+    deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
+    deps.cache[NUDGE_KEY] = watch.nudge
+    await watch.tick()  # the detector exists; its memory has seen no report
+    for user in ("u1", "u2", "u1"):  # the repeat is not counted, so it asks for nothing
+        invocation = Invocation(
+            command="report",
+            options={"service": "openai"},
+            actor=Actor("test", user),
+            community_id="g",
+        )
+        await dispatch(deps.registry, invocation, deps, clock.now)
+    watch.nudge("no-such-service")
+    delay_over.set()
+    await watch.settle()
+    assert delays == [5.0]  # u1 and u2 shared one evaluation
+    async with sessions() as session:
+        row = await session.get(CrowdMemoryRow, "openai")
+    assert row is not None
+    memory = decode_crowd_memory(row.memory)
+    assert len(memory.recent) == 2  # both reporters seen, before any tick

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from bot.adapters.discord.sender import DiscordSender, GlobalRateLimiter, nonce_for
+from bot.adapters.discord.sender import (
+    FORUM_SCAN_LIMIT,
+    DiscordSender,
+    GlobalRateLimiter,
+    nonce_for,
+)
 from bot.core.commands import Reply, Tone
 from bot.core.rich import Quoted, rich
 from bot.delivery.sender import (
@@ -187,3 +192,56 @@ async def test_find_sent_looks_inside_the_thread_for_a_lost_reply(harness: Harne
     assert found.message_id == reply.message_id
     assert await harness.sender.find_sent(TEXT, "reply-1") is None  # not in the channel itself
     assert await harness.sender.find_sent(TEXT, "reply-1", thread_id="424242424242") is None
+
+
+async def test_a_forum_post_lost_in_a_crash_is_found_and_not_posted_again(
+    harness: Harness,
+) -> None:
+    await harness.sender.send(FORUM, Reply(title="Older post"), key="older")
+    posted = await harness.sender.send(FORUM, ALERT, key="lost-post")
+    # The process dies before recording the post; a fresh sender knows nothing of the channel.
+    async with aiohttp.ClientSession() as session:
+        restarted = DiscordSender(
+            token="fake-token",
+            api_base=harness.fake.api_base,
+            session=session,
+            clock=FakeClock(),
+            monotonic=lambda: harness.now[0],
+        )
+        found = await restarted.find_sent(FORUM, "lost-post")
+        if found is None:  # what the outbox worker does on a retry
+            await restarted.send(FORUM, ALERT, key="lost-post")
+        assert await restarted.find_sent(FORUM, "never-posted") is None
+    assert found == posted
+    assert len(harness.fake.matching("POST", rf"/channels/{FORUM_CHANNEL_ID}/threads")) == 2
+    assert harness.fake.matching("GET", rf"/guilds/{GUILD_ID}/threads/active")
+    # Only the forum's own posts are opened, newest first, and the search stops at the match.
+    opened = harness.fake.matching("GET", r"/channels/\d+/messages/\d+")
+    assert opened[0].path == f"/channels/{posted.thread_id}/messages/{posted.thread_id}"
+
+
+async def test_forum_search_skips_threads_of_other_channels_and_is_bounded(
+    harness: Harness,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        sender = DiscordSender(
+            token="fake-token",
+            api_base=harness.fake.api_base,
+            session=session,
+            clock=FakeClock(),
+            # this test makes more requests than the real per-second limit allows
+            limiter=GlobalRateLimiter(1000, monotonic=lambda: harness.now[0]),
+            monotonic=lambda: harness.now[0],
+        )
+        await _fill_and_search(harness, sender)
+
+
+async def _fill_and_search(harness: Harness, sender: DiscordSender) -> None:
+    text_parent = await sender.send(TEXT, ALERT, key="text-parent")
+    await sender.reply_in_thread(TEXT, text_parent, Reply(title="u"), key="in-thread")
+    for n in range(FORUM_SCAN_LIMIT + 5):
+        await sender.send(FORUM, Reply(title=f"post {n}"), key=f"post-{n}")
+    assert await sender.find_sent(FORUM, "in-thread") is None
+    opened = harness.fake.matching("GET", r"/channels/\d+/messages/\d+")
+    assert len(opened) == FORUM_SCAN_LIMIT
+    assert all(c.path.split("/")[2] != text_parent.message_id for c in opened)

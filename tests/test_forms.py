@@ -236,7 +236,11 @@ async def test_slack_button_opens_the_modal_and_its_submission_shares_the_workar
     view = json.loads(view) if isinstance(view, str) else view
     assert view["type"] == "modal"
     assert view["callback_id"] == "obf:workaround add openai"
-    assert view["private_metadata"] == "C111"
+    # where to answer: the channel, and the click's response_url (works outside the channel)
+    assert json.loads(view["private_metadata"]) == {
+        "c": "C111",
+        "r": slack_bot.slack.response_url("button"),
+    }
     assert [b["block_id"] for b in view["blocks"]] == ["title", "steps", "link"]
     assert view["blocks"][1]["element"]["multiline"] is True
     assert view["blocks"][2]["optional"] is True
@@ -249,11 +253,10 @@ async def test_slack_button_opens_the_modal_and_its_submission_shares_the_workar
     )
     assert (status, ack) == (200, "")  # the modal closes
     await slack_bot.adapter.app.wait_idle()
-    posted = slack_bot.slack.calls_to("chat.postEphemeral")
-    assert len(posted) == 1
-    assert posted[0].params["channel"] == "C111"
-    assert posted[0].params["user"] == MEMBER
-    assert "Workaround shared" in json.dumps(posted[0].params)
+    answer = slack_bot.slack.responses[-1]
+    assert (answer["_hook"], answer["response_type"]) == ("button", "ephemeral")
+    assert "Workaround shared" in text_of(answer)
+    assert not slack_bot.slack.calls_to("chat.postEphemeral")
 
     listing = await slack_bot.command("workaround list openai")
     assert "Use the batch API" in text_of(listing)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import timedelta
 
 import pytest
@@ -13,7 +15,9 @@ from bot.core.rich import to_plain
 from bot.deps import AppDeps
 from bot.store import repository
 from bot.store.crowd_models import ReportRow
+from bot.store.crowd_store import StoredReport
 from bot.store.engine import session_factory
+from bot.store.report_ledger import ReportLedger
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.helpers import catalog_for
@@ -137,3 +141,96 @@ async def test_admin_roles(deps: AppDeps, clock: FakeClock) -> None:
     assert "Pick the role" in await say(
         deps, clock, "adminrole", admin=True, action="add", role="@everyone"
     )
+
+
+def second_process(deps: AppDeps) -> AppDeps:
+    """Another process on the same database: same catalog and sessions, its own memory."""
+    return AppDeps(catalog=deps.catalog, sessions=deps.sessions, registry=deps.registry)
+
+
+async def counted_rows(deps: AppDeps) -> int:
+    async with deps.sessions() as session:
+        return len((await session.exec(select(ReportRow).where(ReportRow.counted))).all())
+
+
+async def test_racing_reports_from_one_user_count_once_across_processes(
+    deps: AppDeps, clock: FakeClock
+) -> None:
+    other = second_process(deps)
+    await say(deps, clock, "report", user="warmup", service="openai")  # salt and ledgers ready
+    await say(other, clock, "report", user="warmup", service="openai")
+    answers = await asyncio.gather(
+        *(say(d, clock, "report", user="racer", service="openai") for d in [deps, other] * 6)
+    )
+    assert sum("Thanks, report received" in a for a in answers) == 1
+    assert sum("Already counted" in a for a in answers) == 11
+    assert await counted_rows(deps) == 2  # warmup and racer, once each
+
+
+async def test_a_restarted_process_remembers_the_window_and_the_flood_limits(
+    deps: AppDeps, clock: FakeClock
+) -> None:
+    for user in range(3):
+        await say(deps, clock, "report", user=f"u{user}", community=f"g{user}", service="openai")
+    for _ in range(19):  # one short of the hourly limit
+        await say(deps, clock, "report", user="noisy", service="openai")
+    restarted = second_process(deps)
+    clock.advance(minutes=5)
+    again = await say(restarted, clock, "report", user="u1", service="openai")
+    assert "Already counted" in again
+    assert "You and 3 others reported problems" in again  # u0, u2 and noisy
+    await say(restarted, clock, "report", user="noisy", service="openai")  # the 20th
+    assert "reported a lot in the last hour" in await say(
+        restarted, clock, "report", user="noisy", service="openai"
+    )
+    clock.advance(minutes=26)  # u0..u2 and noisy's first report leave the 30-minute window
+    fresh = await say(restarted, clock, "report", user="new", service="openai")
+    assert "You are the first to report" in fresh
+    assert await counted_rows(deps) == 5
+
+
+async def test_reports_from_another_process_show_up_after_the_ledger_primes_again(
+    deps: AppDeps, clock: FakeClock
+) -> None:
+    other = second_process(deps)
+    await say(deps, clock, "report", user="a", service="openai")
+    await say(other, clock, "report", user="b", community="g2", service="openai")
+    await say(other, clock, "report", user="c", community="g3", service="openai")
+    behind = await say(deps, clock, "report", user="d", service="openai")
+    assert "You and 1 other reported" in behind  # this process has not seen b and c yet
+    clock.advance(minutes=10)  # PostgreSQL primes again every minute, SQLite every 10
+    caught_up = await say(deps, clock, "report", user="e", service="openai")
+    assert "You and 4 others reported" in caught_up
+
+
+def test_the_ledger_counts_exactly_however_time_jumps(clock: FakeClock) -> None:
+    rng = random.Random(5)
+    ledger = ReportLedger(service_ids=list)
+    stored: list[StoredReport] = []
+    for report_id in range(400):  # arrival order is not time order (late commits, other clocks)
+        at = clock.now + timedelta(seconds=rng.uniform(0, 7200))
+        report = StoredReport(
+            id=report_id,
+            service_id=rng.choice(["a", "b"]),
+            reporter_hash=f"u{rng.randrange(60)}",
+            community=f"discord:g{rng.randrange(9)}",
+            at=at,
+            counted=rng.random() < 0.6,
+        )
+        ledger.record(report)
+        stored.append(report)
+    for step in [30, 95, 40, 119, 0, 61, 61, 200]:  # minutes after the start, back and forth
+        now = clock.now + timedelta(minutes=step)
+        since = now - timedelta(minutes=30)
+        inside = [r for r in stored if r.service_id == "a" and r.counted and r.at >= since]
+        spread = ledger.spread("a", "u7", now)
+        assert spread.reporters == len({r.reporter_hash for r in inside})
+        assert spread.communities == len({r.community for r in inside})
+        assert spread.caller_included == any(r.reporter_hash == "u7" for r in inside)
+        hour_ago = now - timedelta(hours=1)
+        assert ledger.sent_by_user("u7", hour_ago) == sum(
+            r.reporter_hash == "u7" and r.at >= hour_ago for r in stored
+        )
+        assert ledger.sent_by_community("discord:g3", hour_ago) == sum(
+            r.community == "discord:g3" and r.at >= hour_ago for r in stored
+        )

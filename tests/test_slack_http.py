@@ -109,7 +109,7 @@ def text_of(response: dict[str, Any]) -> str:
 
 
 async def start_harness(
-    tmp_path: Path, clock: FakeClock, slack: FakeSlack, services: int = 1
+    tmp_path: Path, clock: FakeClock, slack: FakeSlack, services: int = 1, **overrides: Any
 ) -> AsyncIterator[Harness]:
     urls = {"openai": "http://127.0.0.1:9/api/v2/summary.json"}
     urls.update(
@@ -122,6 +122,7 @@ async def start_harness(
         slack_bot_token="xoxb-test-token",
         slack_signing_secret=SECRET,
         slack_api_url=slack.api_url,
+        **overrides,
     )
     slack.users = {MEMBER: {"is_admin": False}, ADMIN: {"is_admin": True}}
     async with open_app(settings, clock=clock) as app:
@@ -343,12 +344,13 @@ async def test_the_ack_comes_before_slow_work(bot: Harness) -> None:
     assert "finally" in text_of(bot.slack.responses[0])
 
 
-async def test_oauth_variables_in_the_environment_do_not_hijack_single_workspace_mode(
+async def test_with_installs_on_the_bot_tokens_own_workspace_still_works_without_a_row(
     tmp_path: Path, clock: FakeClock, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # bolt turns itself into an OAuth app when it sees these; our authorize keeps the token.
+    # bolt would turn itself into its own OAuth app on seeing these; ours keeps the token.
     monkeypatch.setenv("SLACK_CLIENT_ID", "111.222")
     monkeypatch.setenv("SLACK_CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("PUBLIC_URL", "https://bot.example.com")
     async for harness in start_harness(tmp_path, clock, slack):
         response = await harness.command("status")
         assert response["blocks"][0]["text"]["text"] == "Service status"

@@ -40,7 +40,28 @@ def test_http_mode_manifest_points_at_the_public_url() -> None:
     assert settings["event_subscriptions"]["bot_events"] == ["app_uninstalled", "tokens_revoked"]
     command = manifest["features"]["slash_commands"][0]
     assert (command["command"], command["url"]) == ("/ai-status", url)
-    assert "redirect_urls" not in manifest["oauth_config"]  # no OAuth flow yet
+    assert "redirect_urls" not in manifest["oauth_config"]  # no SLACK_CLIENT_ID: no installs
+    assert "files:write" not in manifest["oauth_config"]["scopes"]["bot"]  # charts by URL
+
+
+def test_installs_and_an_admin_group_add_the_redirect_url_and_scopes() -> None:
+    manifest = build_manifest(
+        Settings(
+            _env_file=None,
+            slack_signing_secret="s",
+            slack_client_id="111.222",
+            slack_admin_group="oncall",
+            public_url="https://bot.example.com",
+        )
+    )
+    oauth = manifest["oauth_config"]
+    assert oauth["redirect_urls"] == ["https://bot.example.com/slack/oauth_redirect"]
+    assert "usergroups:read" in oauth["scopes"]["bot"]
+
+
+def test_without_a_public_url_charts_are_uploaded_so_files_write_is_asked() -> None:
+    manifest = build_manifest(Settings(_env_file=None, slack_app_token="xapp-1"))
+    assert "files:write" in manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_without_a_public_url_the_manifest_falls_back_to_socket_mode() -> None:

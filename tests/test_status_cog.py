@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.adapters.console_render import render_reply as render_console
+from bot.adapters.discord.render import render_reply as render_discord
+from bot.charts.model import Chart, ReportSeries
+from bot.charts.service_chart import CACHE_KEY, ReportCharts
 from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, Tone, dispatch
 from bot.core.rich import Quoted, to_plain
 from bot.core.service_state import ServiceState, derive_state
@@ -15,6 +20,7 @@ from bot.core.status import ComponentStatus, Indicator
 from bot.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store import detection_store, repository
+from bot.store.crowd_models import ReportRow
 from bot.store.engine import session_factory
 from cogs import load_cogs
 from tests.conftest import FakeClock
@@ -217,3 +223,66 @@ async def test_help_lists_commands(deps: AppDeps, clock: FakeClock) -> None:
     )
     reply = await dispatch(deps.registry, invocation, deps, clock.now)
     assert "/status — " in to_plain(reply.body, clock.now)
+
+
+async def add_reports(deps: AppDeps, clock: FakeClock, minutes_ago: list[int]) -> None:
+    async with deps.sessions() as session:
+        session.add_all(
+            ReportRow(
+                service_id="openai-api",
+                what="errors",
+                reporter_hash=f"user-{n}",
+                platform="discord",
+                community_id="g1",
+                at=clock.now - timedelta(minutes=ago),
+            )
+            for n, ago in enumerate(minutes_ago)
+        )
+        await session.commit()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+async def test_detail_attaches_the_24h_report_chart(deps: AppDeps, clock: FakeClock) -> None:
+    await add_reports(deps, clock, [20, 21, 22, 23, 24, 25, 26, 300])  # 11:34-11:40, and 07:00
+    reply = await ask(deps, clock, service="openai")
+    assert reply.image_png is not None
+    assert reply.image_png.startswith(PNG_SIGNATURE)
+    assert reply.image_alt == (
+        "Reports per 15 min over the last 24 h: peak 7 at 11:30 UTC, usual 0; "
+        "official incident 11:18–now shaded"
+    )
+    text = text_of(reply, clock)
+    assert (
+        "8 problem reports in the last 24 h. Busiest 15 min: 7 (usual 0), from 30 min ago" in text
+    )
+    # Discord attaches it with the alt text as the file's description; the console says it.
+    discord_message = render_discord(reply, clock.now)
+    assert discord_message.embed.image.url == "attachment://chart.png"
+    assert discord_message.payload()["attachments"][0]["description"] == reply.image_alt
+    assert f"(chart: {reply.image_alt}" in render_console(reply, clock.now, width=400)
+
+
+async def test_a_quiet_service_gets_no_chart(deps: AppDeps, clock: FakeClock) -> None:
+    reply = await ask(deps, clock, service="chatgpt")  # no reports, no incident of its own
+    assert reply.image_png is None
+    assert reply.image_alt == ""
+    assert "No problem reports in the last 24 h." in text_of(reply, clock)
+
+
+async def test_status_answers_without_the_chart_when_drawing_fails(
+    deps: AppDeps, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(series: ReportSeries) -> Chart:
+        raise MemoryError("out of memory while drawing")
+
+    deps.cache[CACHE_KEY] = ReportCharts(render=broken)
+    await add_reports(deps, clock, [5, 6])
+    with caplog.at_level(logging.ERROR):
+        reply = await ask(deps, clock, service="openai")
+    assert reply.title == "OpenAI API status"
+    assert not reply.ephemeral
+    assert reply.image_png is None
+    assert "2 problem reports in the last 24 h." in text_of(reply, clock)
+    assert "drawing the report chart of openai-api failed" in caplog.text

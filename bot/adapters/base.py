@@ -10,6 +10,10 @@ class Adapter(Protocol):
 
     name: str
 
+    @property
+    def ready(self) -> bool:
+        """Connected and serving (what ``/readyz`` reports)."""
+
     async def start(self) -> None:
         """Connect and begin handling events; returns once running."""
 

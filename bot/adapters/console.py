@@ -51,6 +51,11 @@ class ConsoleAdapter:
         self._on_quit = on_quit
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def ready(self) -> bool:
+        """The terminal is always there."""
+        return True
+
     async def start(self) -> None:
         """Begin the read-eval-print loop in the background."""
         self._task = asyncio.create_task(self.run(), name="console")

@@ -7,6 +7,7 @@ Cogs register `CommandSpec`s whose handlers take a `Context` and typed keyword a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,8 @@ class OptionSpec:
 
 Handler = Callable[..., Awaitable["Reply"]]
 RoleAdminCheck = Callable[["Invocation", Any], Awaitable[bool]]
+CommandObserver = Callable[[str, str, float], None]
+"""(command, outcome: ok/refused/denied/unknown/error, seconds): metrics, without a library."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,8 @@ class CommandRegistry:
         self._commands: dict[str, CommandSpec] = {}
         self.role_admin_check: RoleAdminCheck | None = None
         """Set by the composition root: does one of the actor's roles make them an admin here?"""
+        self.on_answered: CommandObserver | None = None
+        """Set by the composition root: told (command, outcome, seconds) after each answer."""
 
     def add(self, spec: CommandSpec) -> None:
         """Register a command; names are unique."""
@@ -209,22 +214,40 @@ async def dispatch(
     registry: CommandRegistry, invocation: Invocation, deps: Any, now: datetime
 ) -> Reply:
     """Run one invocation. Never raises: every failure becomes a friendly reply."""
+    started = time.perf_counter()
     spec = registry.get(invocation.command)
+    reply, outcome = await _run(registry, spec, invocation, deps, now)
+    if registry.on_answered is not None:
+        # Only registered names: a label per mistyped command would grow without bound.
+        registry.on_answered(
+            spec.name if spec else "unknown", outcome, time.perf_counter() - started
+        )
+    return reply
+
+
+async def _run(
+    registry: CommandRegistry,
+    spec: CommandSpec | None,
+    invocation: Invocation,
+    deps: Any,
+    now: datetime,
+) -> tuple[Reply, str]:
     if spec is None:
         name = clean_user_text(invocation.command, 40)
-        return error_reply("I don't know the command “", Quoted(name), "”. Try /help.")
+        return error_reply("I don't know the command “", Quoted(name), "”. Try /help."), "unknown"
     if spec.admin_only and not await _is_admin(registry, invocation, deps):
-        return error_reply("Only server admins can use this command.")
+        return error_reply("Only server admins can use this command."), "denied"
     try:
         arguments = parse_options(spec, invocation.options)
-        return await spec.handler(Context(invocation=invocation, deps=deps, now=now), **arguments)
+        context = Context(invocation=invocation, deps=deps, now=now)
+        return await spec.handler(context, **arguments), "ok"
     except UserFacingError as exc:
-        return error_reply(*exc.text)
+        return error_reply(*exc.text), "refused"
     except Exception:
         log.exception("command %s failed", spec.name)
         return error_reply(
             "Something went wrong on our side. It has been logged; please try again."
-        )
+        ), "error"
 
 
 async def _is_admin(registry: CommandRegistry, invocation: Invocation, deps: Any) -> bool:

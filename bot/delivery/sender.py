@@ -9,8 +9,9 @@ permission, revoked token).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from bot.core.alert_render import AlertView
 from bot.core.commands import Reply
 
 
@@ -46,6 +47,9 @@ class TransientDeliveryError(DeliveryError):
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help: the channel is gone, or we may not post there."""
 
+    pause_subscription = True
+    """False when the sender decides itself when to give up on the target (webhooks)."""
+
 
 class PlatformSender(Protocol):
     """The delivery side of one chat platform."""
@@ -73,3 +77,26 @@ class PlatformSender(Protocol):
         """A message we already posted with this key (after a crash between sending and
         recording), or None: among the channel's recent messages, or the thread's when
         ``thread_id`` is given (thread replies live there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertData:
+    """An alert as data, for receivers that are programs rather than people."""
+
+    delivery_key: str
+    """Unique per delivery and the same on every retry: what receivers deduplicate on."""
+    action: str
+    alert_id: int
+    subject_id: str
+    version: int
+    view: AlertView
+
+
+@runtime_checkable
+class AlertDataSender(Protocol):
+    """The delivery side of a machine receiver (outgoing webhooks): state, not messages."""
+
+    platform: str
+
+    async def deliver(self, target: ChannelRef, data: AlertData) -> None:
+        """Hand over the alert's current state; raises the same errors as `PlatformSender`."""

@@ -30,19 +30,26 @@ from bot.core.backoff import backoff_delay
 from bot.core.commands import Reply
 from bot.core.timeutil import Clock
 from bot.delivery.alert_views import (
-    alert_view,
-    alternatives_for,
-    estimate_for,
     render_message,
     render_single,
 )
+from bot.delivery.claim import (
+    OutboxLink,
+    ShardRoute,
+    channels_of,
+    due_deliveries,
+    release_orphans,
+)
+from bot.delivery.data_delivery import deliver_data
 from bot.delivery.sender import (
+    AlertDataSender,
     ChannelRef,
     PermanentDeliveryError,
     PlatformSender,
     SentMessage,
     TransientDeliveryError,
 )
+from bot.delivery.view_cache import RoundViews
 from bot.sources.catalog import Catalog
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import disable_subscription
@@ -52,6 +59,8 @@ log = logging.getLogger(__name__)
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 RATE_LIMITED = "rate limited"
 Limiter = Callable[[str], Awaitable[None]]
+OutcomeHook = Callable[[DeliveryRow, str], Awaitable[None]]
+"""Told each attempt's result: done, retry, failed, or exhausted (retries used up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +83,43 @@ class OutboxWorker:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        senders: Mapping[str, PlatformSender],
+        senders: Mapping[str, PlatformSender | AlertDataSender],
         catalog: Catalog,
         clock: Clock,
         config: WorkerConfig | None = None,
         limiter: Limiter | None = None,
+        on_outcome: OutcomeHook | None = None,
+        link: OutboxLink | None = None,
+        shards: ShardRoute | None = None,
     ) -> None:
+        """``link`` (PostgreSQL) shares the outbox with other worker processes; without it this
+        worker assumes it is the only one. ``shards`` limits Discord to the guilds it runs."""
         self._sessions = sessions
         self._senders = dict(senders)
         self._catalog = catalog
         self._clock = clock
         self._config = config or WorkerConfig()
         self._limiter = limiter
+        self.on_outcome = on_outcome
         self._wake = asyncio.Event()
+        self._link, self._shards = link, shards
+        self._views = RoundViews(catalog)
+        self._owner: int | None = None
+        if link is not None:
+            link.subscribe(self.wake)
 
     def wake(self) -> None:
         """New deliveries were committed: look now instead of at the next tick."""
         self._wake.set()
 
     async def recover(self) -> int:
-        """After a restart: deliveries left ``sending`` go back to the queue (checked first)."""
+        """After a restart: deliveries left ``sending`` go back to the queue (checked first).
+
+        Shared outbox: only those of workers that are gone (others may be sending right now)."""
+        if self._link is not None:
+            self._owner = await self._link.ensure()
+            async with self._sessions() as session:
+                return await release_orphans(session)
         async with self._sessions() as session:
             result = await session.exec(
                 update(DeliveryRow)
@@ -105,7 +131,17 @@ class OutboxWorker:
 
     async def run_forever(self, stop: asyncio.Event, *, tick_seconds: float = 2.0) -> None:
         """Drain, then wait for a wake-up or a tick (retries come due on ticks)."""
-        await self.recover()
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("outbox recovery failed; retrying next round")
+        try:
+            await self._rounds(stop, tick_seconds)
+        finally:
+            if self._link is not None:
+                await self._link.close()
+
+    async def _rounds(self, stop: asyncio.Event, tick_seconds: float) -> None:
         while not stop.is_set():
             # Cleared before the round, so a wake-up that arrives during it is not lost.
             self._wake.clear()
@@ -127,25 +163,23 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Process every due delivery once; returns how many were handled."""
         now = self._clock()
-        async with self._sessions() as session:
-            due = list(
-                (
-                    await session.exec(
-                        select(DeliveryRow)
-                        .where(
-                            DeliveryRow.status == PENDING,
-                            col(DeliveryRow.next_attempt_at) <= now,
-                            col(DeliveryRow.platform).in_(list(self._senders)),
-                        )
-                        .order_by(col(DeliveryRow.id))
-                        .limit(self._config.batch)
-                    )
-                ).all()
-            )
+        if self._link is not None:
+            self._owner = await self._link.ensure()
+            if self._owner is None:
+                return 0  # database unreachable: the next tick tries again
+        self._views.clear()
+        due = await due_deliveries(
+            self._sessions,
+            owner=self._owner,
+            platforms=list(self._senders),
+            shards=self._shards,
+            now=now,
+            limit=self._config.batch,
+        )
         # One queue per channel, not per subscription: a channel following several services
         # gets its messages in order, and a second service failing joins the first's message.
         async with self._sessions() as session:
-            places = await _channels_of(session, {d.subscription_id for d in due})
+            places = await channels_of(session, {d.subscription_id for d in due})
         channels: dict[tuple[str, str, str], list[int]] = {}
         for delivery in due:
             place = places.get(delivery.subscription_id, ("", "", str(delivery.subscription_id)))
@@ -170,6 +204,8 @@ class OutboxWorker:
             delivery = await session.get(DeliveryRow, delivery_id)
             if delivery is None or delivery.status != PENDING:
                 return DONE
+            if delivery.claimed_by != self._owner:
+                return DONE  # taken back after we lost our link: its new owner sends it
             subscription = await session.get(SubscriptionRow, delivery.subscription_id)
             alert = await session.get(AlertRow, delivery.alert_id)
             if subscription is None or alert is None or not subscription.enabled:
@@ -210,10 +246,11 @@ class OutboxWorker:
             except TransientDeliveryError as exc:
                 return await self._retry(session, delivery, str(exc), exc.retry_after)
             except PermanentDeliveryError as exc:
-                await disable_subscription(
-                    session=session, subscription_id=subscription.id or 0, reason=str(exc)
-                )
-                log.warning("subscription %s paused: %s", subscription.id, exc)
+                if exc.pause_subscription:
+                    await disable_subscription(
+                        session=session, subscription_id=subscription.id or 0, reason=str(exc)
+                    )
+                    log.warning("subscription %s paused: %s", subscription.id, exc)
                 return await self._finish(session, delivery, FAILED, str(exc))
             except Exception as exc:
                 log.exception("delivery %s failed unexpectedly", delivery.id)
@@ -228,15 +265,15 @@ class OutboxWorker:
         message: AlertMessageRow | None,
         subscription: SubscriptionRow,
         channel: ChannelRef,
-        sender: PlatformSender,
+        sender: PlatformSender | AlertDataSender,
         retrying: bool,
     ) -> None:
-        view = alert_view(
-            alert,
-            self._catalog,
-            await estimate_for(session, alert),
-            await alternatives_for(session, alert, subscription, self._catalog),
-        )
+        view = await self._views.view(session, alert, subscription)
+        if isinstance(sender, AlertDataSender):
+            await deliver_data(
+                session, sender, channel, delivery, alert, message, view, limit=self._limit
+            )
+            return
         if delivery.action == POST:
             shared = await self._recent_open_message(session, subscription, alert)
             if shared is not None:
@@ -386,6 +423,7 @@ class OutboxWorker:
         if post is None or post.status == FAILED:
             return await self._finish(session, delivery, FAILED, "the alert was never posted here")
         delivery.next_attempt_at = self._clock() + timedelta(seconds=self._config.base_backoff)
+        delivery.claimed_by = None
         session.add(delivery)
         await session.commit()
         return PENDING
@@ -397,7 +435,7 @@ class OutboxWorker:
             log.warning(
                 "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
             )
-            return await self._finish(session, delivery, FAILED, error)
+            return await self._finish(session, delivery, FAILED, error, outcome="exhausted")
         if retry_after is not None:
             # The platform said exactly when: no more, no less (and nothing was created).
             delay, error = retry_after, f"{RATE_LIMITED}: {error}"
@@ -410,29 +448,32 @@ class OutboxWorker:
             )
         delivery.status, delivery.last_error = PENDING, error[:300]
         delivery.next_attempt_at = self._clock() + timedelta(seconds=delay)
+        delivery.claimed_by = None
         session.add(delivery)
         await session.commit()
+        await self._tell(delivery, "retry")
         return PENDING
 
     async def _finish(
-        self, session: AsyncSession, delivery: DeliveryRow, status: str, error: str | None
+        self,
+        session: AsyncSession,
+        delivery: DeliveryRow,
+        status: str,
+        error: str | None,
+        *,
+        outcome: str | None = None,
     ) -> str:
         delivery.status, delivery.last_error = status, (error or None) and error[:300]
-        delivery.done_at = self._clock()
+        delivery.done_at, delivery.claimed_by = self._clock(), None
         session.add(delivery)
         await session.commit()
+        await self._tell(delivery, outcome or status)
         return status
 
-
-async def _channels_of(
-    session: AsyncSession, subscription_ids: set[int]
-) -> dict[int, tuple[str, str, str]]:
-    """(platform, community, channel) of each subscription."""
-    if not subscription_ids:
-        return {}
-    rows = (
-        await session.exec(
-            select(SubscriptionRow).where(col(SubscriptionRow.id).in_(list(subscription_ids)))
-        )
-    ).all()
-    return {(r.id or 0): (r.platform, r.community_id, r.channel_id) for r in rows}
+    async def _tell(self, delivery: DeliveryRow, outcome: str) -> None:
+        if self.on_outcome is None:
+            return
+        try:
+            await self.on_outcome(delivery, outcome)
+        except Exception:  # metrics or bookkeeping must never stop deliveries
+            log.exception("delivery outcome hook failed")

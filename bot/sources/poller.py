@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[Sequence[DetectionEvent]], None]
 EventRecorder = Callable[[AsyncSession, Sequence[DetectionEvent], datetime], Awaitable[object]]
+PollObserver = Callable[[str, str, float], None]
+"""(source kind, result: ok/unchanged/failed/skipped/error, seconds): for metrics."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHECKED_AT_EVERY = timedelta(seconds=60)
 
@@ -78,6 +81,7 @@ class StatusPoller:
         self._config = config or DetectionConfig()
         self._guard = guard or NetworkGuard()
         self.on_events = on_events
+        self.on_poll: PollObserver | None = None
         self._record_events = record_events
         self._limit = asyncio.Semaphore(max_concurrency)
         self._sources = catalog.source_urls()
@@ -144,20 +148,25 @@ class StatusPoller:
         if task is not None:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+        known = self._sources.get(url)
+        kind, result, started = known.kind if known else "?", "error", time.perf_counter()
         if self._clock() < self._not_before.get(url, _EPOCH):
-            return  # backing off after failures: spare a struggling page our requests
-        try:
-            async with self._limit:
-                source = self._sources[url]
-                if source.kind == "probe":
-                    await self._probe(source)
-                else:
-                    await self._read(source)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug must not stop polling: the traceback goes to the log, the source stays as is.
-            log.exception("polling %s failed unexpectedly", loggable_url(url))
+            result = "skipped"  # backing off after failures: spare a struggling page our requests
+        else:
+            try:
+                async with self._limit:
+                    source = self._sources[url]
+                    if source.kind == "probe":
+                        result = await self._probe(source)
+                    else:
+                        result = await self._read(source)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not stop polling: the traceback goes to the log, the source stays.
+                log.exception("polling %s failed unexpectedly", loggable_url(url))
+        if self.on_poll is not None:
+            self.on_poll(kind, result, time.perf_counter() - started)
 
     async def ingest_push(self, url: str, fragment: Snapshot) -> list[DetectionEvent]:
         """Feed a pushed fragment (a webhook) through storage and detection at once."""
@@ -171,7 +180,7 @@ class StatusPoller:
         self._publish(events)
         return events
 
-    async def _read(self, source_def: SourceDef) -> None:
+    async def _read(self, source_def: SourceDef) -> str:
         url = source_def.url
         # Fetch before opening a session: no database connection waits on a slow page.
         result = await self._reader.read(kind=source_def.kind, url=url, options=source_def.options)
@@ -180,7 +189,7 @@ class StatusPoller:
             if self._quiet(url, result.snapshot, now):
                 if now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY:
                     await self._touch(url, now)
-                return
+                return "unchanged"
         async with self._sessions() as session:
             source = await self._source_row(session, url)
             now = self._clock()
@@ -211,6 +220,9 @@ class StatusPoller:
             await session.commit()
         self._flushed[url] = now
         self._publish(events)
+        if result.snapshot is None:
+            return "failed"
+        return "unchanged" if result.unchanged else "ok"
 
     async def _source_row(self, session: AsyncSession, url: str) -> SourceRow:
         source = await repository.get_source(session=session, url=url)
@@ -327,7 +339,7 @@ class StatusPoller:
         readable = [state for state in known if state is not ServiceState.UNKNOWN]
         return worst(readable) if readable else ServiceState.UNKNOWN
 
-    async def _probe(self, source_def: SourceDef) -> None:
+    async def _probe(self, source_def: SourceDef) -> str:
         spec = ProbeSpec.from_options(source_def.url, source_def.options)
         result = await self._prober.probe(spec)
         now = self._clock()
@@ -371,6 +383,7 @@ class StatusPoller:
             await self._record(session, events, now)
             await session.commit()
         self._publish(events)
+        return "ok" if ok else "failed"
 
     async def _record(
         self, session: AsyncSession, events: Sequence[DetectionEvent], now: datetime

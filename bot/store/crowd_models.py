@@ -17,6 +17,7 @@ class ReportRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reports_service_at", "service_id", "at"),
         Index("ix_reports_reporter_at", "reporter_hash", "at"),
+        Index("ix_reports_at", "at"),  # retention prunes by age alone
     )
 
     id: int | None = Field(default=None, primary_key=True)

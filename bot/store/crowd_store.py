@@ -6,21 +6,76 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, exists, func, insert, not_
+from sqlalchemy import select as core_select
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.crowd_models import CommunityAdminRoleRow, ReportRow
+from bot.store.models import ServiceRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    """One stored report, as the report ledger (bot/store/report_ledger.py) keeps it."""
+
+    id: int
+    service_id: str
+    reporter_hash: str
+    community: str
+    """``platform:community_id``, unique across platforms."""
+    at: datetime
+    counted: bool
 
 
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
-    """What happened to a report, and what others see right now."""
+    """A staged report, and the service's official state read on the way."""
 
-    counted: bool
-    reporters: int
-    """Distinct reporters of this service in the window, the caller included."""
-    communities: int
+    report: StoredReport
+    service_state: str | None
+    """The state stored in ``services`` (None for a service without a row)."""
+
+
+def _insert_report() -> UpdateBase:
+    """INSERT … SELECT that decides ``counted`` in the statement that stores the row. Built
+    once: only the parameters change from report to report."""
+    table = ReportRow.__table__  # type: ignore[attr-defined]
+    already = exists().where(
+        table.c.service_id == bindparam("service_id"),
+        table.c.reporter_hash == bindparam("reporter_hash"),
+        table.c.counted.is_(True),
+        table.c.at >= bindparam("since", type_=table.c.at.type),
+    )
+    names = (
+        "service_id",
+        "component",
+        "what",
+        "details",
+        "reporter_hash",
+        "platform",
+        "community_id",
+        "at",
+    )
+    row = core_select(
+        *(bindparam(name, type_=table.c[name].type).label(name) for name in names),
+        not_(already).label("counted"),
+    )
+    services = ServiceRow.__table__  # type: ignore[attr-defined]
+    state = (
+        core_select(services.c.state)
+        .where(services.c.id == bindparam("service_id"))
+        .scalar_subquery()
+    )
+    return (
+        insert(table)
+        .from_select([*names, "counted"], row)
+        .returning(table.c.id, table.c.counted, state)
+    )
+
+
+_INSERT_REPORT = _insert_report()
 
 
 async def add_report(
@@ -35,53 +90,69 @@ async def add_report(
     details: str | None,
     now: datetime,
     window: timedelta,
+    known_repeat: bool = False,
 ) -> ReportOutcome:
-    """Stage a report; only the first per user per service per window counts.
+    """Stage a report (only the first per user per service per window counts) and read the
+    service's official state (in the same statement). Commit soon after: it holds a lock.
 
-    Every read happens before the one insert, so on SQLite the write lock is held only for the
-    caller's commit, not across these queries.
+    The database decides whether the report counts, so two reports racing from one user (from
+    one process or several) cannot both count. On SQLite the INSERT holds the write lock while
+    it looks. On PostgreSQL a transaction lock per (service, reporter) queues the second report
+    until the first commits, and the INSERT, a new statement with a new snapshot, then sees it.
+    `known_repeat` (a committed counted report of this person in the window is known) skips that
+    lock: there is no first report left to race with, and the INSERT still decides.
     """
-    since = now - window
-    earlier = (
-        await session.exec(
-            select(ReportRow.id).where(
-                ReportRow.service_id == service_id,
-                ReportRow.reporter_hash == reporter_hash,
-                col(ReportRow.counted).is_(True),
-                col(ReportRow.at) >= since,
-            )
-        )
-    ).first()
-    counted = earlier is None
-    reporters, communities = await spread(session=session, service_id=service_id, since=since)
-    if counted:
-        reporters += 1  # this report's author, not in the database yet
-        new_community = not (
-            await session.exec(
-                select(ReportRow.id).where(
-                    ReportRow.service_id == service_id,
-                    ReportRow.platform == platform,
-                    ReportRow.community_id == community_id,
-                    col(ReportRow.counted).is_(True),
-                    col(ReportRow.at) >= since,
-                )
-            )
-        ).first()
-        communities += 1 if new_community else 0
-    session.add(
-        ReportRow(
-            service_id=service_id,
-            component=component,
-            what=what,
-            details=details,
-            reporter_hash=reporter_hash,
-            platform=platform,
-            community_id=community_id,
-            at=now,
-            counted=counted,
-        )
+    if not known_repeat and session.get_bind().dialect.name == "postgresql":
+        key = f"report:{service_id}:{reporter_hash}"
+        await session.exec(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    params = {
+        "service_id": service_id,
+        "component": component,
+        "what": what,
+        "details": details,
+        "reporter_hash": reporter_hash,
+        "platform": platform,
+        "community_id": community_id,
+        "at": now,
+        "since": now - window,
+    }
+    new_id, counted, service_state = (await session.exec(_INSERT_REPORT, params=params)).one()
+    report = StoredReport(
+        id=int(new_id),
+        service_id=service_id,
+        reporter_hash=reporter_hash,
+        community=f"{platform}:{community_id}",
+        at=now,
+        counted=bool(counted),
     )
-    return ReportOutcome(counted=counted, reporters=reporters, communities=communities)
+    return ReportOutcome(report=report, service_state=service_state)
+
+
+async def recent_reports(
+    *, session: AsyncSession, service_ids: Sequence[str], since: datetime
+) -> list[StoredReport]:
+    """Every report of these services since a moment, oldest first (primes the ledger)."""
+    if not service_ids:
+        return []
+    table = ReportRow.__table__  # type: ignore[attr-defined]
+    names = ("id", "service_id", "reporter_hash", "platform", "community_id", "at", "counted")
+    query = (  # plain rows, not ORM objects: this may read tens of thousands
+        core_select(*(table.c[name] for name in names))
+        .where(table.c.service_id.in_(service_ids), table.c.at >= since)
+        .order_by(table.c.at, table.c.id)
+    )
+    rows = (await (await session.connection()).execute(query)).all()
+    return [
+        StoredReport(
+            id=id_,
+            service_id=service,
+            reporter_hash=who,
+            community=f"{platform}:{community}",
+            at=at,
+            counted=bool(counted),
+        )
+        for id_, service, who, platform, community, at, counted in rows
+    ]
 
 
 async def counted_between(
@@ -98,41 +169,6 @@ async def counted_between(
             col(ReportRow.at) < until,
         )
     )
-    return int((await session.exec(query)).one())
-
-
-async def spread(*, session: AsyncSession, service_id: str, since: datetime) -> tuple[int, int]:
-    """Distinct reporters and distinct communities of counted reports since a moment."""
-    row = (
-        await session.exec(
-            select(
-                func.count(func.distinct(ReportRow.reporter_hash)),
-                func.count(func.distinct(ReportRow.platform + ":" + ReportRow.community_id)),
-            ).where(
-                ReportRow.service_id == service_id,
-                col(ReportRow.counted).is_(True),
-                col(ReportRow.at) >= since,
-            )
-        )
-    ).one()
-    return int(row[0]), int(row[1])
-
-
-async def reports_by(
-    *,
-    session: AsyncSession,
-    reporter_hash: str | None = None,
-    community: tuple[str, str] | None = None,
-    since: datetime,
-) -> int:
-    """How many reports one user, or one community, sent since a moment (flood limits)."""
-    query = select(func.count()).select_from(ReportRow).where(col(ReportRow.at) >= since)
-    if reporter_hash is not None:
-        query = query.where(ReportRow.reporter_hash == reporter_hash)
-    if community is not None:
-        query = query.where(
-            ReportRow.platform == community[0], ReportRow.community_id == community[1]
-        )
     return int((await session.exec(query)).one())
 
 

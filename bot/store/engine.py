@@ -1,14 +1,25 @@
-"""Create the async engine and sessions; make SQLite behave (WAL, foreign keys, busy timeout)."""
+"""Create the async engine and sessions; make SQLite behave (WAL, foreign keys, busy timeout).
+
+On PostgreSQL a transaction that stages deliveries also sends ``NOTIFY outagebot_outbox`` when it
+commits, so delivery workers in every process wake at once instead of at their next tick.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import UOWTransaction
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.orm.session import Session
+
+from bot.store.models import DeliveryRow
+
+OUTBOX_CHANNEL = "outagebot_outbox"
+_STAGED = "outbox_staged"
 
 
 def is_sqlite(url: str) -> bool:
@@ -40,5 +51,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    """Sessions that keep loaded objects usable after commit (and announce new deliveries)."""
+    return async_sessionmaker(
+        engine, class_=AsyncSession, expire_on_commit=False, sync_session_class=NotifyingSession
+    )
+
+
+class NotifyingSession(Session):
+    """A session that notifies delivery workers when a commit carries new outbox rows."""
+
+
+@event.listens_for(NotifyingSession, "after_flush")
+def _note_staged(session: Session, _flush: UOWTransaction) -> None:
+    if _stages_deliveries(session):
+        session.info[_STAGED] = True
+
+
+@event.listens_for(NotifyingSession, "before_commit")
+def _notify_staged(session: Session) -> None:
+    # before_commit runs before the commit's own flush: rows still unflushed count too.
+    if not (session.info.pop(_STAGED, False) or _stages_deliveries(session)):
+        return
+    connection = session.connection()
+    # Inside the transaction: PostgreSQL delivers it on commit and drops it on rollback.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+
+
+def _stages_deliveries(session: Session) -> bool:
+    return any(isinstance(row, DeliveryRow) for row in session.new)
+
+
+@event.listens_for(NotifyingSession, "after_rollback")
+def _forget_staged(session: Session) -> None:
+    session.info.pop(_STAGED, None)

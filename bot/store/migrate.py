@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -25,7 +25,14 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade_sync, revision)
 
 
+MIGRATION_LOCK_KEY = 0x0B07_0002
+"""PostgreSQL advisory lock key: processes starting together migrate one after another."""
+
+
 def _upgrade_sync(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Held until this transaction ends; the next process then finds the schema at head.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     config = alembic_config()
     # env.py reuses this connection instead of opening its own event loop.
     config.attributes["connection"] = connection

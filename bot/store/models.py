@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Dialect, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -233,6 +233,7 @@ class DeliveryRow(SQLModel, table=True):
     """The outbox: one action (post, edit, thread reply) for one alert in one channel."""
 
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_done_at", "done_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
@@ -247,7 +248,14 @@ class DeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
     done_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    claimed_by: int | None = None
+    """The worker process holding it (PostgreSQL: the key of that process's advisory lock)."""
 
 
 # Tables defined in other modules register on the same metadata once imported.
-from bot.store import community_models, crowd_models  # noqa: E402, F401
+from bot.store import (  # noqa: E402, F401
+    community_models,
+    crowd_models,
+    slack_install_models,
+    webhook_models,
+)

@@ -260,6 +260,8 @@ class FakeDiscord:
             return self._channel_messages(call, match.group(1), match.group(2), match.group(3))
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/threads", p)):
             return self._forum_post(match.group(1), call.json)
+        if m == "GET" and (match := re.fullmatch(r"/guilds/(\d+)/threads/active", p)):
+            return self._active_threads(match.group(1))
         return _error(404, 0, f"fake Discord has no {m} {p}")
 
     def _id(self) -> str:
@@ -333,6 +335,8 @@ class FakeDiscord:
         existing = next((x for x in stored if x["id"] == message_id), None)
         if existing is None:
             return _error(404, 10008, "Unknown Message")
+        if call.method == "GET" and not threads:
+            return _json(existing)
         if call.method == "PATCH" and not threads:
             _edit(existing, call.json)
             return _json(existing)
@@ -346,6 +350,16 @@ class FakeDiscord:
         thread = {"id": thread_id, "type": 11, "guild_id": parent.get("guild_id")}
         self.channels[thread_id] = thread | {"parent_id": parent_id, "name": body.get("name")}
         return self.channels[thread_id]
+
+    def _active_threads(self, guild_id: str) -> web.Response:
+        if guild_id not in self.guild_ids:
+            return _error(404, 10004, "Unknown Guild")
+        threads = [
+            c
+            for c in self.channels.values()
+            if c.get("type") in (10, 11, 12) and c.get("guild_id") == guild_id
+        ]
+        return _json({"threads": threads, "members": []})
 
     def _forum_post(self, channel_id: str, body: dict[str, Any]) -> web.Response:
         forum = self.channels.get(channel_id)

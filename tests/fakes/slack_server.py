@@ -7,6 +7,7 @@ recorded with its method, parameters and token, and tests can script errors and 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -19,6 +20,8 @@ from aiohttp import WSMsgType, web
 
 TEAM_ID = "T111"
 BOT_USER_ID = "UBOT"
+CLIENT_ID = "111.222"
+CLIENT_SECRET = "client-secret-for-tests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,28 @@ class StoredMessage:
 
 
 @dataclass(slots=True)
+class Grant:
+    """What one OAuth code installs: a workspace and its bot token."""
+
+    team_id: str
+    team_name: str
+    bot_token: str
+    installer: str = "UINSTALLER"
+
+
+@dataclass(slots=True)
+class Upload:
+    """A file that went through getUploadURLExternal → upload → completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    data: bytes = b""
+    title: str | None = None
+    channel: str | None = None
+    completed: bool = False
+
+
+@dataclass(slots=True)
 class FakeSlack:
     """Answers auth.test, users.info, chat.*, conversations.history, apps.connections.open…"""
 
@@ -64,6 +89,13 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)
     """Socket Mode frames received from the app (acks carry ``envelope_id``)."""
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    """OAuth codes oauth.v2.access accepts (each once), as Slack's consent screen would issue."""
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Bot token → team id, for auth.test (a token not listed belongs to ``team_id``)."""
+    usergroups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """User group id → {"handle": …, "users": [...]}."""
+    uploads: dict[str, Upload] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _port: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -75,6 +107,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -143,6 +176,10 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         self.calls.append(ApiCall(method=method, params=params, token=token))
+        params = {**params, "_token": token}
+        if auth.startswith("Basic "):  # oauth.v2.access sends the client id and secret so
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            params["_client"] = (client_id, secret)
         await self._notify()
         scripted = self.failures.get(method)
         if scripted:
@@ -168,7 +205,7 @@ class FakeSlack:
             "url": "https://fake.slack.com/",
             "team": "Fake",
             "user": "outagebot",
-            "team_id": self.team_id,
+            "team_id": self.tokens.get(str(params.get("_token")), self.team_id),
             "user_id": BOT_USER_ID,
             "bot_id": "B111",
             "is_enterprise_install": False,
@@ -244,6 +281,56 @@ class FakeSlack:
     def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": "V111"}}
 
+    def _m_oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        sent = params.get("_client") or (params.get("client_id"), params.get("client_secret"))
+        if sent != (CLIENT_ID, CLIENT_SECRET):
+            return {"ok": False, "error": "invalid_client_id"}
+        grant = self.grants.pop(str(params.get("code")), None)  # a code works once
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        self.tokens[grant.bot_token] = grant.team_id
+        return {
+            "ok": True,
+            "access_token": grant.bot_token,
+            "token_type": "bot",
+            "scope": "commands,chat:write",
+            "bot_user_id": BOT_USER_ID,
+            "app_id": "A111",
+            "team": {"id": grant.team_id, "name": grant.team_name},
+            "enterprise": None,
+            "authed_user": {"id": grant.installer},
+            "is_enterprise_install": False,
+        }
+
+    def _m_usergroups_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        groups = [{"id": gid, "handle": g["handle"]} for gid, g in self.usergroups.items()]
+        return {"ok": True, "usergroups": groups}
+
+    def _m_usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(params.get("usergroup")))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(group["users"])}
+
+    def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ts):06d}"
+        self.uploads[file_id] = Upload(file_id=file_id, filename=str(params.get("filename")))
+        return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = params.get("files")
+        files = json.loads(files) if isinstance(files, str) else files or []
+        done = []
+        for item in files:
+            upload = self.uploads.get(item.get("id"))
+            if upload is None or not upload.data:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = item.get("title")
+            upload.channel = params.get("channel_id")
+            upload.completed = True
+            done.append({"id": upload.file_id, "title": upload.title})
+        return {"ok": True, "files": done}
+
     # --- response_url hooks -------------------------------------------------------------------
 
     async def _respond(self, request: web.Request) -> web.Response:
@@ -252,6 +339,14 @@ class FakeSlack:
         self.responses.append(body)
         await self._notify()
         return web.Response(text="ok")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404)
+        upload.data = await request.read()
+        await self._notify()
+        return web.Response(text="OK - " + str(len(upload.data)))
 
     # --- Socket Mode --------------------------------------------------------------------------
 

@@ -147,6 +147,11 @@ class DiscordAdapter:
             raise RuntimeError("the Discord adapter is not started")
         return self._client
 
+    @property
+    def ready(self) -> bool:
+        """Logged in and every shard of this process has received its guilds."""
+        return self._client is not None and self._client.is_ready()
+
     async def start(self) -> None:
         """Log in (syncing commands if needed), then connect the gateway in the background."""
         config = self._config

@@ -38,6 +38,7 @@ FORUM_TYPES = frozenset({15, 16})  # forum and media channels: every message liv
 PERMANENT_CODES = frozenset({10003, 10008, 50001, 50013, 50083})
 THREAD_ALREADY_EXISTS = 160004
 SCAN_LIMIT = 50
+FORUM_SCAN_LIMIT = 50  # starter messages read one request each; bounds a recovery's cost
 NOT_A_TEXT_CHANNEL = 50008  # "Cannot send messages in a non-text channel" (e.g. a forum)
 GLOBAL_RATE_PER_SECOND = 47  # Discord allows 50/s per bot; a little headroom avoids 429s
 _MESSAGE_ID = re.compile(r"/messages/\d+")
@@ -103,6 +104,7 @@ class DiscordSender:
         self._monotonic = monotonic
         self._blocked_until: dict[str, float] = {}
         self._channel_types: dict[str, int] = {}
+        self._channel_guilds: dict[str, str] = {}
 
     async def send(
         self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
@@ -159,7 +161,7 @@ class DiscordSender:
         """Our message with this key among the recent ones of the channel, or of a thread."""
         where = thread_id or channel.channel_id
         if thread_id is None and await self._channel_type(where) in FORUM_TYPES:
-            return None  # forum posts are threads; a lost post shows up as a duplicate at worst
+            return await self._find_forum_post(where, key)
         try:
             recent = await self._request(
                 "GET", f"/channels/{where}/messages?limit={SCAN_LIMIT}", None, None
@@ -170,9 +172,33 @@ class DiscordSender:
             return None  # no such thread yet: nothing was replied there
         nonce, marker = nonce_for(key), marker_for(key)
         for item in recent:
-            footer = ((item.get("embeds") or [{}])[0].get("footer") or {}).get("text", "")
-            if item.get("nonce") == nonce or footer.endswith(marker):
+            if item.get("nonce") == nonce or _footer(item).endswith(marker):
                 return SentMessage(message_id=str(item["id"]))
+        return None
+
+    async def _find_forum_post(self, forum_id: str, key: str) -> SentMessage | None:
+        # Forum posts are threads; no endpoint lists a forum's posts, so read the guild's active
+        # threads and check the starter message (same id as its thread) of the newest ones.
+        guild_id = self._channel_guilds.get(forum_id)
+        if guild_id is None:
+            return None
+        listing = await self._request("GET", f"/guilds/{guild_id}/threads/active", None, None)
+        threads = listing.get("threads") if isinstance(listing, dict) else None
+        posts = sorted(
+            (str(t["id"]) for t in threads or [] if str(t.get("parent_id")) == forum_id),
+            key=int,
+            reverse=True,  # snowflakes grow with time: a post lost in a crash is among the newest
+        )
+        marker = marker_for(key)
+        for post_id in posts[:FORUM_SCAN_LIMIT]:
+            try:
+                starter = await self._request(
+                    "GET", f"/channels/{post_id}/messages/{post_id}", None, None
+                )
+            except PermanentDeliveryError:
+                continue  # starter message deleted, or the post closed meanwhile
+            if _footer(starter).endswith(marker):
+                return SentMessage(message_id=post_id, thread_id=post_id)
         return None
 
     def _render(self, reply: Reply, *, key: str | None, mention_role: str | None) -> DiscordMessage:
@@ -201,6 +227,8 @@ class DiscordSender:
         if known is None:
             data = await self._request("GET", f"/channels/{channel_id}", None, None)
             known = self._channel_types[channel_id] = int(data.get("type", 0))
+            if data.get("guild_id"):
+                self._channel_guilds[channel_id] = str(data["guild_id"])
         return known
 
     async def _request(
@@ -260,6 +288,13 @@ def _retry_after(data: Any, headers: Any) -> float:
         _float(headers.get("Retry-After")),
     ]
     return next((c for c in candidates if c is not None), 1.0)
+
+
+def _footer(message: Any) -> str:
+    embeds = message.get("embeds") if isinstance(message, dict) else None
+    footer = (embeds or [{}])[0].get("footer") or {}
+    text = footer.get("text", "")
+    return text if isinstance(text, str) else ""
 
 
 def _float(value: Any) -> float | None:

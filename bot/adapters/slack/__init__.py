@@ -2,7 +2,9 @@
 
 `create_slack_adapter` builds it from settings. With ``SLACK_APP_TOKEN`` it connects over Socket
 Mode; with ``SLACK_SIGNING_SECRET`` it mounts ``POST /slack/events`` on the bot's web app (both
-may be on at once). Its `sender` is the outbox's Slack `PlatformSender`.
+may be on at once). With ``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET`` any workspace can install
+it (``/slack/install``), and each is served with its own token. Its `sender` is the outbox's
+Slack `PlatformSender`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,23 @@ import logging
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.app import SlackCommandApp
+from bot.adapters.slack.app import Authorize, SlackCommandApp, single_workspace_authorize
+from bot.adapters.slack.charts import SlackCharts
 from bot.adapters.slack.http import EVENTS_PATH, SlackHttpEndpoint
-from bot.adapters.slack.manifest import build_manifest
+from bot.adapters.slack.identity import AdminLookup
+from bot.adapters.slack.manifest import build_manifest, scopes_for
+from bot.adapters.slack.oauth import REDIRECT_PATH, SlackOAuth, workspace_authorize
 from bot.adapters.slack.sender import SlackSender
 from bot.adapters.slack.socket_mode import SlackSocketMode
 from bot.core.timeutil import Clock
 from bot.deps import AppDeps
 from bot.errors import ConfigError
 from bot.settings import Settings
+from bot.store.slack_install_store import (
+    SlackInstallationStore,
+    SlackOAuthStateStore,
+    remove_workspace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,13 @@ class SlackAdapter:
         self.http = http
         self.socket_mode = socket_mode
 
+    @property
+    def ready(self) -> bool:
+        """Socket Mode connected, or the HTTP endpoint mounted (Slack calls us then)."""
+        if self.socket_mode is not None:
+            return self.socket_mode.connected
+        return self.http is not None
+
     async def start(self) -> None:
         """Connect Socket Mode if configured (HTTP routes were mounted when built)."""
         if self.socket_mode is not None:
@@ -96,8 +113,12 @@ def create_slack_adapter(
 
     Call it before the web application starts (aiohttp freezes its routes then).
     """
-    if settings.slack_bot_token is None:
-        raise ConfigError("Slack needs SLACK_BOT_TOKEN (xoxb-…)")
+    installs = settings.slack_client_id is not None and settings.slack_client_secret is not None
+    if settings.slack_bot_token is None and not installs:
+        raise ConfigError(
+            "Slack needs SLACK_BOT_TOKEN (xoxb-…) for one workspace, or SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET for installs into any workspace"
+        )
     app_token = settings.slack_app_token
     secret = settings.slack_signing_secret
     if app_token is None and secret is None:
@@ -107,7 +128,36 @@ def create_slack_adapter(
     if app_token is not None and not app_token.get_secret_value().startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN must be an app-level token (xapp-…)")
     client = web_client(settings)
-    app = SlackCommandApp(deps=deps, clock=clock, client=client, command=settings.slack_command)
+    installations: SlackInstallationStore | None = None
+    authorize: Authorize | None = None
+    if installs:
+        installations = SlackInstallationStore(deps.sessions, clock=clock)
+        fallback = single_workspace_authorize(client) if client.token else None
+        authorize = workspace_authorize(installations, fallback)
+        _mount_installs(settings, clock, deps, installations, client, web_app)
+    charts = SlackCharts(public_url=settings.public_url)
+    if web_app is not None:
+        charts.install(web_app)
+
+    async def forget(team_id: str) -> None:
+        subscriptions, pending = await remove_workspace(deps.sessions, team_id=team_id)
+        log.warning(
+            "Slack workspace %s removed: %d subscriptions and %d waiting deliveries dropped",
+            team_id,
+            subscriptions,
+            pending,
+        )
+
+    app = SlackCommandApp(
+        deps=deps,
+        clock=clock,
+        client=client,
+        command=settings.slack_command,
+        admins=AdminLookup(clock=clock, admin_group=settings.slack_admin_group),
+        authorize=authorize,
+        on_uninstall=forget,
+        charts=charts,
+    )
     http = None
     if secret is not None:
         if web_app is None:
@@ -122,5 +172,38 @@ def create_slack_adapter(
             client=client,
             ping_interval=ping_interval,
         )
-    sender = SlackSender(web_client(settings, retry_connection_errors=False), clock=clock)
+    sender = SlackSender(
+        web_client(settings, retry_connection_errors=False),
+        clock=clock,
+        installations=installations,
+    )
     return SlackAdapter(app=app, sender=sender, http=http, socket_mode=socket_mode)
+
+
+def _mount_installs(
+    settings: Settings,
+    clock: Clock,
+    deps: AppDeps,
+    installations: SlackInstallationStore,
+    client: AsyncWebClient,
+    web_app: web.Application | None,
+) -> None:
+    if web_app is None:
+        raise ConfigError("Slack installs (SLACK_CLIENT_ID) need the bot's web server")
+    if not settings.public_url:
+        raise ConfigError(
+            "Slack installs need PUBLIC_URL: Slack sends the browser back to "
+            f"PUBLIC_URL{REDIRECT_PATH}"
+        )
+    secret = settings.slack_client_secret
+    oauth = SlackOAuth(
+        client_id=settings.slack_client_id or "",
+        client_secret=secret.get_secret_value() if secret is not None else "",
+        redirect_uri=settings.public_url.rstrip("/") + REDIRECT_PATH,
+        scopes=scopes_for(settings),
+        # oauth.v2.access is authenticated by the client secret, never by a bot token
+        client=AsyncWebClient(base_url=client.base_url, timeout=client.timeout),
+        installations=installations,
+        states=SlackOAuthStateStore(deps.sessions, clock=clock),
+    )
+    oauth.install(web_app)

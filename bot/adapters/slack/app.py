@@ -22,11 +22,16 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.adapters.slack.charts import SlackCharts
 from bot.adapters.slack.identity import AdminLookup, SeenKeys
 from bot.adapters.slack.render import (
     ACTION_PREFIX,
     FORM_PREFIX,
+    MAX_URL,
+    SlackMessage,
+    form_return,
     render_form,
     render_reply,
     submitted_values,
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 UNKNOWN_TEAM_TEXT = "This workspace is not connected to outagebot, so I can't answer here."
 MALFORMED_TEXT = "I couldn't tell who asked, so I can't answer that."
+Authorize = Callable[..., Awaitable[AuthorizeResult]]
+Uninstall = Callable[[str], Awaitable[object]]
 
 
 def _text(value: object, limit: int = 200) -> str:
@@ -94,8 +101,13 @@ class SlackCommandApp:
         client: AsyncWebClient,
         command: str = "/outage",
         admins: AdminLookup | None = None,
+        authorize: Authorize | None = None,
+        on_uninstall: Uninstall | None = None,
+        charts: SlackCharts | None = None,
     ) -> None:
         self._deps = deps
+        self._on_uninstall = on_uninstall
+        self._charts = charts
         self._registry: CommandRegistry = deps.registry
         self._clock = clock
         self._admins = admins or AdminLookup(clock=clock)
@@ -108,7 +120,7 @@ class SlackCommandApp:
         # SLACK_CLIENT_ID/SECRET in the environment; the token rides on each request's client.
         self.bolt = AsyncApp(
             client=AsyncWebClient(base_url=client.base_url, timeout=client.timeout),
-            authorize=single_workspace_authorize(client),
+            authorize=authorize or single_workspace_authorize(client),
             signing_secret="",
             request_verification_enabled=False,
             process_before_response=True,
@@ -209,17 +221,29 @@ class SlackCommandApp:
         if not self._known_team(context):
             return
         line = _text(view.get("callback_id"), 300).removeprefix(FORM_PREFIX).strip()
-        channel_id = _text(view.get("private_metadata"), 100) or None
-        self._spawn(self._answer_form(line, submitted_values(view), channel_id, body, context))
+        channel_id, response_url = form_return(view)
+        values = submitted_values(view)
+        self._spawn(self._answer_form(line, values, channel_id, response_url, body, context))
 
     async def _on_lifecycle_event(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         event = body.get("event") if isinstance(body.get("event"), dict) else {}
-        log.warning(
-            "Slack %s for team %s: this workspace's token no longer works",
-            _text((event or {}).get("type")),
-            _text(body.get("team_id")),
-        )
+        kind = _text((event or {}).get("type"))
+        team_id = _text(body.get("team_id"))
+        if kind == "tokens_revoked":
+            tokens = (event or {}).get("tokens")
+            if not (isinstance(tokens, dict) and tokens.get("bot")):
+                return  # only user tokens went; we hold none, and the bot still works
+        log.warning("Slack %s for team %s: forgetting this workspace", kind, team_id)
+        if self._on_uninstall is not None and team_id:
+            self._spawn(self._uninstall(self._on_uninstall, team_id))
+
+    async def _uninstall(self, forget: Uninstall, team_id: str) -> None:
+        try:
+            await forget(team_id)
+        except Exception:
+            # Slack does not resend an acked event: the log is what tells an operator.
+            log.exception("could not forget Slack workspace %s", team_id)
 
     # --- the work after the ack -------------------------------------------------------------
 
@@ -249,13 +273,18 @@ class SlackCommandApp:
             reply = error_reply("Something went wrong on our side. Please try again.")
         if reply.form is not None and await self._open_form(reply, body, context):
             return
-        await self._respond(respond, reply, replace_original=replace_original)
+        await self._respond(respond, reply, replace_original=replace_original, context=context)
 
     async def _open_form(
         self, reply: Reply, body: Mapping[str, Any], context: AsyncBoltContext
     ) -> bool:
         trigger_id = _text(body.get("trigger_id"))
-        view = render_form(reply.form, channel_id=context.channel_id) if reply.form else None
+        response_url = _text(body.get("response_url"), MAX_URL) or None
+        view = (
+            render_form(reply.form, channel_id=context.channel_id, response_url=response_url)
+            if reply.form
+            else None
+        )
         if not trigger_id or view is None:
             return False
         try:
@@ -270,6 +299,7 @@ class SlackCommandApp:
         line: str,
         values: Mapping[str, str],
         channel_id: str | None,
+        response_url: str | None,
         body: Mapping[str, Any],
         context: AsyncBoltContext,
     ) -> None:
@@ -281,17 +311,39 @@ class SlackCommandApp:
         except Exception:
             log.exception("Slack form failed")
             reply = error_reply("Something went wrong on our side. Please try again.")
+        message = render_reply(replace(reply, ephemeral=True, form=None), self._clock())
+        if response_url is not None and await self._post_to(response_url, message):
+            return
         user_id = context.user_id
         if not channel_id or not user_id:
             log.warning("a Slack form was answered but there is no channel to tell the user in")
             return
-        message = render_reply(replace(reply, ephemeral=True, form=None), self._clock())
         try:
             await context.client.chat_postEphemeral(
                 channel=channel_id, user=user_id, text=message.text, blocks=message.blocks
             )
         except Exception:
             log.exception("could not answer a Slack form")
+
+    async def _post_to(self, response_url: str, message: SlackMessage) -> bool:
+        # The command's response_url answers the user wherever they are, even in a channel
+        # the bot is not in (chat.postEphemeral needs membership); it expires after 30 min.
+        try:
+            result = await AsyncWebhookClient(response_url).send(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except Exception:
+            log.warning("could not answer a Slack form through its response_url")
+            return False
+        if result.status_code >= 300:
+            log.info(
+                "Slack refused a form answer on its response_url (HTTP %s)", result.status_code
+            )
+            return False
+        return True
 
     async def reply_to(
         self, line: str, body: Mapping[str, Any], context: AsyncBoltContext
@@ -339,9 +391,16 @@ class SlackCommandApp:
         return await dispatch(self._registry, invocation, self._deps, now)
 
     async def _respond(
-        self, respond: AsyncRespond, reply: Reply, *, replace_original: bool | None
+        self,
+        respond: AsyncRespond,
+        reply: Reply,
+        *,
+        replace_original: bool | None,
+        context: AsyncBoltContext | None = None,
     ) -> None:
-        message = render_reply(reply, self._clock())
+        charts, png = self._charts, reply.image_png
+        image_url = charts.image_url(png) if charts is not None else None
+        message = render_reply(reply, self._clock(), image_url=image_url)
         try:
             result = await respond(
                 text=message.text,
@@ -354,3 +413,11 @@ class SlackCommandApp:
             return
         if result.status_code >= 300:
             log.warning("Slack refused our answer: HTTP %s %s", result.status_code, result.body)
+            return
+        # No public URL for an image block: the chart follows the answer as a file. Not for a
+        # private answer, since an upload is seen by the whole channel.
+        if charts is None or png is None or image_url is not None or reply.ephemeral:
+            return
+        if context is not None:
+            title = reply.image_alt or reply.title or "chart"
+            await charts.upload(context.client, png=png, channel_id=context.channel_id, title=title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.adapters.slack.http import EVENTS_PATH
+from bot.adapters.slack.oauth import REDIRECT_PATH
 from bot.settings import Settings
 
 APP_NAME = "outagebot"
@@ -23,8 +24,20 @@ BOT_SCOPES = (
     "groups:history",  # the same in private channels the bot was invited to
     "users:read",  # users.info: admin and owner rights for admin commands
 )
+CHART_UPLOAD_SCOPE = "files:write"  # charts as file uploads when there is no PUBLIC_URL
+ADMIN_GROUP_SCOPE = "usergroups:read"  # usergroups.users.list for SLACK_ADMIN_GROUP
 BOT_EVENTS = ("app_uninstalled", "tokens_revoked")
 USAGE_HINT = "status [service] · help [command]"
+
+
+def scopes_for(settings: Settings) -> list[str]:
+    """The bot scopes the current settings need."""
+    scopes = list(BOT_SCOPES)
+    if not settings.public_url:
+        scopes.append(CHART_UPLOAD_SCOPE)
+    if settings.slack_admin_group:
+        scopes.append(ADMIN_GROUP_SCOPE)
+    return scopes
 
 
 def build_manifest(settings: Settings) -> dict[str, Any]:
@@ -47,9 +60,10 @@ def build_manifest(settings: Settings) -> dict[str, Any]:
         command["url"] = request_url
         interactivity["request_url"] = request_url
         events["request_url"] = request_url
-    # Single-workspace install ("Install to Workspace" gives SLACK_BOT_TOKEN); redirect URLs
-    # join here once the multi-workspace OAuth flow exists.
-    oauth: dict[str, Any] = {"scopes": {"bot": list(BOT_SCOPES)}}
+    oauth: dict[str, Any] = {"scopes": {"bot": scopes_for(settings)}}
+    if settings.public_url and settings.slack_client_id:
+        # Multi-workspace installs: Slack sends the installing browser back here.
+        oauth["redirect_urls"] = [settings.public_url.rstrip("/") + REDIRECT_PATH]
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {

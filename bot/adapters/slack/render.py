@@ -9,6 +9,7 @@ not auto-link or auto-mention anything either.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,7 @@ MAX_BUTTON_LABEL = 75
 MAX_ACTION_ID = 255
 MAX_URL = 3000
 MAX_FALLBACK = 3000
+MAX_ALT = 2000
 ELLIPSIS = "…"
 
 Block = dict[str, Any]
@@ -205,10 +207,13 @@ def _button_elements(buttons: tuple[Button, ...], reply_url: str | None) -> list
     return elements
 
 
-def render_reply(reply: Reply, now: datetime, *, mention: str | None = None) -> SlackMessage:
-    """Block Kit for a reply: header, sections, fields, context, actions, at most 50 blocks.
+def render_reply(
+    reply: Reply, now: datetime, *, mention: str | None = None, image_url: str | None = None
+) -> SlackMessage:
+    """Block Kit for a reply: header, sections, fields, image, context, actions, ≤ 50 blocks.
 
     ``mention`` is trusted, already-formatted mrkdwn (``<!subteam^S…>``) put before the body.
+    ``image_url`` (the reply's chart, served by the bot) becomes an image block after the fields.
     """
     head: list[Block] = []
     if reply.title and reply.title.strip():
@@ -219,6 +224,9 @@ def render_reply(reply: Reply, now: datetime, *, mention: str | None = None) -> 
     body_blocks = [_section(piece) for piece in split_sections(body)]
     field_blocks = _field_blocks(reply.fields, now)
     tail: list[Block] = []
+    if image_url:
+        alt = reply.image_alt.strip() or reply.title or "chart"
+        tail.append({"type": "image", "image_url": image_url, "alt_text": cut(alt, MAX_ALT)})
     footer = to_mrkdwn(reply.footer, now)
     if footer.strip():
         tail.append({"type": "context", "elements": [_mrkdwn(cut(footer, MAX_CONTEXT))]})
@@ -251,11 +259,13 @@ def fallback_text(reply: Reply, now: datetime, *, mention: str | None = None) ->
     return cut(text, MAX_FALLBACK)
 
 
-def render_form(form: Form, *, channel_id: str | None) -> Block | None:
+def render_form(
+    form: Form, *, channel_id: str | None, response_url: str | None = None
+) -> Block | None:
     """A modal view for views.open; None when the command line is too long for a callback_id.
 
     Each field is an input block whose block_id is the field's name and whose element's
-    action_id is ``value``; ``private_metadata`` keeps the channel to answer in.
+    action_id is ``value``; ``private_metadata`` keeps where to answer (`form_return`).
     """
     callback_id = FORM_PREFIX + " ".join(form.command.split())
     if len(callback_id) > MAX_CALLBACK_ID or not form.fields:
@@ -283,9 +293,46 @@ def render_form(form: Form, *, channel_id: str | None) -> Block | None:
         "title": _plain_text(form.title or "Form", MAX_MODAL_TITLE),
         "submit": _plain_text("Submit", MAX_MODAL_TITLE),
         "close": _plain_text("Cancel", MAX_MODAL_TITLE),
-        "private_metadata": (channel_id or "")[:MAX_PRIVATE_METADATA],
+        "private_metadata": _form_metadata(channel_id, response_url),
         "blocks": blocks,
     }
+
+
+def _form_metadata(channel_id: str | None, response_url: str | None) -> str:
+    # The response_url reaches the user even where the bot is not a channel member (where
+    # chat.postEphemeral fails); without one (or if it would not fit) the channel is enough.
+    if response_url and _is_web_url(response_url):
+        packed = json.dumps({"c": channel_id or "", "r": response_url}, separators=(",", ":"))
+        if len(packed) <= MAX_PRIVATE_METADATA:
+            return packed
+    return (channel_id or "")[:MAX_PRIVATE_METADATA]
+
+
+def form_return(view: Any) -> tuple[str | None, str | None]:
+    """(channel id, response_url) kept in a submitted modal's ``private_metadata``.
+
+    Modals opened before this format existed carry the bare channel id; both are read.
+    """
+    raw = view.get("private_metadata") if isinstance(view, dict) else None
+    if not isinstance(raw, str) or not raw:
+        return None, None
+    if not raw.startswith("{"):
+        return raw[:100], None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    channel, url = data.get("c"), data.get("r")
+    channel = channel[:100] if isinstance(channel, str) and channel else None
+    url = url if isinstance(url, str) and _is_web_url(url) else None
+    return channel, url
+
+
+def _is_web_url(url: str) -> bool:
+    # Only ever what Slack itself sent us (a signed payload's response_url), kept in our modal.
+    return url.startswith(("https://", "http://")) and len(url) <= MAX_URL
 
 
 def submitted_values(view: Any) -> dict[str, str]:

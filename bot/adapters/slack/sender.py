@@ -27,6 +27,7 @@ from bot.delivery.sender import (
     SentMessage,
     TransientDeliveryError,
 )
+from bot.store.slack_install_store import SlackInstallationStore
 
 log = logging.getLogger(__name__)
 
@@ -86,25 +87,62 @@ def format_mention(target: str | None) -> str | None:
     return f"<@{target}>"
 
 
+NOT_INSTALLED = "Slack: outagebot is not installed in this workspace (or was removed)"
+MAX_CLIENTS = 1000
+
+
 class SlackSender:
-    """`PlatformSender` for one workspace's bot token."""
+    """`PlatformSender` for Slack: one workspace's bot token, or each workspace's own install.
+
+    With ``installations`` (multi-workspace installs), a channel is posted to with the token of
+    the workspace its subscription belongs to (``ChannelRef.community_id`` is the team id). A
+    workspace with no install falls back to ``client``'s own token when it has one
+    (``SLACK_BOT_TOKEN``), and otherwise fails for good: retrying cannot bring a token back.
+    """
 
     platform = "slack"
 
     def __init__(
-        self, client: AsyncWebClient, *, clock: Clock, history_limit: int = HISTORY_LIMIT
+        self,
+        client: AsyncWebClient,
+        *,
+        clock: Clock,
+        history_limit: int = HISTORY_LIMIT,
+        installations: SlackInstallationStore | None = None,
     ) -> None:
-        self._client = client
+        self._default = client
         self._clock = clock
         self._history_limit = history_limit
+        self._installations = installations
+        self._clients: dict[str, AsyncWebClient] = {}
+
+    async def _client_for(self, channel: ChannelRef) -> AsyncWebClient:
+        if self._installations is None:
+            return self._default
+        token = await self._installations.bot_token(channel.community_id)
+        if token is None:
+            if self._default.token:
+                return self._default
+            raise PermanentDeliveryError(NOT_INSTALLED)
+        client = self._clients.get(token)
+        if client is None:
+            if len(self._clients) >= MAX_CLIENTS:
+                self._clients.clear()  # old tokens of reinstalled workspaces; cheap to rebuild
+            client = AsyncWebClient(
+                token=token, base_url=self._default.base_url, timeout=self._default.timeout
+            )
+            client.retry_handlers = list(self._default.retry_handlers)
+            self._clients[token] = client
+        return client
 
     async def send(
         self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
     ) -> SentMessage:
         """chat.postMessage with our metadata."""
+        client = await self._client_for(channel)
         message = render_reply(reply, self._clock(), mention=format_mention(mention_role))
         response = await _call(
-            self._client.chat_postMessage,
+            client.chat_postMessage,
             channel=channel.channel_id,
             text=message.text,
             blocks=message.blocks,
@@ -116,9 +154,10 @@ class SlackSender:
 
     async def edit(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> None:
         """chat.update of a message we posted."""
+        client = await self._client_for(channel)
         rendered = render_reply(reply, self._clock())
         await _call(
-            self._client.chat_update,
+            client.chat_update,
             channel=channel.channel_id,
             ts=message.message_id,
             text=rendered.text,
@@ -130,9 +169,10 @@ class SlackSender:
     ) -> SentMessage:
         """chat.postMessage under the parent (a Slack thread is just the parent's ts)."""
         parent = message.thread_id or message.message_id
+        client = await self._client_for(channel)
         rendered = render_reply(reply, self._clock())
         response = await _call(
-            self._client.chat_postMessage,
+            client.chat_postMessage,
             channel=channel.channel_id,
             thread_ts=parent,
             text=rendered.text,
@@ -147,9 +187,10 @@ class SlackSender:
         self, channel: ChannelRef, key: str, *, thread_id: str | None = None
     ) -> SentMessage | None:
         """Our message with this key among the channel's recent messages, or a thread's replies."""
+        client = await self._client_for(channel)
         if thread_id is not None:
             response = await _call(
-                self._client.conversations_replies,
+                client.conversations_replies,
                 channel=channel.channel_id,
                 ts=thread_id,
                 limit=self._history_limit,
@@ -157,7 +198,7 @@ class SlackSender:
             )
         else:
             response = await _call(
-                self._client.conversations_history,
+                client.conversations_history,
                 channel=channel.channel_id,
                 limit=self._history_limit,
                 include_all_metadata=True,

@@ -51,6 +51,12 @@ class SlackSocketMode:
         )
         self._connecting = asyncio.create_task(self._connect(), name="slack-socket-mode")
 
+    @property
+    def connected(self) -> bool:
+        """Whether the WebSocket to Slack is open right now."""
+        session = self._handler.client.current_session if self._handler is not None else None
+        return session is not None and not session.closed
+
     async def _connect(self) -> None:
         if self._handler is None:
             return

@@ -1,0 +1,6 @@
+"""Charts attached to replies and served by the dashboard.
+
+`model` holds the pure data (a service's report series, a rendered chart) and the alt text;
+`render` draws a series with matplotlib; `service_chart` is the cached async facade that cogs
+and the web app call. Importing this package alone imports no plotting library.
+"""

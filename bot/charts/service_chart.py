@@ -1,0 +1,133 @@
+"""The 24 h report chart of a service, cached per minute: what `/status` and the dashboard call.
+
+A chart is built at most once per service and minute, however many people ask at once: later
+callers of the same minute share the one query and render (or its result). Drawing runs in a
+worker thread, so the event loop keeps serving while matplotlib works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.charts.model import Chart, ReportSeries
+from bot.deps import AppDeps
+from bot.store.report_series import load_report_series
+
+log = logging.getLogger(__name__)
+
+CACHE_KEY = "report_charts"
+"""Where the process's one `ReportCharts` lives in `AppDeps.cache`."""
+MAX_SERVICES = 256
+
+Renderer = Callable[[ReportSeries], Chart]
+
+
+def draw_report_chart(series: ReportSeries) -> Chart:
+    """The matplotlib renderer, imported on first use (in the worker thread that draws)."""
+    # matplotlib and numpy add about 55 MB to the process: a bot nobody asks for a chart, or a
+    # process that only polls, never pays for them, and the slow first import is off the loop.
+    from bot.charts.render import render_report_chart
+
+    return render_report_chart(series)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportActivity:
+    """A service's recent reports, and their chart unless there is nothing to draw."""
+
+    series: ReportSeries
+    chart: Chart | None
+    """None when the span was quiet (no report, no incident) or drawing failed (logged)."""
+
+
+class ReportCharts:
+    """Per-service report series and charts, kept for the minute they were built in.
+
+    Bounded: the services asked about least recently are dropped beyond ``max_services``.
+    """
+
+    def __init__(
+        self, *, render: Renderer = draw_report_chart, max_services: int = MAX_SERVICES
+    ) -> None:
+        if max_services < 1:
+            raise ValueError("max_services must be at least 1")
+        self._render = render
+        self._max = max_services
+        self._done: OrderedDict[str, tuple[datetime, ReportActivity]] = OrderedDict()
+        self._building: dict[tuple[str, datetime], asyncio.Task[ReportActivity]] = {}
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    async def activity(
+        self, sessions: async_sessionmaker[AsyncSession], service_id: str, *, now: datetime
+    ) -> ReportActivity:
+        """The service's activity as of this minute; built now if this minute has none yet."""
+        minute = now.replace(second=0, microsecond=0)
+        cached = self._done.get(service_id)
+        if cached is not None and cached[0] == minute:
+            self._done.move_to_end(service_id)
+            return cached[1]
+        key = (service_id, minute)
+        task = self._building.get(key)
+        if task is None:
+            task = asyncio.create_task(self._build(sessions, service_id, now))
+            self._building[key] = task
+            task.add_done_callback(partial(self._finish, key))
+        # Shielded: a caller that gives up (a cancelled interaction) does not cancel the build
+        # that others of the same minute are waiting for.
+        return await asyncio.shield(task)
+
+    async def _build(
+        self, sessions: async_sessionmaker[AsyncSession], service_id: str, now: datetime
+    ) -> ReportActivity:
+        async with sessions() as session:
+            series = await load_report_series(session=session, service_id=service_id, now=now)
+        if series.quiet:
+            return ReportActivity(series=series, chart=None)
+        try:
+            chart: Chart | None = await asyncio.to_thread(self._render, series)
+        except Exception:
+            log.exception("drawing the report chart of %s failed; answering without it", service_id)
+            chart = None
+        return ReportActivity(series=series, chart=chart)
+
+    def _finish(self, key: tuple[str, datetime], task: asyncio.Task[ReportActivity]) -> None:
+        self._building.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return  # not cached: the next caller tries again
+        service_id, minute = key
+        current = self._done.get(service_id)
+        if current is None or current[0] <= minute:
+            self._done[service_id] = (minute, task.result())
+            self._done.move_to_end(service_id)
+            while len(self._done) > self._max:
+                self._done.popitem(last=False)
+
+
+def report_charts(deps: AppDeps) -> ReportCharts:
+    """The process's chart cache, created on first use."""
+    charts = deps.cache.get(CACHE_KEY)
+    if not isinstance(charts, ReportCharts):
+        charts = ReportCharts()
+        deps.cache[CACHE_KEY] = charts
+    return charts
+
+
+async def report_activity(deps: AppDeps, service_id: str, *, now: datetime) -> ReportActivity:
+    """The last 24 h of reports of a service, with their chart when there is one."""
+    return await report_charts(deps).activity(deps.sessions, service_id, now=now)
+
+
+async def report_chart(deps: AppDeps, service_id: str, *, now: datetime) -> Chart | None:
+    """The 24 h report chart (PNG + alt text) of a service, or None when there is none."""
+    return (await report_activity(deps, service_id, now=now)).chart

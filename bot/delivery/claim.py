@@ -1,0 +1,246 @@
+"""Sharing one outbox between worker processes (PostgreSQL).
+
+Each worker process holds an advisory lock whose key is its *owner* number, on a dedicated
+connection that also LISTENs for new deliveries. It claims due rows with ``FOR UPDATE SKIP
+LOCKED`` by writing its owner number into ``claimed_by``, so two workers never take the same
+row. A claim outlives nothing: when a worker dies its connection closes, its lock disappears from
+``pg_locks``, and the next round of any worker puts its rows back in the queue (the ones it was
+sending are then checked with `find_sent` before sending again).
+
+Routing: a worker claims only the platforms it has senders for and, for Discord, the guilds of
+the shards it runs (``(guild_id >> 22) % shard_count``, as Discord assigns them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # ships no type hints
+from sqlalchemy import BigInteger, ColumnElement, cast, false, literal_column, or_, text, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.leader import Connect
+from bot.store.engine import OUTBOX_CHANNEL
+from bot.store.models import DeliveryRow, SubscriptionRow
+
+log = logging.getLogger(__name__)
+
+OWNER_LOCK_CLASS = 0x0B07
+"""First key of the two-key advisory locks that mark live workers (the second is the owner)."""
+_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRoute:
+    """The Discord shards this process runs."""
+
+    shard_ids: tuple[int, ...]
+    shard_count: int
+
+    def shard_of(self, guild_id: int) -> int:
+        """Discord's own rule for which shard carries a guild."""
+        return (guild_id >> 22) % self.shard_count
+
+
+def route_filter(platforms: Sequence[str], shards: ShardRoute | None) -> ColumnElement[bool]:
+    """Deliveries this worker may send: its platforms, and its shards' guilds on Discord."""
+    if not platforms:
+        return false()
+    mine = col(DeliveryRow.platform).in_(list(platforms))
+    if shards is None or "discord" not in platforms:
+        return mine
+    guild = cast(col(SubscriptionRow.community_id), BigInteger)
+    in_my_shards = select(SubscriptionRow.id).where(
+        SubscriptionRow.platform == "discord",
+        # A literal, not a parameter: PostgreSQL has bigint >> int but not bigint >> bigint.
+        (guild.op(">>")(literal_column("22")) % shards.shard_count).in_(list(shards.shard_ids)),
+    )
+    return mine & or_(
+        col(DeliveryRow.platform) != "discord", col(DeliveryRow.subscription_id).in_(in_my_shards)
+    )
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    owner: int,
+    route: ColumnElement[bool],
+    now: datetime,
+    limit: int,
+) -> list[int]:
+    """Mark up to ``limit`` due, unclaimed deliveries as ours; returns their ids in order.
+
+    Rows another worker is claiming at this instant are skipped, not waited for."""
+    picked = (
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.status == "pending",
+            col(DeliveryRow.next_attempt_at) <= now,
+            col(DeliveryRow.claimed_by).is_(None),
+            route,
+        )
+        .order_by(col(DeliveryRow.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=DeliveryRow)
+    )
+    result = await session.exec(
+        update(DeliveryRow)
+        .where(col(DeliveryRow.id).in_(picked.scalar_subquery()))
+        .values(claimed_by=owner)
+        .returning(col(DeliveryRow.id))
+    )
+    ids = sorted(int(row[0]) for row in result.all())
+    await session.commit()
+    return ids
+
+
+async def due_deliveries(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    owner: int | None,
+    platforms: Sequence[str],
+    shards: ShardRoute | None,
+    now: datetime,
+    limit: int,
+) -> list[DeliveryRow]:
+    """Due deliveries for a worker, oldest first: with no ``owner`` (the only worker) every due
+    one it can send; otherwise those it just claimed, after taking back those of dead workers."""
+    route = route_filter(platforms, shards)
+    query = select(DeliveryRow).order_by(col(DeliveryRow.id))
+    if owner is None:
+        query = query.where(
+            DeliveryRow.status == "pending", col(DeliveryRow.next_attempt_at) <= now, route
+        ).limit(limit)
+    else:
+        async with sessions() as session:
+            await release_orphans(session)
+            ids = await claim_due(session, owner=owner, route=route, now=now, limit=limit)
+        if not ids:
+            return []
+        query = query.where(col(DeliveryRow.id).in_(ids))
+    async with sessions() as session:
+        return list((await session.exec(query)).all())
+
+
+async def channels_of(
+    session: AsyncSession, subscription_ids: set[int]
+) -> dict[int, tuple[str, str, str]]:
+    """(platform, community, channel) of each subscription."""
+    if not subscription_ids:
+        return {}
+    rows = (
+        await session.exec(
+            select(SubscriptionRow).where(col(SubscriptionRow.id).in_(list(subscription_ids)))
+        )
+    ).all()
+    return {(r.id or 0): (r.platform, r.community_id, r.channel_id) for r in rows}
+
+
+_RELEASE_ORPHANS = text(
+    """
+    UPDATE deliveries SET
+        claimed_by = NULL,
+        status = 'pending',
+        last_error = CASE WHEN status = 'sending'
+            THEN 'interrupted; checking before resending' ELSE last_error END
+    WHERE claimed_by IS NOT NULL
+      AND status IN ('pending', 'sending')
+      AND NOT EXISTS (
+        SELECT 1 FROM pg_locks AS l
+        WHERE l.locktype = 'advisory'
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid::bigint = :lock_class
+          AND l.objid::bigint = deliveries.claimed_by
+          AND l.objsubid = 2
+          AND l.granted)
+    """
+)
+
+
+async def release_orphans(session: AsyncSession) -> int:
+    """Put back the deliveries of workers that are gone (their owner lock is free)."""
+    result: Any = await session.exec(_RELEASE_ORPHANS, params={"lock_class": OWNER_LOCK_CLASS})  # type: ignore[call-overload]
+    await session.commit()
+    released = int(result.rowcount or 0)
+    if released:
+        log.info("outbox: took back %s deliveries from a worker that stopped", released)
+    return released
+
+
+class OutboxLink:
+    """This worker's identity (a held owner lock) and its wake-ups (LISTEN), on one connection."""
+
+    def __init__(self, connect: Connect, *, timeout: float = 5.0) -> None:
+        self._connect = connect
+        self._timeout = timeout
+        self._connection: Any = None
+        self._owner: int | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._unreachable_logged = False
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever a transaction that staged deliveries commits."""
+        self._listeners.append(wake)
+
+    async def ensure(self) -> int | None:
+        """This worker's owner number, reconnecting when the connection was lost (with a new
+        number: the old one's claims are released by whoever looks next). None: unreachable."""
+        if self._connection is not None and not self._connection.is_closed():
+            return self._owner
+        self._drop()
+        try:
+            connection = await asyncio.wait_for(self._connect(), self._timeout)
+        except _LOST as exc:
+            if not self._unreachable_logged:
+                log.warning("outbox: database unreachable (%s); retrying", exc)
+                self._unreachable_logged = True
+            return None
+        self._unreachable_logged = False
+        try:
+            owner = await self._take_owner(connection)
+            await connection.add_listener(OUTBOX_CHANNEL, self._notified)
+        except _LOST as exc:
+            connection.terminate()
+            log.warning("outbox: could not register this worker (%s); retrying", exc)
+            return None
+        self._connection, self._owner = connection, owner
+        # Whatever was committed while we were not listening is found by this round's claim.
+        self._notified()
+        return owner
+
+    async def close(self) -> None:
+        """Free the owner lock and stop listening."""
+        connection, self._connection, self._owner = self._connection, None, None
+        if connection is not None and not connection.is_closed():
+            try:
+                await asyncio.wait_for(connection.close(), self._timeout)
+            except (*_LOST, asyncio.CancelledError):
+                connection.terminate()
+
+    async def _take_owner(self, connection: Any) -> int:
+        while True:  # a random number is almost surely free; the lock proves it
+            owner = secrets.randbelow(2**31 - 2) + 1
+            query = "SELECT pg_try_advisory_lock($1, $2)"
+            if await asyncio.wait_for(
+                connection.fetchval(query, OWNER_LOCK_CLASS, owner), self._timeout
+            ):
+                return owner
+
+    def _notified(self, *_args: object) -> None:
+        for wake in self._listeners:
+            wake()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.terminate()
+        self._connection, self._owner = None, None

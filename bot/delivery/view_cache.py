@@ -1,0 +1,40 @@
+"""What an alert looks like, worked out once per alert per worker round, not once per channel.
+
+An incident fanned out to 5,000 channels would otherwise query its duration estimate and the
+operational alternatives 5,000 times, with the same answer each time.
+"""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.alert_render import AlertView
+from bot.delivery.alert_views import alert_view, alternatives_for, estimate_for
+from bot.sources.catalog import Catalog
+from bot.store.models import AlertRow, SubscriptionRow
+
+
+class RoundViews:
+    """Alert views of one round, keyed by what they depend on (the alert's version included)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._views: dict[tuple[int, int, bool], AlertView] = {}
+
+    def clear(self) -> None:
+        """Forget everything: a new round sees the newest state."""
+        self._views.clear()
+
+    async def view(
+        self, session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow
+    ) -> AlertView:
+        """The view of ``alert`` as ``subscription``'s channel shows it."""
+        key = (alert.id or 0, alert.version, subscription.alternatives)
+        if key not in self._views:
+            self._views[key] = alert_view(
+                alert,
+                self._catalog,
+                await estimate_for(session, alert),
+                await alternatives_for(session, alert, subscription, self._catalog),
+            )
+        return self._views[key]

@@ -1,0 +1,117 @@
+"""One of several delivery worker processes sharing an outbox (scale-out tests and bench/scale.py).
+
+Seeding: `seed` subscribes N channels of FakeChatPlatform to one service and stages one incident,
+one post per channel, in a single transaction, as the poller would.
+
+Usage: python -m tests.fakes.outbox_child DATABASE_URL PLATFORM_URL
+Drains with the app's OutboxWorker (sharing the outbox through OutboxLink on PostgreSQL) until
+nothing is pending or being sent anywhere, then prints how many deliveries it handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+import aiohttp
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.core.events import DetectionEvent, EventKind
+from bot.core.timeutil import system_clock
+from bot.delivery.claim import OutboxLink
+from bot.delivery.worker import OutboxWorker, WorkerConfig
+from bot.leader import asyncpg_connector
+from bot.sources.catalog import Catalog, parse_catalog
+from bot.store import alert_store, migrate, repository
+from bot.store.engine import create_engine, is_sqlite, session_factory
+from bot.store.models import DeliveryRow, SubscriptionRow
+from tests.fakes.http_sender import PLATFORM, HttpChatSender
+
+CATALOG: Catalog = parse_catalog(
+    {
+        "service": [
+            {"id": "svc", "name": "Service", "source": [{"kind": "feed", "url": "https://x/f"}]}
+        ]
+    }
+)
+
+
+def opened(now: datetime, key: str = "opened") -> DetectionEvent:
+    """A new major incident on `svc`."""
+    detail = {"status": "investigating", "impact": "major", "started_at": now.isoformat()}
+    detail |= {"update_status": "investigating", "update_body": "Looking into it"}
+    detail |= {"update_at": now.isoformat()}
+    return DetectionEvent(
+        EventKind.INCIDENT_OPENED, "svc", now, key, f"inc-{key}", "Outage", detail
+    )
+
+
+async def seed(database_url: str, channels: int, *, now: datetime | None = None) -> int:
+    """Migrate, subscribe `channels` channels, stage one incident; returns deliveries staged."""
+    now = now or datetime.now(UTC)
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            await repository.sync_catalog(session=session, catalog=CATALOG)
+            session.add_all(
+                SubscriptionRow(
+                    platform=PLATFORM,
+                    community_id=f"guild-{index % 50}",
+                    channel_id=f"c{index}",
+                    service_id="svc",
+                    created_at=now,
+                )
+                for index in range(channels)
+            )
+            await session.commit()
+        async with sessions() as session:
+            staged = await alert_store.record_alert_events(
+                session=session, events=[opened(now)], now=now
+            )
+            await session.commit()
+        return staged
+    finally:
+        await engine.dispose()
+
+
+async def drain(database_url: str, platform_url: str) -> int:
+    """Send until the outbox is empty everywhere; returns how many deliveries this one did."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    shared = not is_sqlite(database_url)
+    link = OutboxLink(asyncpg_connector(database_url)) if shared else None
+    handled = 0
+    try:
+        async with aiohttp.ClientSession() as http:
+            worker = OutboxWorker(
+                sessions=sessions,
+                senders={PLATFORM: HttpChatSender(http, platform_url)},
+                catalog=CATALOG,
+                clock=system_clock,
+                config=WorkerConfig(channel_concurrency=16, base_backoff=0.01),
+                link=link,
+            )
+            await worker.recover()
+            while True:
+                done = await worker.run_once()
+                handled += done
+                if done:
+                    continue
+                async with sessions() as session:
+                    open_rows = col(DeliveryRow.status).in_(("pending", "sending"))
+                    query = select(func.count()).select_from(DeliveryRow).where(open_rows)
+                    if not (await session.exec(query)).one():
+                        return handled
+                await asyncio.sleep(0.01)  # others still sending, or a retry not yet due
+    finally:
+        if link is not None:
+            await link.close()
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    print(asyncio.run(drain(sys.argv[1], sys.argv[2])), flush=True)
