@@ -56,6 +56,7 @@ from cogs import load_cogs
 
 log = logging.getLogger(__name__)
 
+CUSTOM_REFRESH_SECONDS = 60.0
 USER_AGENT = f"outagebot/{__version__} (+status monitoring; polite conditional polling)"
 
 
@@ -267,6 +268,7 @@ async def _serve(
     add_retention_job(scheduler, _retention(app).run)
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run_forever(worker_stop), name="outbox")
+    custom_task = asyncio.create_task(_refresh_custom_services(app, worker_stop), name="custom")
     # Scheduled work (polls, crowd watch, reminders, retention) runs in the leader only.
     scheduler.start(paused=postgres)
     elector = LeaderElector(
@@ -287,6 +289,7 @@ async def _serve(
             await adapter.stop()
         worker_stop.set()
         await worker_task
+        await custom_task
         # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
         scheduler.pause()
         await app.poller.drain(grace_seconds=settings.http_timeout_seconds + 5)
@@ -377,6 +380,23 @@ def _follow_custom_services(app: App, scheduler: AsyncIOScheduler) -> None:
                 scheduler.remove_job(job_id(url))
 
     custom.on_new_urls, custom.on_dropped_urls = added, dropped
+
+
+async def _refresh_custom_services(
+    app: App, stop: asyncio.Event, *, every_seconds: float = CUSTOM_REFRESH_SECONDS
+) -> None:
+    # Not a scheduler job: followers keep the scheduler paused, yet must answer for services
+    # that `/service add` stored through another process.
+    custom = app.deps.custom_services
+    while custom is not None and not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
+        if stop.is_set():
+            return
+        try:
+            await custom.refresh()
+        except Exception:
+            log.exception("reloading custom services failed; trying again in a minute")
 
 
 async def _initial_poll(app: App) -> None:

@@ -24,6 +24,8 @@ from bot.store.models import CustomServiceRow
 log = logging.getLogger(__name__)
 
 MAX_CUSTOM_SERVICES = 200
+CUSTOM_PREFIX = "custom-"
+"""Every custom service id starts so; built-in ids never do."""
 NameHook = Callable[[list[str]], None]
 
 
@@ -76,8 +78,8 @@ class CustomServices:
 
     async def add(self, *, name: str, url: str, requester: Requester) -> ServiceDef:
         """Discover, store and start polling a service; UserFacingError explains any refusal."""
-        service_id = "custom-" + _slug(name)
-        if len(service_id) <= len("custom-") or len(name) > 60:
+        service_id = CUSTOM_PREFIX + _slug(name)
+        if len(service_id) <= len(CUSTOM_PREFIX) or len(name) > 60:
             raise UserFacingError("Give the service a name of 1 to 60 letters or digits.")
         if self._catalog.name_taken(name) or self._catalog.get(service_id):
             raise UserFacingError("A service called “", Quoted(name), "” exists already.")
@@ -133,6 +135,33 @@ class CustomServices:
         if service is None:
             raise UserFacingError("That service is already gone.")
         return service
+
+    async def refresh(self) -> tuple[list[str], list[str]]:
+        """Follow what other processes added or removed; returns (added ids, removed ids).
+
+        With several processes on one database, `/service add` runs in whichever process the
+        command reached; the others learn of it here (scheduled every minute by the app).
+        """
+        async with self._sessions() as session:
+            stored = {row.id: row for row in (await session.exec(select(CustomServiceRow))).all()}
+        known = {s.id for s in self._catalog if s.id.startswith(CUSTOM_PREFIX)}
+        added, removed = [], []
+        for service_id in sorted(stored.keys() - known):
+            service = custom_service_def(stored[service_id])
+            try:
+                self._catalog.add(service)
+            except CatalogError as exc:  # a built-in took the name since: keep the built-in
+                log.warning("custom service %s not loaded: %s", service_id, exc)
+                continue
+            self.on_new_urls(self._poller.track(service))
+            added.append(service_id)
+        for service_id in sorted(known - stored.keys()):
+            self._catalog.remove(service_id)
+            self.on_dropped_urls(self._poller.untrack(service_id))
+            removed.append(service_id)
+        if added or removed:
+            log.info("custom services followed: +%s -%s", added or "none", removed or "none")
+        return added, removed
 
 
 def _slug(name: str) -> str:

@@ -137,6 +137,45 @@ async def test_custom_services_survive_a_restart(tmp_path: Path, clock: FakeCloc
             assert server.url("/acme" + SUMMARY_PATH) in app.poller.urls
 
 
+async def test_another_process_follows_added_and_removed_services(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Two processes on one database: what one adds, the other polls after its refresh."""
+    async with FakeStatusServer() as server:
+        server.set_json("/builtin" + SUMMARY_PATH, ITERABLE)
+        server.set_json("/acme" + SUMMARY_PATH, ITERABLE)
+        catalog = write_catalog(
+            tmp_path / "catalog.toml", {"builtin": server.url("/builtin" + SUMMARY_PATH)}
+        )
+        acme_url = server.url("/acme" + SUMMARY_PATH)
+        async with (
+            open_app(settings_for(tmp_path, catalog), clock=clock) as first,
+            open_app(settings_for(tmp_path, catalog), clock=clock) as second,
+        ):
+            other = second.deps.custom_services
+            assert other is not None
+            new_urls: list[str] = []
+            dropped_urls: list[str] = []
+            other.on_new_urls, other.on_dropped_urls = new_urls.extend, dropped_urls.extend
+            assert await other.refresh() == ([], [])
+
+            await Bot(first, server, clock).say(
+                "service", action="add", name="Acme", url=server.url("/acme/")
+            )
+            assert second.deps.catalog.resolve("acme") is None  # not until it refreshes
+            assert await other.refresh() == (["custom-acme"], [])
+            assert second.deps.catalog.resolve("acme") is not None
+            assert acme_url in second.poller.urls
+            assert new_urls == [acme_url]
+            assert await other.refresh() == ([], [])  # nothing twice
+
+            await Bot(first, server, clock).say("service", action="remove", name="acme")
+            assert await other.refresh() == ([], ["custom-acme"])
+            assert second.deps.catalog.resolve("acme") is None
+            assert acme_url not in second.poller.urls
+            assert dropped_urls == [acme_url]
+
+
 async def test_private_addresses_are_refused_by_default(tmp_path: Path, clock: FakeClock) -> None:
     async with FakeStatusServer() as server:
         server.set_json("/builtin" + SUMMARY_PATH, ITERABLE)

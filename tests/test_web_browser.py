@@ -56,6 +56,9 @@ def chromium() -> str:
     found = _find_chromium()
     if found:
         return found
+    # .ci/run installs chromium; in CI a missing browser is a failure, never a quiet skip.
+    if os.environ.get("CI"):
+        pytest.fail("chromium is missing in CI: .ci/run should have installed it")
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip("chromium is not installed and cannot be (needs root and apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -416,29 +416,44 @@ async def incidents_since(
             )
         )
     ).all()
-    by_incident: dict[int, list[tuple[str, str, datetime]]] = {r.id or 0: [] for r in rows}
-    if updates and by_incident:
-        for update in (
-            await session.exec(
-                select(IncidentUpdateRow)
-                .where(col(IncidentUpdateRow.incident_id).in_(list(by_incident)))
-                .order_by(col(IncidentUpdateRow.created_at).desc())
-            )
-        ).all():
-            bucket = by_incident[update.incident_id]
-            if len(bucket) < updates:
-                bucket.append((update.status, update.body, update.created_at))
-    incidents = [
-        StoredIncident(
-            title=r.name,
-            impact=r.impact,
-            status=r.status,
-            url=r.url,
-            started_at=r.started_at or r.first_seen_at,
-            resolved_at=r.resolved_at,
-            updates=tuple(by_incident.get(r.id or 0, ())),
-            external_id=r.external_id,
-        )
-        for r in rows
-    ]
+    by_incident = await latest_updates(
+        session=session, incident_ids=[r.id or 0 for r in rows], per_incident=updates
+    )
+    incidents = [stored_incident(r, by_incident.get(r.id or 0, ())) for r in rows]
     return sorted(incidents, key=lambda i: i.started_at, reverse=True)
+
+
+async def latest_updates(
+    *, session: AsyncSession, incident_ids: Sequence[int], per_incident: int
+) -> dict[int, tuple[tuple[str, str, datetime], ...]]:
+    """Up to ``per_incident`` official updates (status, body, when) per incident, newest first."""
+    found: dict[int, list[tuple[str, str, datetime]]] = {i: [] for i in incident_ids}
+    if per_incident <= 0 or not found:
+        return {}
+    for update in (
+        await session.exec(
+            select(IncidentUpdateRow)
+            .where(col(IncidentUpdateRow.incident_id).in_(list(found)))
+            .order_by(col(IncidentUpdateRow.created_at).desc())
+        )
+    ).all():
+        bucket = found[update.incident_id]
+        if len(bucket) < per_incident:
+            bucket.append((update.status, update.body, update.created_at))
+    return {incident_id: tuple(updates) for incident_id, updates in found.items()}
+
+
+def stored_incident(
+    row: IncidentRow, updates: tuple[tuple[str, str, datetime], ...] = ()
+) -> StoredIncident:
+    """The stored incident as the cogs and pages read it."""
+    return StoredIncident(
+        title=row.name,
+        impact=row.impact,
+        status=row.status,
+        url=row.url,
+        started_at=row.started_at or row.first_seen_at,
+        resolved_at=row.resolved_at,
+        updates=updates,
+        external_id=row.external_id,
+    )

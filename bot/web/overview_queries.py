@@ -13,9 +13,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.community_store import StoredIncident
+from bot.store.community_store import StoredIncident, latest_updates, stored_incident
 from bot.store.crowd_models import EarlyWarningRow, ReportRow
-from bot.store.models import IncidentRow, IncidentUpdateRow, ServiceIncidentRow
+from bot.store.models import IncidentRow, ServiceIncidentRow
 
 
 async def open_incidents(*, session: AsyncSession) -> dict[str, list[StoredIncident]]:
@@ -29,18 +29,7 @@ async def open_incidents(*, session: AsyncSession) -> dict[str, list[StoredIncid
     ).all()
     found: dict[str, list[StoredIncident]] = {}
     for service_id, row in rows:
-        found.setdefault(service_id, []).append(
-            StoredIncident(
-                title=row.name,
-                impact=row.impact,
-                status=row.status,
-                url=row.url,
-                started_at=row.started_at or row.first_seen_at,
-                resolved_at=None,
-                updates=(),
-                external_id=row.external_id,
-            )
-        )
+        found.setdefault(service_id, []).append(stored_incident(row))
     for incidents in found.values():
         incidents.sort(key=lambda i: i.started_at, reverse=True)
     return found
@@ -95,31 +84,10 @@ async def incidents_since(
             .limit(limit)
         )
     ).all()
-    by_incident: dict[int, list[tuple[str, str, datetime]]] = {row.id or 0: [] for _, row in rows}
-    if by_incident and updates:
-        for update in (
-            await session.exec(
-                select(IncidentUpdateRow)
-                .where(col(IncidentUpdateRow.incident_id).in_(list(by_incident)))
-                .order_by(col(IncidentUpdateRow.created_at).desc())
-            )
-        ).all():
-            bucket = by_incident[update.incident_id]
-            if len(bucket) < updates:
-                bucket.append((update.status, update.body, update.created_at))
+    by_incident = await latest_updates(
+        session=session, incident_ids=[row.id or 0 for _, row in rows], per_incident=updates
+    )
     return [
-        (
-            service_id,
-            StoredIncident(
-                title=row.name,
-                impact=row.impact,
-                status=row.status,
-                url=row.url,
-                started_at=row.started_at or row.first_seen_at,
-                resolved_at=row.resolved_at,
-                updates=tuple(by_incident[row.id or 0]),
-                external_id=row.external_id,
-            ),
-        )
+        (service_id, stored_incident(row, by_incident.get(row.id or 0, ())))
         for service_id, row in rows
     ]
