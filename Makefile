@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run console demo test lint format typecheck unit bench bench-quick clean
+.PHONY: run console demo test lint format typecheck unit bench bench-quick chaos clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -48,6 +48,12 @@ bench-quick: $(STAMP)  ## every benchmark at small sizes
 	@scripts=$$(ls bench/*.py 2>/dev/null | grep -v '/_'); \
 	if [ -z "$$scripts" ]; then echo "no benchmarks yet"; exit 0; fi; \
 	for s in $$scripts; do echo "== $$s"; $(BIN)/python $$s --quick || exit 1; done
+
+chaos: $(STAMP)  ## every tests/test_chaos_*.py, long: CHAOS_HOURS simulated hours, CHAOS_SCALE× load
+	@tests=$$(ls tests/test_chaos_*.py 2>/dev/null); \
+	if [ -z "$$tests" ]; then echo "no chaos tests yet"; exit 0; fi; \
+	CHAOS_HOURS=$${CHAOS_HOURS:-48} CHAOS_SCALE=$${CHAOS_SCALE:-10} \
+		$(BIN)/pytest -m "slow or not slow" $$tests
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

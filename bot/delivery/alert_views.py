@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alternatives import operational_alternatives
-from bot.core.alert_render import AlertView, render_alert, render_digest
+from bot.core.alert_render import (
+    AlertView,
+    render_alert,
+    render_digest,
+    render_reminder,
+    render_thread_update,
+)
 from bot.core.commands import Reply
 from bot.core.early_warning import WarningView, render_early_warning
 from bot.core.faq_facts import DurationEstimate, estimate_duration, similar_durations
@@ -135,4 +141,19 @@ async def render_single(
             incident_url=facts.get("incident_url"),
             lead_seconds=warning.lead_seconds,
         )
+    )
+
+
+def thread_reply(body: str, view: AlertView, *, named: bool) -> Reply:
+    """The thread reply a THREAD delivery's stored ``body`` describes: an update or a reminder.
+    ``named``: the message covers several services, so the reply says which one it is about."""
+    data = json.loads(body or "{}")
+    if data.get("reminder"):
+        return render_reminder(view, datetime.fromisoformat(data["reminder"]))
+    at = datetime.fromisoformat(data["at"]) if data.get("at") else None
+    return render_thread_update(
+        str(data.get("status", "update")),
+        str(data.get("body", "")),
+        at,
+        service_name=view.service_name if named else None,
     )

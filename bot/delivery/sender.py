@@ -37,11 +37,18 @@ class DeliveryError(Exception):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying: rate limited, 5xx, connection dropped."""
+    """Worth retrying: rate limited, 5xx, connection dropped.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    ``rate_limited``: the platform is pacing us (a 429), not failing; the worker then spends
+    few of the delivery's attempts on it, so a long 429 storm delays deliveries but drops none.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, rate_limited: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class PermanentDeliveryError(DeliveryError):

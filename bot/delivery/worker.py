@@ -9,29 +9,23 @@ twice and loses nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.alert_render import (
-    AlertView,
-    render_reminder,
-    render_thread_update,
-)
 from bot.core.alerts import EDIT, POST, THREAD
 from bot.core.backoff import backoff_delay
-from bot.core.commands import Reply
 from bot.core.timeutil import Clock
 from bot.delivery.alert_views import (
     render_message,
     render_single,
+    thread_reply,
 )
 from bot.delivery.claim import (
     OutboxLink,
@@ -41,6 +35,7 @@ from bot.delivery.claim import (
     release_orphans,
 )
 from bot.delivery.data_delivery import deliver_data
+from bot.delivery.digest import recent_open_message
 from bot.delivery.sender import (
     AlertDataSender,
     ChannelRef,
@@ -58,6 +53,8 @@ log = logging.getLogger(__name__)
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 RATE_LIMITED = "rate limited"
+RATE_LIMIT_PATIENCE = 10
+"""How many times more attempts a delivery gets while the platform answers 429s."""
 Limiter = Callable[[str], Awaitable[None]]
 OutcomeHook = Callable[[DeliveryRow, str], Awaitable[None]]
 """Told each attempt's result: done, retry, failed, or exhausted (retries used up)."""
@@ -105,6 +102,8 @@ class OutboxWorker:
         self._link, self._shards = link, shards
         self._views = RoundViews(catalog)
         self._owner: int | None = None
+        # Outcomes maybe unstored (database gone mid-round): "sending" would wait for a restart.
+        self._stranded: set[int] = set()
         if link is not None:
             link.subscribe(self.wake)
 
@@ -168,6 +167,8 @@ class OutboxWorker:
             if self._owner is None:
                 return 0  # database unreachable: the next tick tries again
         self._views.clear()
+        if self._stranded:
+            await self._requeue_stranded()
         due = await due_deliveries(
             self._sessions,
             owner=self._owner,
@@ -190,7 +191,11 @@ class OutboxWorker:
             async with gate:
                 handled = 0
                 for delivery_id in ids:  # in order: a post before its edits and replies
-                    outcome = await self._process(delivery_id)
+                    try:
+                        outcome = await self._process(delivery_id)
+                    except BaseException:
+                        self._stranded.add(delivery_id)
+                        raise
                     handled += 1
                     if outcome != DONE:
                         break
@@ -198,6 +203,19 @@ class OutboxWorker:
 
         counts = await asyncio.gather(*(drain(ids) for ids in channels.values()))
         return sum(counts)
+
+    async def _requeue_stranded(self) -> None:
+        ids, query = list(self._stranded), update(DeliveryRow)
+        if self._link is not None:  # only ours: another worker may have taken them back already
+            query = query.where(col(DeliveryRow.claimed_by) == self._owner)
+        async with self._sessions() as session:  # "interrupted": look before resending
+            await session.exec(
+                query.where(
+                    col(DeliveryRow.id).in_(ids), col(DeliveryRow.status) == SENDING
+                ).values(status=PENDING, last_error="interrupted; checking before resending")
+            )
+            await session.commit()
+        self._stranded.difference_update(ids)
 
     async def _process(self, delivery_id: int) -> str:
         async with self._sessions() as session:
@@ -244,7 +262,9 @@ class OutboxWorker:
                     session, delivery, alert, message, subscription, channel, sender, retrying
                 )
             except TransientDeliveryError as exc:
-                return await self._retry(session, delivery, str(exc), exc.retry_after)
+                return await self._retry(
+                    session, delivery, str(exc), exc.retry_after, unsure=retrying, paced=exc
+                )
             except PermanentDeliveryError as exc:
                 if exc.pause_subscription:
                     await disable_subscription(
@@ -279,15 +299,14 @@ class OutboxWorker:
             if shared is not None:
                 await self._join_digest(session, shared, alert, subscription, channel, sender)
                 return
+            reply = await render_single(session, alert, view, self._catalog)
+            await _release(session)
             await self._limit(delivery.platform)
             found = await sender.find_sent(channel, delivery.key) if retrying else None
             if found is None:
                 await self._limit(delivery.platform)
             sent = found or await sender.send(
-                channel,
-                await render_single(session, alert, view, self._catalog),
-                key=delivery.key,
-                mention_role=subscription.mention_role,
+                channel, reply, key=delivery.key, mention_role=subscription.mention_role
             )
             session.add(
                 AlertMessageRow(
@@ -300,12 +319,10 @@ class OutboxWorker:
             )
         elif delivery.action == EDIT and message is not None:
             version = alert.version
+            reply = await render_message(session, message, subscription, self._catalog)
+            await _release(session)
             await self._limit(delivery.platform)
-            await sender.edit(
-                channel,
-                SentMessage(message.message_id, message.thread_id),
-                await render_message(session, message, subscription, self._catalog),
-            )
+            await sender.edit(channel, SentMessage(message.message_id, message.thread_id), reply)
             message.rendered_version = max(message.rendered_version, version)
             session.add(message)
         elif delivery.action == THREAD and message is not None:
@@ -319,7 +336,8 @@ class OutboxWorker:
                     )
                 )
             ).one()
-            reply = self._thread_reply(delivery, view, named=bool(others))
+            reply = thread_reply(delivery.body, view, named=bool(others))
+            await _release(session)
             await self._limit(delivery.platform)
             # A thread started from a message takes its id (Discord) or its ts (Slack).
             thread = message.thread_id or message.message_id
@@ -339,34 +357,10 @@ class OutboxWorker:
     async def _recent_open_message(
         self, session: AsyncSession, subscription: SubscriptionRow, alert: AlertRow
     ) -> AlertMessageRow | None:
-        """An open incident's message posted in this channel within the digest window."""
         if alert.kind != "incident" or self._config.digest_window <= timedelta(0):
             return None
         since = self._clock() - self._config.digest_window
-        query = (
-            select(AlertMessageRow)
-            .join(AlertRow, col(AlertRow.id) == col(AlertMessageRow.alert_id))
-            .join(SubscriptionRow, col(SubscriptionRow.id) == col(AlertMessageRow.subscription_id))
-            .join(
-                DeliveryRow,
-                (col(DeliveryRow.alert_id) == col(AlertMessageRow.alert_id))
-                & (col(DeliveryRow.subscription_id) == col(AlertMessageRow.subscription_id))
-                & (col(DeliveryRow.action) == POST),
-            )
-            .where(
-                SubscriptionRow.platform == subscription.platform,
-                SubscriptionRow.community_id == subscription.community_id,
-                SubscriptionRow.channel_id == subscription.channel_id,
-                AlertRow.kind == "incident",
-                col(AlertRow.resolved_at).is_(None),
-                col(AlertRow.id) != alert.id,
-                DeliveryRow.status == DONE,
-                col(DeliveryRow.done_at) >= since,
-            )
-            .order_by(col(DeliveryRow.done_at).desc())
-            .limit(1)
-        )
-        return (await session.exec(query)).first()
+        return await recent_open_message(session, subscription, alert, since=since)
 
     async def _join_digest(
         self,
@@ -394,18 +388,6 @@ class OutboxWorker:
             await render_message(session, joined, subscription, self._catalog),
         )
 
-    def _thread_reply(self, delivery: DeliveryRow, view: AlertView, *, named: bool) -> Reply:
-        data = json.loads(delivery.body or "{}")
-        if data.get("reminder"):
-            return render_reminder(view, datetime.fromisoformat(data["reminder"]))
-        at = datetime.fromisoformat(data["at"]) if data.get("at") else None
-        return render_thread_update(
-            str(data.get("status", "update")),
-            str(data.get("body", "")),
-            at,
-            service_name=view.service_name if named else None,
-        )
-
     async def _limit(self, platform: str) -> None:
         if self._limiter is not None:
             await self._limiter(platform)
@@ -429,16 +411,29 @@ class OutboxWorker:
         return PENDING
 
     async def _retry(
-        self, session: AsyncSession, delivery: DeliveryRow, error: str, retry_after: float | None
+        self,
+        session: AsyncSession,
+        delivery: DeliveryRow,
+        error: str,
+        retry_after: float | None,
+        *,
+        unsure: bool = False,
+        paced: TransientDeliveryError | None = None,
     ) -> str:
-        if delivery.attempts >= self._config.max_attempts:
+        """``unsure``: an earlier attempt may have created the message; a 429 now (on the check,
+        say) does not prove otherwise, so the next attempt checks again."""
+        limit = self._config.max_attempts
+        if paced is not None and paced.rate_limited:
+            limit *= RATE_LIMIT_PATIENCE
+        if delivery.attempts >= limit:
             log.warning(
                 "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
             )
             return await self._finish(session, delivery, FAILED, error, outcome="exhausted")
         if retry_after is not None:
-            # The platform said exactly when: no more, no less (and nothing was created).
-            delay, error = retry_after, f"{RATE_LIMITED}: {error}"
+            # The platform said exactly when: no more, no less (and nothing was created now).
+            delay = retry_after
+            error = error if unsure else f"{RATE_LIMITED}: {error}"
         else:
             delay = backoff_delay(
                 delivery.attempts,
@@ -477,3 +472,13 @@ class OutboxWorker:
             await self.on_outcome(delivery, outcome)
         except Exception:  # metrics or bookkeeping must never stop deliveries
             log.exception("delivery outcome hook failed")
+
+
+async def _release(session: AsyncSession) -> None:
+    """End the session's read transaction before a network call, returning its connection.
+
+    Held across the call, 16 channels in flight would keep 16 connections, and a sender that
+    needs one of its own (a Slack workspace's token) could wait on the pool until it timed out.
+    Nothing is pending here, and loaded rows stay usable (the sessions do not expire on commit).
+    """
+    await session.commit()

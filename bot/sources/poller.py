@@ -120,12 +120,33 @@ class StatusPoller:
                 dropped.append(url)
         self._source_states = {k: v for k, v in self._source_states.items() if k[0] != service_id}
         self._memories = {k: v for k, v in self._memories.items() if k[0] != service_id}
+        # Custom services come and go for the bot's lifetime: per-URL state must go with them,
+        # or it grows without bound and a URL added again inherits an old backoff.
+        for url in dropped:
+            self._not_before.pop(url, None)
+            self._flushed.pop(url, None)
+            self._reader.forget(url)
         return dropped
 
     @property
     def urls(self) -> Sequence[str]:
         """Every source URL this poller reads."""
         return list(self._services_by_url)
+
+    def retry_at(self, url: str) -> datetime | None:
+        """When a failing source will next be asked (polls before then are skipped); None if due."""
+        return self._not_before.get(url)
+
+    def footprint(self) -> dict[str, int]:
+        """Entries held per kind of per-source state: bounded by the sources, not by polls."""
+        return {
+            "memories": len(self._memories),
+            "source_states": len(self._source_states),
+            "backoffs": len(self._not_before),
+            "flushed": len(self._flushed),
+            "in_flight": len(self._in_flight),
+            **self._reader.footprint(),
+        }
 
     async def poll_all(self) -> None:
         """Poll every source once, concurrently."""
@@ -145,9 +166,18 @@ class StatusPoller:
     async def poll(self, url: str) -> None:
         """Poll one source and store the outcome. Never raises except on cancellation."""
         task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+        if task is None:
+            await self._poll(url)
+            return
+        # Tracked only while this poll runs: a long-lived caller (a command handler, a loop)
+        # must neither pile up done-callbacks nor be waited for by drain() after its poll.
+        self._in_flight.add(task)
+        try:
+            await self._poll(url)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _poll(self, url: str) -> None:
         known = self._sources.get(url)
         kind, result, started = known.kind if known else "?", "error", time.perf_counter()
         if self._clock() < self._not_before.get(url, _EPOCH):

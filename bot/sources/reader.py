@@ -42,6 +42,23 @@ class SourceReader:
         self._parts: dict[str, tuple[str | None, str | None, Snapshot]] = {}
         self._unsupported: set[str] = set()
 
+    def footprint(self) -> dict[str, int]:
+        """Entries held per cache, for checking that they stay bounded by the sources."""
+        return {
+            "parsed": len(self._last),
+            "validators": len(self._validators),
+            "parts": len(self._parts),
+            "unsupported_parts": len(self._unsupported),
+        }
+
+    def forget(self, url: str) -> None:
+        """Drop everything kept for a source that is no longer polled."""
+        self._last.pop(url, None)
+        self._validators.pop(url, None)
+        for part in part_urls(url):
+            self._parts.pop(part, None)
+            self._unsupported.discard(part)
+
     async def read(self, *, kind: str, url: str, options: Mapping[str, object]) -> ReadResult:
         """Read a source once; never raises except on cancellation."""
         cached = self._last.get(url)

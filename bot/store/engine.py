@@ -6,6 +6,7 @@ commits, so delivery workers in every process wake at once instead of at their n
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +28,30 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; creates the SQLite file's folder when needed."""
+def create_engine(url: str, *, sqlite_busy_seconds: float = 30.0) -> AsyncEngine:
+    """An async engine for ``url``; creates the SQLite file's folder when needed.
+
+    ``sqlite_busy_seconds``: how long a SQLite writer waits for another's lock before it fails
+    with "database is locked"."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        engine = create_async_engine(url, connect_args={"timeout": sqlite_busy_seconds})
+        pragmas = partial(_sqlite_pragmas, busy_ms=int(sqlite_busy_seconds * 1000))
+        event.listen(engine.sync_engine, "connect", pragmas)
         return engine
     # Enough connections for the outbox worker's concurrent channels plus polling and commands.
     return create_async_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
     # WAL lets readers (commands) run while the poller writes; busy_timeout absorbs short locks.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cursor.close()
 
 

@@ -1,7 +1,8 @@
 """A fake Discord on loopback (REST + gateway websocket) for the real discord.py client.
 
 Every REST call is recorded; tests queue 429s (Retry-After, X-RateLimit-*) or 5xx answers,
-dispatch gateway events such as INTERACTION_CREATE, and drop the gateway connection.
+dispatch gateway events such as INTERACTION_CREATE, and drop the gateway connection. Chaos
+tests set ``inject`` to decide, per request, on an error answer or a dropped connection.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class Failure:
     times: int
 
 
+DROP_BEFORE = "drop before"
+"""`inject` answer: close the connection after reading the request; nothing happens."""
+DROP_AFTER = "drop after"
+"""`inject` answer: do what was asked, then close the connection instead of answering."""
+Injected = Failure | str | None
+"""What `FakeDiscord.inject` decides for a request: an error answer, a drop, or nothing."""
+
+
 @dataclass(slots=True)
 class _Gateway:
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -80,6 +89,9 @@ class FakeDiscord:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.inject: Callable[[Call], Injected] | None = None
+        self.honour_nonces = True
+        """False: act as Discord once a nonce is older than its few minutes of memory."""
 
     async def __aenter__(self) -> Self:
         app = web.Application()
@@ -131,6 +143,10 @@ class FakeDiscord:
         }
         body = template["body"] | {"retry_after": retry_after}
         self.fail(method, pattern, 429, headers=headers, body=body)
+
+    def add_channel(self, guild_id: str, channel_id: str, *, kind: int = 0) -> None:
+        """One more text channel (``kind`` 0) in a guild, for fan-outs over many channels."""
+        self.channels[channel_id] = {"id": channel_id, "type": kind, "guild_id": guild_id}
 
     def matching(self, method: str, pattern: str) -> list[Call]:
         """Recorded calls with this method whose path matches ``pattern``."""
@@ -217,10 +233,16 @@ class FakeDiscord:
         call = Call(request.method, path, dict(request.query), body, files, dict(request.headers))
         self.calls.append(call)
         try:
+            injected = self.inject(call) if self.inject is not None else None
+            if isinstance(injected, Failure):
+                return _json(injected.body, status=injected.status, headers=injected.headers)
+            if injected == DROP_BEFORE:
+                return _dropped(request)
             failure = self._failure_for(call)
             if failure is not None:
                 return _json(failure.body, status=failure.status, headers=failure.headers)
-            return await self._route(call)
+            answer = await self._route(call)
+            return _dropped(request) if injected == DROP_AFTER else answer
         finally:
             await self._notify()
 
@@ -325,7 +347,7 @@ class FakeDiscord:
             if self.channels[channel_id].get("type") in (15, 16):  # forum and media channels
                 return _error(400, 50008, "Cannot send messages in a non-text channel")
             nonce = call.json.get("nonce")
-            if call.json.get("enforce_nonce") and nonce:
+            if call.json.get("enforce_nonce") and nonce and self.honour_nonces:
                 for existing in stored:
                     if existing["nonce"] == nonce:
                         return _json(existing)
@@ -398,6 +420,13 @@ def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
         status=status,
         headers={**(headers or {}), "Content-Type": "application/json"},
     )
+
+
+def _dropped(request: web.Request) -> web.Response:
+    # The client sees its connection close with no answer, as on a network cut or a crash.
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=204)
 
 
 def _edit(message: dict[str, Any], body: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 The real slack_sdk clients talk to it (``AsyncWebClient(base_url=fake.api_url)``); every call is
 recorded with its method, parameters and token, and tests can script errors and 429s per method.
+Chaos tests set ``inject`` to decide, per call, on an error answer or a dropped connection.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ class Failure:
     retry_after: int | None = None
     times: int = 1
     raw_body: bytes | None = None
+
+
+DROP_BEFORE = "drop before"
+"""`inject` answer: close the connection after reading the request; nothing happens."""
+DROP_AFTER = "drop after"
+"""`inject` answer: do what was asked, then close the connection instead of answering."""
+Injected = Failure | str | None
+"""What `FakeSlack.inject` decides for a call: an error answer, a drop, or nothing."""
 
 
 @dataclass(slots=True)
@@ -96,6 +105,7 @@ class FakeSlack:
     usergroups: dict[str, dict[str, Any]] = field(default_factory=dict)
     """User group id → {"handle": …, "users": [...]}."""
     uploads: dict[str, Upload] = field(default_factory=dict)
+    inject: Callable[[ApiCall], Injected] | None = None
     _runner: web.AppRunner | None = None
     _port: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -175,7 +185,16 @@ class FakeSlack:
             params.update(await request.post())
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
-        self.calls.append(ApiCall(method=method, params=params, token=token))
+        call = ApiCall(method=method, params=params, token=token)
+        self.calls.append(call)
+        injected = self.inject(call) if self.inject is not None else None
+        if injected == DROP_BEFORE:
+            return _dropped(request)
+        if isinstance(injected, Failure):
+            headers = {"Retry-After": str(injected.retry_after)} if injected.retry_after else {}
+            return web.json_response(
+                {"ok": False, "error": injected.error}, status=injected.status, headers=headers
+            )
         params = {**params, "_token": token}
         if auth.startswith("Basic "):  # oauth.v2.access sends the client id and secret so
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
@@ -197,7 +216,7 @@ class FakeSlack:
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         answer: dict[str, Any] = handler(params)
-        return web.json_response(answer)
+        return _dropped(request) if injected == DROP_AFTER else web.json_response(answer)
 
     def _m_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -379,6 +398,13 @@ class FakeSlack:
 
     def acked(self, envelope_id: str) -> bool:
         return any(a.get("envelope_id") == envelope_id for a in self.acks)
+
+
+def _dropped(request: web.Request) -> web.Response:
+    # The client sees its connection close with no answer, as on a network cut or a crash.
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=204)
 
 
 def _as_list(value: Any) -> list[Any]:

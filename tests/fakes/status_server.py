@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import sys
 from collections import deque
@@ -47,6 +48,7 @@ class Step:
     declare_length: bool = False  # with huge_bytes: send Content-Length instead of chunking
     cut_at: int | None = None  # stop the body after this many bytes...
     after_cut: Literal["close", "hang"] = "close"  # ...then drop the connection, or stall
+    trickle: float = 0.0  # slowloris: seconds between one-byte writes of `body`
 
     @classmethod
     def json(
@@ -91,9 +93,12 @@ class RecordedRequest:
 class FakeStatusServer:
     """An aiohttp server on 127.0.0.1 replaying scripted responses per path (404 elsewhere)."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self._host = host
         self._port = port
+        self._ssl = ssl_context  # set: serve HTTPS with its certificate
         self._scripts: dict[str, deque[Step]] = {}
         self._closing = asyncio.Event()
         self._arrivals = asyncio.Condition()
@@ -109,7 +114,7 @@ class FakeStatusServer:
             app, handle_signals=False, access_log=None, shutdown_timeout=2.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
         await site.start()
         self._port = self._runner.addresses[0][1]
         return self
@@ -132,7 +137,8 @@ class FakeStatusServer:
 
     def url(self, path: str) -> str:
         """Absolute URL of `path` on this server."""
-        return f"http://{self._host}:{self._port}{path}"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}{path}"
 
     def set_script(self, path: str, steps: Iterable[Step]) -> None:
         """Answer `path` with these steps in order, each once, the last one forever."""
@@ -179,6 +185,8 @@ class FakeStatusServer:
             _reset_connection(request)
             # Preparing this fails on the dead transport, which aiohttp treats as a client leaving.
             return web.Response()
+        if step.trickle > 0:
+            return await self._trickle(request, step)
         if step.huge_bytes or step.cut_at is not None:
             return await self._stream(request, step)
         headers = CIMultiDict({"Content-Type": step.content_type, **step.headers})
@@ -222,6 +230,28 @@ class FakeStatusServer:
                 await self._closing.wait()
             if request.transport is not None:
                 request.transport.abort()
+            return response
+        await response.write_eof()
+        return response
+
+    async def _trickle(self, request: web.Request, step: Step) -> web.StreamResponse:
+        """Send the body a byte at a time, `step.trickle` seconds apart (a slowloris server)."""
+        headers = CIMultiDict({"Content-Type": step.content_type, **step.headers})
+        response = web.StreamResponse(status=step.status, headers=headers)
+        response.content_length = len(step.body)
+        await response.prepare(request)
+        for index in range(len(step.body)):
+            try:
+                await response.write(step.body[index : index + 1])
+            except ConnectionError:
+                return response  # the client timed out and left, as it should
+            # The pause is the misbehaviour itself; closing the server cuts it short.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), step.trickle)
+            if self._closing.is_set():
+                break
+        if request.transport is not None and self._closing.is_set():
+            request.transport.abort()
             return response
         await response.write_eof()
         return response

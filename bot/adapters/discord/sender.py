@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -237,7 +238,13 @@ class DiscordSender:
         bucket = f"{method} {_MESSAGE_ID.sub('/messages/:id', path.split('?')[0])}"
         wait = self._blocked_until.get(bucket, 0.0) - self._monotonic()
         if wait > 0:
-            raise TransientDeliveryError(f"Discord bucket {bucket} exhausted", retry_after=wait)
+            # Rounded up to the millisecond: a retry scheduled a hair too early (clock rounding)
+            # would otherwise come back, find the bucket still closed, and spin.
+            raise TransientDeliveryError(
+                f"Discord bucket {bucket} exhausted",
+                retry_after=math.ceil(wait * 1000) / 1000,
+                rate_limited=True,
+            )
         await self._limiter.acquire()
         kwargs: dict[str, Any] = {"headers": self._headers}
         if message is not None and message.image_png is not None:
@@ -266,7 +273,7 @@ class DiscordSender:
             retry_after = _retry_after(data, headers)
             if isinstance(data, dict) and data.get("global"):
                 log.warning("Discord global rate limit hit; retry after %.1f s", retry_after)
-            raise TransientDeliveryError(where, retry_after=retry_after)
+            raise TransientDeliveryError(where, retry_after=retry_after, rate_limited=True)
         if status >= 500:
             raise TransientDeliveryError(where)
         if status in (401, 403, 404) or code in PERMANENT_CODES or code == NOT_A_TEXT_CHANNEL:

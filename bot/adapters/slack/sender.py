@@ -245,7 +245,9 @@ def classify(exc: SlackApiError) -> TransientDeliveryError | PermanentDeliveryEr
     if status == 429 or error == "ratelimited":
         headers = getattr(response, "headers", None) or {}
         return TransientDeliveryError(
-            "Slack rate limit", retry_after=_retry_after(headers.get("Retry-After"))
+            "Slack rate limit",
+            retry_after=_retry_after(headers.get("Retry-After")),
+            rate_limited=True,
         )
     if error in PERMANENT_ERRORS:
         return PermanentDeliveryError(f"Slack refused: {error}")
