@@ -1,7 +1,11 @@
-"""Builders shared by tests: small catalogs and snapshots."""
+"""Builders shared by tests: small catalogs, snapshots, and `outagebot run` as a process."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -127,3 +131,49 @@ async def make_poller(
         prober=HttpProber(http),
         clock=clock,
     )
+
+
+def bot_env(tmp_path: Path, catalog: Path, **extra: str) -> dict[str, str]:
+    """The environment of a bot process: its own SQLite file and catalog, no chat tokens."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DISCORD_", "SLACK_"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            "CATALOG_PATH": str(catalog),
+            "WEB_PORT": "0",
+            "HTTP_TIMEOUT_SECONDS": "2",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+async def start_bot_run(
+    tmp_path: Path, env: dict[str, str], *, stdin: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """`python -m bot run` in ``tmp_path`` with output and log piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdin=stdin,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str]) -> re.Match[str]:
+    """Read lines (kept in ``seen``) until one matches; fails if the stream ends first."""
+    while True:
+        line = (await stream.readline()).decode()
+        if not line:
+            raise AssertionError("process ended before logging " + pattern + "\n" + "".join(seen))
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 from tests.conftest import FIXTURES
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
-from tests.helpers import write_catalog
+from tests.helpers import bot_env, write_catalog
 
 GITHUB = json.loads(
     (FIXTURES / "statuspage" / "statuspage_summary_github_2022-11-25_incident.json").read_text()
@@ -22,23 +21,6 @@ TWILIO = json.loads(
         / "statuspage_summary_twilio_2020-06-16_incidents_and_maintenances.json"
     ).read_text()
 )
-
-
-def bot_env(tmp_path: Path, catalog: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DISCORD_", "SLACK_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            "CATALOG_PATH": str(catalog),
-            "WEB_PORT": "0",
-            "HTTP_TIMEOUT_SECONDS": "2",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra)
-    return env
 
 
 async def run_console(tmp_path: Path, catalog: Path, stdin: bytes) -> tuple[int, str, str]:

@@ -22,8 +22,7 @@ from bot.leader import AlreadyRunningError, LeaderElector, asyncpg_connector, si
 from bot.scheduling import take_over
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import write_catalog
-from tests.test_console_e2e import bot_env
+from tests.helpers import bot_env, write_catalog
 
 KEY = 0x7E57_0001  # not the production key: a stray bot on this server cannot interfere
 

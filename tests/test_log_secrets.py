@@ -13,7 +13,6 @@ import io
 import logging
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +46,14 @@ from tests.conftest import FakeClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, FakeDiscord
 from tests.fakes.slack_server import Failure, FakeSlack
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
-from tests.helpers import catalog_for, make_poller, write_catalog
-from tests.test_console_e2e import bot_env
-from tests.test_run import read_until
+from tests.helpers import (
+    bot_env,
+    catalog_for,
+    make_poller,
+    read_until,
+    start_bot_run,
+    write_catalog,
+)
 
 SLACK_BOT = "xoxb-2401234567-5012345678901-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_APP = "xapp-1-A0123456789-5012345678901-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -286,17 +290,7 @@ async def test_the_whole_bot_at_debug_writes_no_secret(tmp_path: Path) -> None:
             API_ADMIN_TOKEN=ADMIN_API,
             STATUSPAGE_WEBHOOK_SECRETS=f"leaky:{WEBHOOK_SECRET}",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot_run(tmp_path, env)
         assert process.stderr is not None
         seen: list[str] = []
         try:

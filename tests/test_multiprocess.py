@@ -40,8 +40,7 @@ from tests.fakes.chat_platform import FakeChatPlatform
 from tests.fakes.outbox_child import seed
 from tests.fakes.slack_server import TEAM_ID, FakeSlack
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import write_catalog
-from tests.test_console_e2e import bot_env
+from tests.helpers import bot_env, write_catalog
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -36,10 +35,9 @@ from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import catalog_for, write_catalog
+from tests.helpers import bot_env, catalog_for, read_until, start_bot_run, write_catalog
 from tests.test_alerts import TIMELINE
-from tests.test_console_e2e import bot_env
-from tests.test_run import ITERABLE, read_until
+from tests.test_run import ITERABLE
 
 
 class FakeAdapter:
@@ -256,17 +254,7 @@ async def test_the_real_process_is_ready_exports_metrics_and_logs_json(tmp_path:
             CONSOLE="off",
             API_ADMIN_TOKEN="ops-admin-token-0123456789",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot_run(tmp_path, env)
         assert process.stderr is not None
         seen: list[str] = []
         try:

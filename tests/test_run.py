@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from tests.conftest import FIXTURES
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import write_catalog
-from tests.test_console_e2e import bot_env
+from tests.helpers import bot_env, read_until, start_bot_run, write_catalog
 
 ITERABLE = json.loads(
     (FIXTURES / "statuspage" / "statuspage_summary_iterable_2017-08-22.json").read_text()
 )
-
-
-async def read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str]) -> re.Match[str]:
-    while True:
-        line = (await stream.readline()).decode()
-        if not line:
-            raise AssertionError("process ended before logging " + pattern + "\n" + "".join(seen))
-        seen.append(line)
-        if match := re.search(pattern, line):
-            return match
 
 
 async def test_run_serves_health_polls_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -42,17 +29,7 @@ async def test_run_serves_health_polls_and_stops_on_sigterm(tmp_path: Path) -> N
             CONSOLE="off",
             STATUSPAGE_WEBHOOK_SECRETS="iterable:super-secret-token-1234",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot_run(tmp_path, env)
         assert process.stderr is not None
         seen: list[str] = []
         try:
@@ -94,17 +71,7 @@ async def test_busy_web_port_is_reported_not_fatal(tmp_path: Path) -> None:
         env = bot_env(
             tmp_path, catalog, CONSOLE="on", WEB_PORT=str(server.port)
         )  # port already taken
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot_run(tmp_path, env, stdin=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(process.communicate(b"/status iterable\nquit\n"), 60)
     assert process.returncode == 0
     assert "web server not started" in err.decode()
