@@ -49,7 +49,7 @@ bench-quick: $(STAMP)  ## every benchmark at small sizes
 	if [ -z "$$scripts" ]; then echo "no benchmarks yet"; exit 0; fi; \
 	for s in $$scripts; do echo "== $$s"; $(BIN)/python $$s --quick || exit 1; done
 
-chaos: $(STAMP)  ## every tests/test_chaos_*.py, long: CHAOS_HOURS simulated hours, CHAOS_SCALE× load
+chaos: $(STAMP)  ## every tests/test_chaos_*.py, long: CHAOS_HOURS simulated hours, CHAOS_SCALE× load and kills
 	@tests=$$(ls tests/test_chaos_*.py 2>/dev/null); \
 	if [ -z "$$tests" ]; then echo "no chaos tests yet"; exit 0; fi; \
 	CHAOS_HOURS=$${CHAOS_HOURS:-48} CHAOS_SCALE=$${CHAOS_SCALE:-10} \

@@ -48,6 +48,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.store import alert_store, migrate, repository
+from bot.store.availability import DatabaseOutageLog
 from bot.store.engine import create_engine, is_sqlite, session_factory
 from bot.store.retention import RetentionJob, RetentionPolicy
 from bot.web.server import WebServer, create_web_app
@@ -314,14 +315,13 @@ def _schedule_reminders(app: App, scheduler: AsyncIOScheduler) -> None:
     if hours <= 0:
         return
     every = timedelta(hours=hours)
+    database = DatabaseOutageLog(log, "reminders", clock=app.clock)
 
     async def remind() -> None:
-        try:
+        with database.watching("staging reminders failed"):
             async with app.deps.sessions() as session:
                 await alert_store.stage_reminders(session=session, now=app.clock(), every=every)
                 await session.commit()
-        except Exception:
-            log.exception("staging reminders failed")
 
     scheduler.add_job(remind, "interval", minutes=5, id="reminders", max_instances=1, coalesce=True)
 
@@ -388,15 +388,14 @@ async def _refresh_custom_services(
     # Not a scheduler job: followers keep the scheduler paused, yet must answer for services
     # that `/service add` stored through another process.
     custom = app.deps.custom_services
+    database = DatabaseOutageLog(log, "following custom services", clock=app.clock)
     while custom is not None and not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
         if stop.is_set():
             return
-        try:
+        with database.watching("reloading custom services failed; trying again in a minute"):
             await custom.refresh()
-        except Exception:
-            log.exception("reloading custom services failed; trying again in a minute")
 
 
 async def _initial_poll(app: App) -> None:

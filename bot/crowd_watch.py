@@ -21,6 +21,7 @@ from bot.core.service_state import ServiceState
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog
 from bot.store import crowd_store, detection_store, warning_store
+from bot.store.availability import DatabaseOutageLog
 from bot.store.crowd_models import CrowdMemoryRow
 from bot.store.models import ServiceRow
 
@@ -58,17 +59,17 @@ class CrowdWatch:
         self._nudged: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        # Shared by the tick and the nudges: one line per database outage, not one per service.
+        self._database = DatabaseOutageLog(log, "crowd watch", clock=clock)
 
     async def tick(self) -> int:
         """Evaluate every service; returns how many deliveries were staged."""
         staged = 0
         for service in list(self._catalog):
-            try:
+            with self._database.watching("crowd evaluation of %s failed", service.id):
                 staged += await self._evaluate(
                     service.id, [s.url for s in service.sources if s.kind == "probe"]
                 )
-            except Exception:
-                log.exception("crowd evaluation of %s failed", service.id)
         if staged:
             self._on_staged()
         return staged
@@ -95,13 +96,11 @@ class CrowdWatch:
         service = self._catalog.get(service_id)
         if service is None:
             return
-        try:
+        staged = 0
+        with self._database.watching("crowd evaluation of %s failed", service_id):
             staged = await self._evaluate(
                 service_id, [s.url for s in service.sources if s.kind == "probe"]
             )
-        except Exception:
-            log.exception("crowd evaluation of %s failed", service_id)
-            return
         if staged:
             self._on_staged()
 

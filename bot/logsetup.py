@@ -7,6 +7,7 @@ message, its arguments, an exception or an extra field) is masked before anythin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import TextIO
 from pydantic import SecretStr
 
 from bot.settings import Settings
+from bot.web.webhooks import parse_webhook_secrets
 
 MASK = "[redacted]"
 _OURS = "_outagebot_handler"
@@ -63,8 +65,10 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, self.redact(value))
+            if key in _STANDARD or isinstance(value, (int, float, bool, type(None))):
+                continue
+            # Anything else would reach a formatter as its repr: redact that text instead.
+            setattr(record, key, self.redact(value if isinstance(value, str) else repr(value)))
         return True
 
 
@@ -109,6 +113,11 @@ def settings_secrets(settings: Settings) -> list[str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             values.append(value.get_secret_value())
+    if settings.statuspage_webhook_secrets is not None:
+        # A list of service:secret pairs: each secret can show up alone (in a hook's path).
+        with contextlib.suppress(ValueError):  # the app refuses to start with a bad list
+            pairs = parse_webhook_secrets(settings.statuspage_webhook_secrets.get_secret_value())
+            values.extend(pairs.values())
     return values
 
 

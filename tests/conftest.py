@@ -22,6 +22,8 @@ from bot.store.engine import create_engine
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PG_SKIP_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)"
+# Every log record of the run is scanned for secrets (tests/log_scan.py).
+pytest_plugins = ("tests.log_scan",)
 
 
 class FakeClock:
@@ -78,6 +80,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Every table emptied and its ids restarted (the PostgreSQL database outlives a test)."""
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A migrated database, emptied after the test (the PostgreSQL one outlives a test)."""
@@ -87,7 +96,18 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         if engine.dialect.name == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-            async with engine.begin() as connection:
-                await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            await empty_tables(engine)
+        await engine.dispose()
+
+
+@pytest.fixture
+async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """The PostgreSQL test database alone (for tests that cut or proxy it), migrated, emptied
+    afterwards."""
+    engine = create_engine(postgres_url)
+    await migrate.upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await empty_tables(engine)
         await engine.dispose()

@@ -26,8 +26,18 @@ from bot.sources.catalog import Catalog, parse_catalog
 from bot.sources.fetch import HttpFetcher
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
+from bot.sources.timeline import Timeline, parse_timeline
 from bot.store import repository
 from bot.store.engine import session_factory
+
+TIMELINES = Path(__file__).resolve().parent / "fixtures" / "timelines"
+ANTHROPIC_TIMELINE = "anthropic_2025-12-14_9g6qpr72ttbr_elevated_errors_many_models.txt"
+OPENAI_TIMELINE = "openai_2024-09-16_bq8064vtt623_api_logins_failing.txt"
+
+
+def real_timeline(file_name: str) -> Timeline:
+    """A real incident, as its status page told it (tests/fixtures/timelines/)."""
+    return parse_timeline((TIMELINES / file_name).read_text(encoding="utf-8"))
 
 
 def catalog_for(urls: dict[str, str]) -> Catalog:

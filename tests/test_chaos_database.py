@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, dispatch
 from bot.core.rich import to_plain
@@ -139,22 +139,9 @@ def assert_each_channel_told_once(rig: Rig, channels: list[str]) -> None:
 # --- PostgreSQL restarted under load -----------------------------------------------------------
 
 
-@pytest.fixture
-async def pg_direct(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(postgres_url)
-    await migrate.upgrade(engine)
-    try:
-        yield engine
-    finally:
-        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        await engine.dispose()
-
-
 @pytest.mark.postgres
 async def test_postgres_going_away_under_load_loses_nothing_and_recovers(
-    pg_direct: AsyncEngine,
+    pg_engine: AsyncEngine,
     postgres_url: str,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,

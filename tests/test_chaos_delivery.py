@@ -498,6 +498,35 @@ async def test_rate_limited_check_after_a_lost_thread_reply_still_checks(
         assert chaos.injected == Counter({"drop after": 1, "429": 1})
 
 
+async def test_a_thread_reply_found_after_a_lost_answer_keeps_its_thread(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    # The reply went out but its answer was lost (as when the process dies right then): the
+    # check finds it in the thread, and the thread is remembered, so the next update goes
+    # straight there instead of starting the thread again.
+    chaos = Chaos(SEED, rate=0.0)
+    async with chaos_rig(engine, clock, chaos, discord_count=1, slack_count=1) as rig:
+        await _record(
+            engine, clock, _event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock)
+        )
+        await rig.drain()
+        chaos.scripted = {"POST messages": ["drop after"], "chat.postMessage": ["drop after"]}
+        await _record(
+            engine, clock, _event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock)
+        )
+        await rig.drain()
+        async with session_factory(engine)() as session:
+            messages = (await session.exec(select(AlertMessageRow))).all()
+        assert len(messages) == 2
+        assert all(m.thread_id == m.message_id for m in messages)  # a thread takes its id
+        await _record(
+            engine, clock, _event(EventKind.INCIDENT_UPDATED, "u2", "monitoring", "Fixed", clock)
+        )
+        await rig.drain()
+        assert len(rig.discord.matching("POST", r"/channels/\d+/messages/\d+/threads")) == 1
+        assert chaos.injected == Counter({"drop after": 2})
+
+
 async def test_a_long_429_storm_delays_a_delivery_but_does_not_drop_it(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:

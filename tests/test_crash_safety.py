@@ -22,7 +22,9 @@ from tests.conftest import REPO
 from tests.fakes.chat_platform import FakeChatPlatform
 
 CHANNELS = 200
-REPEATS = int(os.environ.get("CRASH_REPEATS", "3"))
+# One in every `make test` (test_chaos_kill.py kills fan-outs 50 more times); `make chaos`: 10.
+SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
+REPEATS = int(os.environ.get("CRASH_REPEATS", str(max(1, int(SCALE)))))
 NOW = datetime.now(UTC) - timedelta(minutes=1)  # the child worker runs on the real clock
 CATALOG = parse_catalog(
     {

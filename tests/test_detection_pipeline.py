@@ -17,19 +17,13 @@ from bot.sources.fetch import new_http_session
 from bot.sources.timeline import Timeline, incidents_at, parse_timeline, summary_at
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
-from tests.conftest import FIXTURES, FakeClock
+from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
-from tests.helpers import make_poller
+from tests.helpers import ANTHROPIC_TIMELINE, OPENAI_TIMELINE, make_poller, real_timeline
 
 INCIDENTS_PATH = "/api/v2/incidents.json"
-ANTHROPIC = parse_timeline(
-    (
-        FIXTURES / "timelines" / "anthropic_2025-12-14_9g6qpr72ttbr_elevated_errors_many_models.txt"
-    ).read_text()
-)
-OPENAI = parse_timeline(
-    (FIXTURES / "timelines" / "openai_2024-09-16_bq8064vtt623_api_logins_failing.txt").read_text()
-)
+ANTHROPIC = real_timeline(ANTHROPIC_TIMELINE)
+OPENAI = real_timeline(OPENAI_TIMELINE)
 
 
 def catalog(url: str, **extra: object) -> Catalog:

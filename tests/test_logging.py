@@ -94,6 +94,29 @@ def test_tokens_and_configured_secrets_are_redacted(fmt: str) -> None:
     assert "discord login" in out
 
 
+def test_each_statuspage_webhook_secret_is_masked_on_its_own() -> None:
+    first, second = "first-hook-secret-0123456789", "second-hook-secret-9876543210"
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.logging.hooks")
+    configured = settings(statuspage_webhook_secrets=f"openai:{first}, anthropic:{second}")
+    logger.handlers, logger.propagate = [build_handler(configured, stream)], False
+    logger.warning("POST /hooks/statuspage/%s from 10.0.0.1", second)
+    logger.warning("and /hooks/statuspage/%s", first)
+    out = stream.getvalue()
+    assert first not in out
+    assert second not in out
+    assert out.count(MASK) == 2
+
+
+def test_extra_fields_of_any_type_are_redacted_in_json() -> None:
+    logger, stream = log_through("json")
+    logger.warning("sent", extra={"request": {"token": SLACK_BOT}, "tries": 3, "ok": False})
+    entry = json.loads(stream.getvalue())
+    assert SLACK_BOT not in stream.getvalue()
+    assert MASK in entry["request"]
+    assert (entry["tries"], entry["ok"]) == (3, False)  # numbers and flags stay as they are
+
+
 def test_ordinary_text_is_left_alone() -> None:
     logger, stream = log_through("text")
     logger.info("bearer of bad news: openai is down since 12:00")

@@ -4,28 +4,30 @@ A delivery is marked ``sending`` and committed before the network call. If the p
 there, the restarted worker asks the platform whether the message already exists (`find_sent`:
 Discord nonce / Slack metadata) before sending again, so a crash at any point posts nothing
 twice and loses nothing.
+
+This module claims due deliveries and runs rounds; sending one delivery is `bot.delivery.attempt`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.alerts import EDIT, POST, THREAD
-from bot.core.backoff import backoff_delay
 from bot.core.timeutil import Clock
-from bot.delivery.alert_views import (
-    render_message,
-    render_single,
-    thread_reply,
+from bot.delivery.attempt import (
+    DONE,
+    PENDING,
+    SENDING,
+    DeliveryAttempts,
+    Limiter,
+    OutcomeHook,
+    WorkerConfig,
 )
 from bot.delivery.claim import (
     OutboxLink,
@@ -34,43 +36,14 @@ from bot.delivery.claim import (
     due_deliveries,
     release_orphans,
 )
-from bot.delivery.data_delivery import deliver_data
-from bot.delivery.digest import recent_open_message
-from bot.delivery.sender import (
-    AlertDataSender,
-    ChannelRef,
-    PermanentDeliveryError,
-    PlatformSender,
-    SentMessage,
-    TransientDeliveryError,
-)
-from bot.delivery.view_cache import RoundViews
+from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.sources.catalog import Catalog
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
-from bot.store.subscription_store import disable_subscription
+from bot.store.availability import DatabaseOutageLog
+from bot.store.models import DeliveryRow
+
+__all__ = ["Limiter", "OutboxWorker", "OutcomeHook", "WorkerConfig"]
 
 log = logging.getLogger(__name__)
-
-PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
-RATE_LIMITED = "rate limited"
-RATE_LIMIT_PATIENCE = 10
-"""How many times more attempts a delivery gets while the platform answers 429s."""
-Limiter = Callable[[str], Awaitable[None]]
-OutcomeHook = Callable[[DeliveryRow, str], Awaitable[None]]
-"""Told each attempt's result: done, retry, failed, or exhausted (retries used up)."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """How hard the worker pushes."""
-
-    batch: int = 200
-    channel_concurrency: int = 16
-    max_attempts: int = 10
-    base_backoff: float = 2.0
-    max_backoff: float = 600.0
-    digest_window: timedelta = timedelta(minutes=10)
-    """A second incident in a channel within this window joins the first one's message."""
 
 
 class OutboxWorker:
@@ -92,20 +65,36 @@ class OutboxWorker:
         """``link`` (PostgreSQL) shares the outbox with other worker processes; without it this
         worker assumes it is the only one. ``shards`` limits Discord to the guilds it runs."""
         self._sessions = sessions
-        self._senders = dict(senders)
-        self._catalog = catalog
+        self._platforms = list(senders)
         self._clock = clock
         self._config = config or WorkerConfig()
-        self._limiter = limiter
-        self.on_outcome = on_outcome
+        self._database = DatabaseOutageLog(log, "outbox deliveries", clock=clock)
+        self._attempts = DeliveryAttempts(
+            sessions=sessions,
+            senders=senders,
+            catalog=catalog,
+            clock=clock,
+            config=self._config,
+            database=self._database,
+            limiter=limiter,
+            on_outcome=on_outcome,
+        )
         self._wake = asyncio.Event()
         self._link, self._shards = link, shards
-        self._views = RoundViews(catalog)
         self._owner: int | None = None
         # Outcomes maybe unstored (database gone mid-round): "sending" would wait for a restart.
         self._stranded: set[int] = set()
         if link is not None:
             link.subscribe(self.wake)
+
+    @property
+    def on_outcome(self) -> OutcomeHook | None:
+        """Told each attempt's result (metrics, outgoing webhooks); settable after start."""
+        return self._attempts.on_outcome
+
+    @on_outcome.setter
+    def on_outcome(self, hook: OutcomeHook | None) -> None:
+        self._attempts.on_outcome = hook
 
     def wake(self) -> None:
         """New deliveries were committed: look now instead of at the next tick."""
@@ -132,8 +121,8 @@ class OutboxWorker:
         """Drain, then wait for a wake-up or a tick (retries come due on ticks)."""
         try:
             await self.recover()
-        except Exception:
-            log.exception("outbox recovery failed; retrying next round")
+        except Exception as exc:
+            self._database.failed(exc, "outbox recovery failed; retrying next round")
         try:
             await self._rounds(stop, tick_seconds)
         finally:
@@ -144,12 +133,7 @@ class OutboxWorker:
         while not stop.is_set():
             # Cleared before the round, so a wake-up that arrives during it is not lost.
             self._wake.clear()
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("outbox round failed; retrying next tick")
-                handled = 0
-            if handled:
+            if await self.run_round():
                 continue  # more may be due (a full batch, or work staged meanwhile)
             waiter = asyncio.create_task(self._wake.wait())
             stopper = asyncio.create_task(stop.wait())
@@ -159,6 +143,18 @@ class OutboxWorker:
             for task in (waiter, stopper):
                 task.cancel()
 
+    async def run_round(self) -> int:
+        """One round as `run_forever` runs it: a failure is logged (a database outage once, a
+        bug with its traceback) and counts as nothing handled; the next tick tries again."""
+        try:
+            handled = await self.run_once()
+        except Exception as exc:
+            self._database.failed(exc, "outbox round failed; retrying next tick")
+            return 0
+        if self._link is None or self._owner is not None:  # else the link is down (and says so)
+            self._database.answered()
+        return handled
+
     async def run_once(self) -> int:
         """Process every due delivery once; returns how many were handled."""
         now = self._clock()
@@ -166,13 +162,13 @@ class OutboxWorker:
             self._owner = await self._link.ensure()
             if self._owner is None:
                 return 0  # database unreachable: the next tick tries again
-        self._views.clear()
+        self._attempts.start_round()
         if self._stranded:
             await self._requeue_stranded()
         due = await due_deliveries(
             self._sessions,
             owner=self._owner,
-            platforms=list(self._senders),
+            platforms=self._platforms,
             shards=self._shards,
             now=now,
             limit=self._config.batch,
@@ -192,7 +188,7 @@ class OutboxWorker:
                 handled = 0
                 for delivery_id in ids:  # in order: a post before its edits and replies
                     try:
-                        outcome = await self._process(delivery_id)
+                        outcome = await self._attempts.process(delivery_id, owner=self._owner)
                     except BaseException:
                         self._stranded.add(delivery_id)
                         raise
@@ -216,269 +212,3 @@ class OutboxWorker:
             )
             await session.commit()
         self._stranded.difference_update(ids)
-
-    async def _process(self, delivery_id: int) -> str:
-        async with self._sessions() as session:
-            delivery = await session.get(DeliveryRow, delivery_id)
-            if delivery is None or delivery.status != PENDING:
-                return DONE
-            if delivery.claimed_by != self._owner:
-                return DONE  # taken back after we lost our link: its new owner sends it
-            subscription = await session.get(SubscriptionRow, delivery.subscription_id)
-            alert = await session.get(AlertRow, delivery.alert_id)
-            if subscription is None or alert is None or not subscription.enabled:
-                return await self._finish(session, delivery, FAILED, "subscription or alert gone")
-            message = (
-                await session.exec(
-                    select(AlertMessageRow).where(
-                        AlertMessageRow.alert_id == delivery.alert_id,
-                        AlertMessageRow.subscription_id == delivery.subscription_id,
-                    )
-                )
-            ).first()
-            channel = ChannelRef(
-                subscription.platform, subscription.community_id, subscription.channel_id
-            )
-            sender = self._senders[delivery.platform]
-            if delivery.action != POST and message is None:
-                return await self._wait_for_post(session, delivery)
-            if delivery.action == POST and message is not None:
-                return await self._finish(session, delivery, DONE, None)
-            if (
-                delivery.action == EDIT
-                and message is not None
-                and message.rendered_version >= alert.version
-            ):
-                return await self._finish(session, delivery, DONE, None)  # a later edit did it
-            # After a 429 nothing was created, so there is nothing to look for before resending.
-            retrying = delivery.attempts > 0 and not (delivery.last_error or "").startswith(
-                RATE_LIMITED
-            )
-            delivery.status, delivery.attempts = SENDING, delivery.attempts + 1
-            session.add(delivery)
-            await session.commit()
-            try:
-                await self._act(
-                    session, delivery, alert, message, subscription, channel, sender, retrying
-                )
-            except TransientDeliveryError as exc:
-                return await self._retry(
-                    session, delivery, str(exc), exc.retry_after, unsure=retrying, paced=exc
-                )
-            except PermanentDeliveryError as exc:
-                if exc.pause_subscription:
-                    await disable_subscription(
-                        session=session, subscription_id=subscription.id or 0, reason=str(exc)
-                    )
-                    log.warning("subscription %s paused: %s", subscription.id, exc)
-                return await self._finish(session, delivery, FAILED, str(exc))
-            except Exception as exc:
-                log.exception("delivery %s failed unexpectedly", delivery.id)
-                return await self._retry(session, delivery, type(exc).__name__, None)
-            return await self._finish(session, delivery, DONE, None)
-
-    async def _act(
-        self,
-        session: AsyncSession,
-        delivery: DeliveryRow,
-        alert: AlertRow,
-        message: AlertMessageRow | None,
-        subscription: SubscriptionRow,
-        channel: ChannelRef,
-        sender: PlatformSender | AlertDataSender,
-        retrying: bool,
-    ) -> None:
-        view = await self._views.view(session, alert, subscription)
-        if isinstance(sender, AlertDataSender):
-            await deliver_data(
-                session, sender, channel, delivery, alert, message, view, limit=self._limit
-            )
-            return
-        if delivery.action == POST:
-            shared = await self._recent_open_message(session, subscription, alert)
-            if shared is not None:
-                await self._join_digest(session, shared, alert, subscription, channel, sender)
-                return
-            reply = await render_single(session, alert, view, self._catalog)
-            await _release(session)
-            await self._limit(delivery.platform)
-            found = await sender.find_sent(channel, delivery.key) if retrying else None
-            if found is None:
-                await self._limit(delivery.platform)
-            sent = found or await sender.send(
-                channel, reply, key=delivery.key, mention_role=subscription.mention_role
-            )
-            session.add(
-                AlertMessageRow(
-                    alert_id=alert.id or 0,
-                    subscription_id=subscription.id or 0,
-                    message_id=sent.message_id,
-                    thread_id=sent.thread_id,
-                    rendered_version=alert.version,
-                )
-            )
-        elif delivery.action == EDIT and message is not None:
-            version = alert.version
-            reply = await render_message(session, message, subscription, self._catalog)
-            await _release(session)
-            await self._limit(delivery.platform)
-            await sender.edit(channel, SentMessage(message.message_id, message.thread_id), reply)
-            message.rendered_version = max(message.rendered_version, version)
-            session.add(message)
-        elif delivery.action == THREAD and message is not None:
-            others = (
-                await session.exec(
-                    select(func.count())
-                    .select_from(AlertMessageRow)
-                    .where(
-                        AlertMessageRow.message_id == message.message_id,
-                        AlertMessageRow.alert_id != message.alert_id,
-                    )
-                )
-            ).one()
-            reply = thread_reply(delivery.body, view, named=bool(others))
-            await _release(session)
-            await self._limit(delivery.platform)
-            # A thread started from a message takes its id (Discord) or its ts (Slack).
-            thread = message.thread_id or message.message_id
-            found = (
-                await sender.find_sent(channel, delivery.key, thread_id=thread)
-                if retrying
-                else None
-            )
-            if found is None:
-                await self._limit(delivery.platform)
-            parent = SentMessage(message.message_id, message.thread_id)
-            sent = found or await sender.reply_in_thread(channel, parent, reply, key=delivery.key)
-            if sent.thread_id and not message.thread_id:
-                message.thread_id = sent.thread_id
-                session.add(message)
-
-    async def _recent_open_message(
-        self, session: AsyncSession, subscription: SubscriptionRow, alert: AlertRow
-    ) -> AlertMessageRow | None:
-        if alert.kind != "incident" or self._config.digest_window <= timedelta(0):
-            return None
-        since = self._clock() - self._config.digest_window
-        return await recent_open_message(session, subscription, alert, since=since)
-
-    async def _join_digest(
-        self,
-        session: AsyncSession,
-        shared: AlertMessageRow,
-        alert: AlertRow,
-        subscription: SubscriptionRow,
-        channel: ChannelRef,
-        sender: PlatformSender,
-    ) -> None:
-        """Fold a new incident into the channel's recent alert instead of posting a burst."""
-        joined = AlertMessageRow(
-            alert_id=alert.id or 0,
-            subscription_id=subscription.id or 0,
-            message_id=shared.message_id,
-            thread_id=shared.thread_id,
-            rendered_version=alert.version,
-        )
-        session.add(joined)
-        await session.flush()
-        await self._limit(subscription.platform)
-        await sender.edit(
-            channel,
-            SentMessage(shared.message_id, shared.thread_id),
-            await render_message(session, joined, subscription, self._catalog),
-        )
-
-    async def _limit(self, platform: str) -> None:
-        if self._limiter is not None:
-            await self._limiter(platform)
-
-    async def _wait_for_post(self, session: AsyncSession, delivery: DeliveryRow) -> str:
-        post = (
-            await session.exec(
-                select(DeliveryRow).where(
-                    DeliveryRow.alert_id == delivery.alert_id,
-                    DeliveryRow.subscription_id == delivery.subscription_id,
-                    DeliveryRow.action == POST,
-                )
-            )
-        ).first()
-        if post is None or post.status == FAILED:
-            return await self._finish(session, delivery, FAILED, "the alert was never posted here")
-        delivery.next_attempt_at = self._clock() + timedelta(seconds=self._config.base_backoff)
-        delivery.claimed_by = None
-        session.add(delivery)
-        await session.commit()
-        return PENDING
-
-    async def _retry(
-        self,
-        session: AsyncSession,
-        delivery: DeliveryRow,
-        error: str,
-        retry_after: float | None,
-        *,
-        unsure: bool = False,
-        paced: TransientDeliveryError | None = None,
-    ) -> str:
-        """``unsure``: an earlier attempt may have created the message; a 429 now (on the check,
-        say) does not prove otherwise, so the next attempt checks again."""
-        limit = self._config.max_attempts
-        if paced is not None and paced.rate_limited:
-            limit *= RATE_LIMIT_PATIENCE
-        if delivery.attempts >= limit:
-            log.warning(
-                "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
-            )
-            return await self._finish(session, delivery, FAILED, error, outcome="exhausted")
-        if retry_after is not None:
-            # The platform said exactly when: no more, no less (and nothing was created now).
-            delay = retry_after
-            error = error if unsure else f"{RATE_LIMITED}: {error}"
-        else:
-            delay = backoff_delay(
-                delivery.attempts,
-                base=self._config.base_backoff,
-                cap=self._config.max_backoff,
-                jitter=0.5,
-            )
-        delivery.status, delivery.last_error = PENDING, error[:300]
-        delivery.next_attempt_at = self._clock() + timedelta(seconds=delay)
-        delivery.claimed_by = None
-        session.add(delivery)
-        await session.commit()
-        await self._tell(delivery, "retry")
-        return PENDING
-
-    async def _finish(
-        self,
-        session: AsyncSession,
-        delivery: DeliveryRow,
-        status: str,
-        error: str | None,
-        *,
-        outcome: str | None = None,
-    ) -> str:
-        delivery.status, delivery.last_error = status, (error or None) and error[:300]
-        delivery.done_at, delivery.claimed_by = self._clock(), None
-        session.add(delivery)
-        await session.commit()
-        await self._tell(delivery, outcome or status)
-        return status
-
-    async def _tell(self, delivery: DeliveryRow, outcome: str) -> None:
-        if self.on_outcome is None:
-            return
-        try:
-            await self.on_outcome(delivery, outcome)
-        except Exception:  # metrics or bookkeeping must never stop deliveries
-            log.exception("delivery outcome hook failed")
-
-
-async def _release(session: AsyncSession) -> None:
-    """End the session's read transaction before a network call, returning its connection.
-
-    Held across the call, 16 channels in flight would keep 16 connections, and a sender that
-    needs one of its own (a Slack workspace's token) could wait on the pool until it timed out.
-    Nothing is pending here, and loaded rows stay usable (the sessions do not expire on commit).
-    """
-    await session.commit()

@@ -33,6 +33,7 @@ from bot.sources.fetch import HttpFetcher
 from bot.sources.probe import HttpProber, ProbeSpec, ProbeVerdict
 from bot.sources.reader import SourceReader
 from bot.store import detection_store, repository
+from bot.store.availability import DatabaseOutageLog
 from bot.store.models import SourceRow
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class StatusPoller:
         self._in_flight: set[asyncio.Task[object]] = set()
         self._interval, self._max_backoff = interval_seconds, max_backoff_seconds
         self._random = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
+        self._database = DatabaseOutageLog(log, "polling", clock=clock)
         self._not_before: dict[str, datetime] = {}
         # Detection memory per (service, url), and when each page's "last checked" was written.
         self._memories: dict[tuple[str, str], ServiceMemory] = {}
@@ -192,9 +194,10 @@ class StatusPoller:
                         result = await self._read(source)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # A bug must not stop polling: the traceback goes to the log, the source stays.
-                log.exception("polling %s failed unexpectedly", loggable_url(url))
+            except Exception as exc:
+                # Neither a bug nor the database going away stops polling: a bug's traceback
+                # goes to the log, an outage one line for all sources; the source stays.
+                self._database.failed(exc, "polling %s failed unexpectedly", loggable_url(url))
         if self.on_poll is not None:
             self.on_poll(kind, result, time.perf_counter() - started)
 
@@ -248,6 +251,7 @@ class StatusPoller:
             )
             await self._record(session, events, now)
             await session.commit()
+        self._database.answered()
         self._flushed[url] = now
         self._publish(events)
         if result.snapshot is None:
@@ -355,6 +359,7 @@ class StatusPoller:
                 session=session, url=url, service_ids=service_ids, now=now
             )
             await session.commit()
+        self._database.answered()
         self._flushed[url] = now
 
     def _official_state(self, service: ServiceDef) -> ServiceState | None:
@@ -412,6 +417,7 @@ class StatusPoller:
                         await _set_state(session, service.id, state, now)
             await self._record(session, events, now)
             await session.commit()
+        self._database.answered()
         self._publish(events)
         return "ok" if ok else "failed"
 

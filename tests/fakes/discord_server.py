@@ -69,6 +69,10 @@ class _Gateway:
     identifies: int = 0
     resumes: int = 0
     heartbeats: int = 0
+    invalidations: int = 0
+    resumable: bool = True
+    dispatched: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    """Every `dispatch` of the session (sequence, event, data): a RESUME replays those missed."""
 
 
 class FakeDiscord:
@@ -85,6 +89,9 @@ class FakeDiscord:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.interaction_messages: dict[str, dict[str, Any]] = {}
         self.gateway = _Gateway()
+        self.gateway_up = asyncio.Event()
+        """Cleared: new gateway connections wait (an outage); REST keeps answering."""
+        self.gateway_up.set()
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -174,16 +181,26 @@ class FakeDiscord:
             self._changed.notify_all()
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway DISPATCH to every connected client."""
-        for ws in list(self.gateway.sockets):
+        """Send a gateway DISPATCH to every connected client (kept for a RESUME to replay)."""
+        connected = [ws for ws in self.gateway.sockets if not ws.closed]
+        if not connected:  # nobody connected: Discord keeps it for the session
+            self.gateway.sequence += 1
+            self.gateway.dispatched.append((self.gateway.sequence, event, data))
+        for ws in connected:
             await self._send(ws, event, data)
+            self.gateway.dispatched.append((self.gateway.sequence, event, data))
 
-    async def drop(self, code: int = 4000) -> None:
-        """Close every gateway connection, as Discord does on an internal error."""
+    async def drop(self, code: int = 4000, *, resumable: bool = True) -> None:
+        """Close every gateway connection, as Discord does on an internal error.
+
+        ``resumable=False`` ends the session too (as with 4009, session timed out): a RESUME is
+        then answered with INVALID_SESSION and the client must IDENTIFY again."""
+        self.gateway.resumable = self.gateway.resumable and resumable
         for ws in list(self.gateway.sockets):
             await ws.close(code=code, message=b"dropped by test")
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        await self.gateway_up.wait()
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.gateway.sockets.append(ws)
@@ -204,13 +221,21 @@ class FakeDiscord:
             await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
         elif op == 2:
             self.gateway.identifies += 1
+            self.gateway.resumable, self.gateway.dispatched = True, []
             shard = data.get("shard") or [0, 1]
             await self._send(ws, "READY", self._ready(shard))
             for guild_id in self.guild_ids:
                 await self._send(ws, "GUILD_CREATE", guild_payload(guild_id))
             await self._notify()
+        elif op == 6 and not self.gateway.resumable:
+            self.gateway.invalidations += 1
+            await ws.send_json({"op": 9, "d": False, "s": None, "t": None})
+            await self._notify()
         elif op == 6:
             self.gateway.resumes += 1
+            for sequence, event, missed in self.gateway.dispatched:
+                if sequence > (data.get("seq") or 0):
+                    await ws.send_json({"op": 0, "t": event, "s": sequence, "d": missed})
             await self._send(ws, "RESUMED", {})
             await self._notify()
 
