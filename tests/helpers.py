@@ -6,12 +6,14 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.core.events import DetectionEvent, EventKind
 from bot.core.status import (
     Component,
     ComponentStatus,
@@ -27,8 +29,10 @@ from bot.sources.fetch import HttpFetcher
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import Timeline, parse_timeline
-from bot.store import repository
+from bot.store import alert_store, repository, subscription_store
 from bot.store.engine import session_factory
+from bot.store.subscription_store import Scope
+from tests.conftest import FakeClock
 
 TIMELINES = Path(__file__).resolve().parent / "fixtures" / "timelines"
 ANTHROPIC_TIMELINE = "anthropic_2025-12-14_9g6qpr72ttbr_elevated_errors_many_models.txt"
@@ -187,3 +191,66 @@ async def read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str]
         seen.append(line)
         if match := re.search(pattern, line):
             return match
+
+
+# One service "svc" whose feed is never read: for tests that stage alerts by hand.
+SVC_CATALOG = parse_catalog(
+    {
+        "service": [
+            {"id": "svc", "name": "Service", "source": [{"kind": "feed", "url": "https://x/f"}]}
+        ]
+    }
+)
+
+
+def outage_event(
+    kind: EventKind, key: str, status: str, body: str, clock: FakeClock
+) -> DetectionEvent:
+    """An event of incident "inc" of service "svc", at the clock's time."""
+    detail = {
+        "status": status,
+        "impact": "major",
+        "update_status": status,
+        "update_body": body,
+        "update_at": clock.now.isoformat(),
+        "started_at": clock.now.isoformat(),
+    }
+    return DetectionEvent(
+        kind=kind,
+        service_id="svc",
+        at=clock.now,
+        key=key,
+        incident_id="inc",
+        title="Outage",
+        detail=detail,
+    )
+
+
+async def subscribe_channels(
+    engine: AsyncEngine, clock: FakeClock, places: Sequence[tuple[Scope, str]]
+) -> None:
+    """Subscribe each (community, channel) to "svc"."""
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=SVC_CATALOG)
+        for scope, channel_id in places:
+            await subscription_store.upsert_subscription(
+                session=session,
+                scope=scope,
+                channel_id=channel_id,
+                service_id="svc",
+                components=(),
+                min_severity="minor",
+                mention_role=None,
+                early_warnings=False,
+                maintenance=True,
+                now=clock.now,
+            )
+        await session.commit()
+
+
+async def record_event(engine: AsyncEngine, clock: FakeClock, event: DetectionEvent) -> None:
+    """Stage an event's alert and deliveries, as the poller does."""
+    async with session_factory(engine)() as session:
+        await alert_store.record_alert_events(session=session, events=[event], now=clock.now)
+        await session.commit()

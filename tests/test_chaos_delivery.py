@@ -19,7 +19,7 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +33,11 @@ from bot.adapters.discord.sender import DiscordSender, GlobalRateLimiter
 from bot.adapters.slack import web_client
 from bot.adapters.slack.sender import SlackSender
 from bot.core.commands import Reply
-from bot.core.events import DetectionEvent, EventKind
+from bot.core.events import EventKind
 from bot.delivery.sender import ChannelRef, TransientDeliveryError
 from bot.delivery.worker import OutboxWorker, WorkerConfig
 from bot.settings import Settings
-from bot.sources.catalog import parse_catalog
-from bot.store import alert_store, migrate, repository, subscription_store
+from bot.store import migrate
 from bot.store.engine import session_factory
 from bot.store.models import AlertMessageRow, DeliveryRow, SubscriptionRow
 from bot.store.slack_install_store import SlackInstallationStore
@@ -47,6 +46,7 @@ from tests.conftest import FakeClock
 from tests.fakes import discord_server, slack_server
 from tests.fakes.discord_server import Call, FakeDiscord
 from tests.fakes.slack_server import ApiCall, FakeSlack
+from tests.helpers import SVC_CATALOG, outage_event, record_event, subscribe_channels
 
 SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
 SEED = int(os.environ.get("CHAOS_SEED", "11"))
@@ -58,13 +58,6 @@ WORKSPACES = ("TCHAOS1", "TCHAOS2", "TCHAOS3")
 REVOKED_GUILD, REVOKED_WORKSPACE = GUILDS[-1], WORKSPACES[-1]
 MAX_ROUNDS = 2000
 FAULTS = ("429", "429 without Retry-After", "global 429", "5xx", "drop before", "drop after")
-CATALOG = parse_catalog(
-    {
-        "service": [
-            {"id": "svc", "name": "Service", "source": [{"kind": "feed", "url": "https://x/f"}]}
-        ]
-    }
-)
 _CHANNEL_PATH = re.compile(r"/channels/(\d+)")
 
 
@@ -208,54 +201,6 @@ class Rig:
         raise AssertionError(f"the outbox did not drain in {MAX_ROUNDS} rounds")
 
 
-def _event(kind: EventKind, key: str, status: str, body: str, clock: FakeClock) -> DetectionEvent:
-    detail = {
-        "status": status,
-        "impact": "major",
-        "update_status": status,
-        "update_body": body,
-        "update_at": clock.now.isoformat(),
-        "started_at": clock.now.isoformat(),
-    }
-    return DetectionEvent(
-        kind=kind,
-        service_id="svc",
-        at=clock.now,
-        key=key,
-        incident_id="inc",
-        title="Outage",
-        detail=detail,
-    )
-
-
-async def _subscribe(
-    engine: AsyncEngine, clock: FakeClock, places: Sequence[tuple[Scope, str]]
-) -> None:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
-        for scope, channel_id in places:
-            await subscription_store.upsert_subscription(
-                session=session,
-                scope=scope,
-                channel_id=channel_id,
-                service_id="svc",
-                components=(),
-                min_severity="minor",
-                mention_role=None,
-                early_warnings=False,
-                maintenance=True,
-                now=clock.now,
-            )
-        await session.commit()
-
-
-async def _record(engine: AsyncEngine, clock: FakeClock, event: DetectionEvent) -> None:
-    async with session_factory(engine)() as session:
-        await alert_store.record_alert_events(session=session, events=[event], now=clock.now)
-        await session.commit()
-
-
 @contextlib.asynccontextmanager
 async def chaos_rig(
     engine: AsyncEngine,
@@ -280,7 +225,7 @@ async def chaos_rig(
         )
     places = [(Scope("discord", g), c) for c, g in discord_channels.items()]
     places += [(Scope("slack", t), c) for c, t in slack_channels.items()]
-    await _subscribe(engine, clock, places)
+    await subscribe_channels(engine, clock, places)
 
     async def fake_sleep(seconds: float) -> None:  # the global limiter waits on our clock
         clock.advance(seconds=seconds)
@@ -317,7 +262,7 @@ async def chaos_rig(
             ),
         }
         worker = OutboxWorker(
-            sessions=sessions, senders=senders, catalog=CATALOG, clock=clock, config=config
+            sessions=sessions, senders=senders, catalog=SVC_CATALOG, clock=clock, config=config
         )
         yield Rig(discord, slack, chaos, worker, engine, clock, discord_channels, slack_channels)
 
@@ -418,10 +363,10 @@ async def test_fan_out_under_platform_faults_delivers_once_or_reports(rig: Rig) 
     # Discord's token for one guild goes early in the first fan-out; Slack's for one workspace
     # during the update, after its channels got the first message.
     rig.chaos.revoke_discord_after = DISCORD_CHANNELS // 3
-    await _record(
+    await record_event(
         rig.engine,
         rig.clock,
-        _event(EventKind.INCIDENT_OPENED, "opened", "investigating", "Looking", rig.clock),
+        outage_event(EventKind.INCIDENT_OPENED, "opened", "investigating", "Looking", rig.clock),
     )
     rounds = await rig.drain()
     opened = await _check(rig, updated=False)
@@ -429,10 +374,10 @@ async def test_fan_out_under_platform_faults_delivers_once_or_reports(rig: Rig) 
 
     rig.chaos.revoke_slack_after = rig.chaos.requests + SLACK_CHANNELS // 2
     rig.clock.advance(minutes=5)
-    await _record(
+    await record_event(
         rig.engine,
         rig.clock,
-        _event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", rig.clock),
+        outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", rig.clock),
     )
     rounds += await rig.drain()
     final = await _check(rig, updated=True)
@@ -470,8 +415,10 @@ async def test_rate_limited_check_after_a_lost_answer_still_checks_before_resend
     chaos = Chaos(SEED, rate=0.0, scripted={create: ["drop after"], find: ["429"]})
     sizes = {"discord_count": int(platform == "discord"), "slack_count": int(platform == "slack")}
     async with chaos_rig(engine, clock, chaos, **sizes) as rig:
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
         )
         await rig.drain()
         (channel,) = {**rig.discord_channels, **rig.slack_channels}
@@ -485,13 +432,17 @@ async def test_rate_limited_check_after_a_lost_thread_reply_still_checks(
 ) -> None:
     chaos = Chaos(SEED, rate=0.0)
     async with chaos_rig(engine, clock, chaos, discord_count=0, slack_count=1) as rig:
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
         )
         await rig.drain()
         chaos.scripted = {"chat.postMessage": ["drop after"], "conversations.replies": ["429"]}
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock),
         )
         await rig.drain()
         await _check(rig, updated=True)  # one reply in the thread, not two
@@ -506,21 +457,27 @@ async def test_a_thread_reply_found_after_a_lost_answer_keeps_its_thread(
     # straight there instead of starting the thread again.
     chaos = Chaos(SEED, rate=0.0)
     async with chaos_rig(engine, clock, chaos, discord_count=1, slack_count=1) as rig:
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
         )
         await rig.drain()
         chaos.scripted = {"POST messages": ["drop after"], "chat.postMessage": ["drop after"]}
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock),
         )
         await rig.drain()
         async with session_factory(engine)() as session:
             messages = (await session.exec(select(AlertMessageRow))).all()
         assert len(messages) == 2
         assert all(m.thread_id == m.message_id for m in messages)  # a thread takes its id
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_UPDATED, "u2", "monitoring", "Fixed", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_UPDATED, "u2", "monitoring", "Fixed", clock),
         )
         await rig.drain()
         assert len(rig.discord.matching("POST", r"/channels/\d+/messages/\d+/threads")) == 1
@@ -535,8 +492,10 @@ async def test_a_long_429_storm_delays_a_delivery_but_does_not_drop_it(
         SEED, rate=0.0, scripted={"POST messages": storm, "chat.postMessage": list(storm)}
     )
     async with chaos_rig(engine, clock, chaos, discord_count=1, slack_count=1) as rig:
-        await _record(
-            engine, clock, _event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock)
+        await record_event(
+            engine,
+            clock,
+            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
         )
         await rig.drain()
         tally = await _check(rig, updated=False)
@@ -583,8 +542,10 @@ async def test_senders_needing_the_database_do_not_starve_the_pool(
         async with chaos_rig(
             engine, clock, chaos, discord_count=0, slack_count=12, config=config
         ) as rig:
-            await _record(
-                engine, clock, _event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock)
+            await record_event(
+                engine,
+                clock,
+                outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
             )
             await rig.worker.run_once()
             await _check(rig, updated=False)

@@ -43,7 +43,7 @@ from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes import discord_server
 from tests.fakes.discord_server import Call, FakeDiscord
-from tests.test_chaos_delivery import CATALOG, _event, _record, _subscribe
+from tests.helpers import SVC_CATALOG, outage_event, record_event, subscribe_channels
 from tests.test_discord_adapter import config_for, embed_of, slash
 
 SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
@@ -226,9 +226,9 @@ async def test_gateway_drops_mid_fan_out_change_nothing_and_the_bot_comes_back(
 ) -> None:
     began = time.perf_counter()
     channels = {str(510000000000000000 + i): GUILDS[i % len(GUILDS)] for i in range(CHANNELS)}
-    await _subscribe(engine, clock, [(Scope("discord", g), c) for c, g in channels.items()])
+    await subscribe_channels(engine, clock, [(Scope("discord", g), c) for c, g in channels.items()])
     sessions = session_factory(engine)
-    deps = AppDeps(catalog=CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
+    deps = AppDeps(catalog=SVC_CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
 
     async def fake_sleep(seconds: float) -> None:  # the global limiter waits on our clock
         clock.advance(seconds=seconds)
@@ -256,7 +256,7 @@ async def test_gateway_drops_mid_fan_out_change_nothing_and_the_bot_comes_back(
         worker = OutboxWorker(
             sessions=sessions,
             senders={"discord": sender},
-            catalog=CATALOG,
+            catalog=SVC_CATALOG,
             clock=clock,
             limiter=conductor.pace,
         )
@@ -269,8 +269,10 @@ async def test_gateway_drops_mid_fan_out_change_nothing_and_the_bot_comes_back(
             await fake.wait_for_gateway()
             await adapter.wait_until_ready()
 
-            opened = _event(EventKind.INCIDENT_OPENED, "opened", "investigating", "Looking", clock)
-            await _record(engine, clock, opened)
+            opened = outage_event(
+                EventKind.INCIDENT_OPENED, "opened", "investigating", "Looking", clock
+            )
+            await record_event(engine, clock, opened)
             first = asyncio.create_task(_drain(worker, engine, clock))
             await _fan_out_with_drops(
                 conductor,
@@ -282,8 +284,8 @@ async def test_gateway_drops_mid_fan_out_change_nothing_and_the_bot_comes_back(
             await _check_channels(engine, fake, channels, updated=False)
 
             clock.advance(minutes=5)
-            update = _event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock)
-            await _record(engine, clock, update)
+            update = outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock)
+            await record_event(engine, clock, update)
             second = asyncio.create_task(_drain(worker, engine, clock))
             # Per channel: the edit, the thread's start and the reply in it.
             await _fan_out_with_drops(

@@ -4,7 +4,7 @@ fan-out, again and again; the final state must equal that of a run nobody killed
 The bot runs as a process (tests/fakes/kill_child.py: the real `open_app` graph, senders, outbox
 worker and crowd watch) through a scripted outage: two status pages replay real incidents
 (Anthropic's, OpenAI's), members of five communities on Discord and Slack `/report` problems
-before OpenAI's page admits them, and every alert goes to 18 channels. Time is virtual: each
+before OpenAI's page admits them, and every alert goes to 10 channels. Time is virtual: each
 round is two virtual minutes, whatever the wall clock says. The first run is never killed; the
 second is killed at points spread over every phase, restarted each time, and must end with the
 same messages on both fake platforms and the same rows in the database.
@@ -127,11 +127,11 @@ async def platforms() -> AsyncIterator[Platforms]:
 
 
 def discord_channels() -> dict[str, str]:
-    return {str(710000000000000000 + i): GUILDS[i % len(GUILDS)] for i in range(12)}
+    return {str(710000000000000000 + i): GUILDS[i % len(GUILDS)] for i in range(6)}
 
 
 def slack_channels() -> dict[str, str]:
-    return {f"CKILL{i:03d}": TEAMS[i % len(TEAMS)] for i in range(6)}
+    return {f"CKILL{i:03d}": TEAMS[i % len(TEAMS)] for i in range(4)}
 
 
 async def seed(database_url: str, catalog_path: Path) -> None:
