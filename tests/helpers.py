@@ -132,7 +132,12 @@ def incident(
 
 
 async def make_poller(
-    engine: AsyncEngine, clock: Clock, catalog: Catalog, http: aiohttp.ClientSession
+    engine: AsyncEngine,
+    clock: Clock,
+    catalog: Catalog,
+    http: aiohttp.ClientSession,
+    *,
+    timeout: float = 1,
 ) -> StatusPoller:
     """A real poller over ``catalog`` (synced into the database) with the real HTTP client."""
     sessions = session_factory(engine)
@@ -141,7 +146,7 @@ async def make_poller(
     return StatusPoller(
         catalog=catalog,
         sessions=sessions,
-        fetcher=HttpFetcher(http, timeout=1),
+        fetcher=HttpFetcher(http, timeout=timeout),
         prober=HttpProber(http),
         clock=clock,
     )

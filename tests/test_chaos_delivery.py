@@ -182,6 +182,12 @@ class Rig:
     slack_channels: dict[str, str]
     """Channel id → workspace id."""
 
+    async def record(self, kind: EventKind, key: str, status: str, body: str) -> None:
+        """Stage an event of the incident for every subscribed channel, as the poller does."""
+        await record_event(
+            self.engine, self.clock, outage_event(kind, key, status, body, self.clock)
+        )
+
     async def drain(self) -> int:
         """Run the worker, jumping the clock to each next retry, until nothing is pending."""
         sessions = session_factory(self.engine)
@@ -363,22 +369,14 @@ async def test_fan_out_under_platform_faults_delivers_once_or_reports(rig: Rig) 
     # Discord's token for one guild goes early in the first fan-out; Slack's for one workspace
     # during the update, after its channels got the first message.
     rig.chaos.revoke_discord_after = DISCORD_CHANNELS // 3
-    await record_event(
-        rig.engine,
-        rig.clock,
-        outage_event(EventKind.INCIDENT_OPENED, "opened", "investigating", "Looking", rig.clock),
-    )
+    await rig.record(EventKind.INCIDENT_OPENED, "opened", "investigating", "Looking")
     rounds = await rig.drain()
     opened = await _check(rig, updated=False)
     assert opened.failed_and_reported > 0  # the revoked guild really was hit
 
     rig.chaos.revoke_slack_after = rig.chaos.requests + SLACK_CHANNELS // 2
     rig.clock.advance(minutes=5)
-    await record_event(
-        rig.engine,
-        rig.clock,
-        outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", rig.clock),
-    )
+    await rig.record(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it")
     rounds += await rig.drain()
     final = await _check(rig, updated=True)
     assert rig.chaos.injected["drop after"] > 0
@@ -415,11 +413,7 @@ async def test_rate_limited_check_after_a_lost_answer_still_checks_before_resend
     chaos = Chaos(SEED, rate=0.0, scripted={create: ["drop after"], find: ["429"]})
     sizes = {"discord_count": int(platform == "discord"), "slack_count": int(platform == "slack")}
     async with chaos_rig(engine, clock, chaos, **sizes) as rig:
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
-        )
+        await rig.record(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm")
         await rig.drain()
         (channel,) = {**rig.discord_channels, **rig.slack_channels}
         assert _posts_to(rig, platform, channel) == 1
@@ -432,18 +426,10 @@ async def test_rate_limited_check_after_a_lost_thread_reply_still_checks(
 ) -> None:
     chaos = Chaos(SEED, rate=0.0)
     async with chaos_rig(engine, clock, chaos, discord_count=0, slack_count=1) as rig:
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
-        )
+        await rig.record(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm")
         await rig.drain()
         chaos.scripted = {"chat.postMessage": ["drop after"], "conversations.replies": ["429"]}
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock),
-        )
+        await rig.record(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it")
         await rig.drain()
         await _check(rig, updated=True)  # one reply in the thread, not two
         assert chaos.injected == Counter({"drop after": 1, "429": 1})
@@ -457,28 +443,16 @@ async def test_a_thread_reply_found_after_a_lost_answer_keeps_its_thread(
     # straight there instead of starting the thread again.
     chaos = Chaos(SEED, rate=0.0)
     async with chaos_rig(engine, clock, chaos, discord_count=1, slack_count=1) as rig:
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
-        )
+        await rig.record(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm")
         await rig.drain()
         chaos.scripted = {"POST messages": ["drop after"], "chat.postMessage": ["drop after"]}
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it", clock),
-        )
+        await rig.record(EventKind.INCIDENT_UPDATED, "u1", "identified", "Found it")
         await rig.drain()
         async with session_factory(engine)() as session:
             messages = (await session.exec(select(AlertMessageRow))).all()
         assert len(messages) == 2
         assert all(m.thread_id == m.message_id for m in messages)  # a thread takes its id
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_UPDATED, "u2", "monitoring", "Fixed", clock),
-        )
+        await rig.record(EventKind.INCIDENT_UPDATED, "u2", "monitoring", "Fixed")
         await rig.drain()
         assert len(rig.discord.matching("POST", r"/channels/\d+/messages/\d+/threads")) == 1
         assert chaos.injected == Counter({"drop after": 2})
@@ -492,11 +466,7 @@ async def test_a_long_429_storm_delays_a_delivery_but_does_not_drop_it(
         SEED, rate=0.0, scripted={"POST messages": storm, "chat.postMessage": list(storm)}
     )
     async with chaos_rig(engine, clock, chaos, discord_count=1, slack_count=1) as rig:
-        await record_event(
-            engine,
-            clock,
-            outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
-        )
+        await rig.record(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm")
         await rig.drain()
         tally = await _check(rig, updated=False)
         assert (tally.delivered, tally.failed_and_reported) == (2, 0)
@@ -542,11 +512,7 @@ async def test_senders_needing_the_database_do_not_starve_the_pool(
         async with chaos_rig(
             engine, clock, chaos, discord_count=0, slack_count=12, config=config
         ) as rig:
-            await record_event(
-                engine,
-                clock,
-                outage_event(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm", clock),
-            )
+            await rig.record(EventKind.INCIDENT_OPENED, "o", "investigating", "Hm")
             await rig.worker.run_once()
             await _check(rig, updated=False)
             async with session_factory(engine)() as session:

@@ -36,7 +36,7 @@ from bot.store import detection_store, repository
 from bot.store.engine import session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import FakeStatusServer, Step
-from tests.helpers import catalog_for
+from tests.helpers import catalog_for, make_poller
 
 CALM = json.loads(
     (FIXTURES / "statuspage" / "statuspage_summary_iterable_2017-08-22.json").read_text()
@@ -399,16 +399,8 @@ async def test_https_page_with_a_self_signed_certificate_is_unknown_with_the_rea
         url = tls.url("/api/v2/summary.json")
         tls.set_json("/api/v2/summary.json", CALM)
         catalog = catalog_for({"secure": url})
+        poller = await make_poller(engine, clock, catalog, http, timeout=TIMEOUT)
         sessions = session_factory(engine)
-        async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http, timeout=TIMEOUT),
-            prober=HttpProber(http),
-            clock=clock,
-        )
         for _ in range(3):
             await poller.poll_all()
             clock.advance(minutes=20)  # past any backoff
@@ -429,16 +421,8 @@ async def test_sources_added_and_removed_leave_no_state_behind(
     async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-chaos") as http:
         server.set_json("/base/api/v2/summary.json", CALM)
         catalog = catalog_for({"base": server.url("/base/api/v2/summary.json")})
+        poller = await make_poller(engine, clock, catalog, http, timeout=TIMEOUT)
         sessions = session_factory(engine)
-        async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http, timeout=TIMEOUT),
-            prober=HttpProber(http),
-            clock=clock,
-        )
         await poller.poll_all()
         baseline = poller.footprint()
         for index in range(20):
@@ -488,16 +472,7 @@ async def test_a_caller_that_polled_is_not_waited_for_or_cancelled_by_drain(
         url = server.url("/api/v2/summary.json")
         server.set_json("/api/v2/summary.json", CALM)
         catalog = catalog_for({"example": url})
-        sessions = session_factory(engine)
-        async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http, timeout=TIMEOUT),
-            prober=HttpProber(http),
-            clock=clock,
-        )
+        poller = await make_poller(engine, clock, catalog, http, timeout=TIMEOUT)
         for _ in range(50):  # a long-lived caller, e.g. a loop or a command handler
             await poller.poll(url)
             clock.advance(seconds=INTERVAL)
