@@ -14,7 +14,7 @@ RUN pip install --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 outagebot \
-    && mkdir -p /app/data && chown outagebot:outagebot /app/data
+    && mkdir -p -m 700 /app/data && chown outagebot:outagebot /app/data
 COPY --from=build /install /usr/local
 WORKDIR /app
 USER outagebot

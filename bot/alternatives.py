@@ -48,6 +48,21 @@ def failing_upstreams(
     return failing
 
 
+def same_job(service: ServiceDef, catalog: Catalog) -> list[tuple[ServiceDef, tuple[str, ...]]]:
+    """Every other service sharing a capability tag with ``service``, with the tags shared.
+
+    A tag names one job (docs/catalog.md): "code" writes code, "code-hosting" keeps the
+    repositories, so a GitHub outage is never answered with an LLM API.
+    """
+    wanted = set(service.capabilities)
+    found = []
+    for other in catalog:
+        shared = tuple(c for c in other.capabilities if c in wanted)
+        if other.id != service.id and shared:
+            found.append((other, shared))
+    return found
+
+
 async def operational_alternatives(
     *, session: AsyncSession, catalog: Catalog, service: ServiceDef, now: datetime
 ) -> list[Alternative]:
@@ -58,13 +73,11 @@ async def operational_alternatives(
     records = await repository.service_states(session=session)
     states = {sid: record.state for sid, record in records.items()}
     avoid = failing_upstreams(service, catalog, states)
-    wanted = set(service.capabilities)
     found: list[Alternative] = []
-    for other in catalog:
-        if other.id == service.id or states.get(other.id) is not ServiceState.OPERATIONAL:
+    for other, shared in same_job(service, catalog):
+        if states.get(other.id) is not ServiceState.OPERATIONAL:
             continue
-        shared = tuple(c for c in other.capabilities if c in wanted)
-        if not shared or avoid & set(other.upstreams) or other.id in avoid:
+        if avoid & set(other.upstreams) or other.id in avoid:
             continue
         history = await detection_store.incident_history(
             session=session, service_id=other.id, since=now - UPTIME_WINDOW

@@ -25,8 +25,9 @@ from bot.adapters.console_sender import CONSOLE_PLATFORM, ConsoleSender
 from bot.core.commands import CommandRegistry
 from bot.core.events import DetectionEvent
 from bot.core.timeutil import Clock, system_clock
+from bot.core.wording import plural
 from bot.crowd_watch import NUDGE_KEY, CrowdWatch
-from bot.custom_services import CustomServices, load_custom_services
+from bot.custom_services import CustomServices, builtin_source_urls, load_custom_services
 from bot.delivery.claim import OutboxLink, ShardRoute
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.worker import OutboxWorker
@@ -34,6 +35,7 @@ from bot.deps import AppDeps
 from bot.errors import ConfigError
 from bot.leader import LeaderElector, asyncpg_connector, single_process
 from bot.metrics import Metrics
+from bot.net.address_policy import AddressPolicy
 from bot.operations import (
     add_webhook_sender,
     install_web,
@@ -43,8 +45,9 @@ from bot.operations import (
 )
 from bot.scheduling import add_poll_job, add_retention_job, create_scheduler, job_id, take_over
 from bot.settings import Settings
+from bot.shutdown import ShutdownDeadline
 from bot.sources.catalog import CatalogError, load_catalog
-from bot.sources.fetch import HttpFetcher, new_http_session
+from bot.sources.fetch import HttpFetcher, guarded_route, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.store import alert_store, migrate, repository
@@ -75,7 +78,9 @@ class App:
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncIterator[App]:
+async def open_app(
+    settings: Settings, *, clock: Clock = system_clock, source_policy: AddressPolicy | None = None
+) -> AsyncIterator[App]:
     """Open the database (migrated), the catalog, HTTP session and poller; close them after."""
     catalog = load_catalog(settings.catalog_path)
     engine = create_engine(settings.database_url)
@@ -90,15 +95,23 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                     log.warning("custom service %s not loaded: %s", custom.id, exc)
             await repository.sync_catalog(session=session, catalog=catalog)
         # Two sessions: status pages get 4 connections per host (politeness); chat APIs get
-        # enough to keep a fan-out at the platform's own rate limit.
+        # enough to keep a fan-out at the platform's own rate limit. Custom services' URLs
+        # (anything not in the built-in catalog) go through a third, whose connector reaches
+        # public addresses only (`source_policy`: tests inject one).
         async with (
             new_http_session(user_agent=USER_AGENT) as http,
             new_http_session(user_agent=USER_AGENT, limit_per_host=64) as chat_http,
+            guarded_route(
+                source_policy or AddressPolicy(allow_private=settings.allow_private_sources),
+                user_agent=USER_AGENT,
+                trusts=builtin_source_urls(catalog).__contains__,
+            ) as custom_route,
         ):
             fetcher = HttpFetcher(
                 http,
                 timeout=settings.http_timeout_seconds,
                 max_body_bytes=settings.http_max_body_bytes,
+                guarded=custom_route,
             )
             poller = StatusPoller(
                 catalog=catalog,
@@ -115,7 +128,6 @@ async def open_app(settings: Settings, *, clock: Clock = system_clock) -> AsyncI
                 fetcher=fetcher,
                 poller=poller,
                 clock=clock,
-                allow_private=settings.allow_private_sources,
             )
             deps = AppDeps(
                 catalog=catalog,
@@ -221,7 +233,10 @@ async def _serve(
             exc.strerror or exc,
         )
     if console:
-        write(f"Checking {len(app.poller.urls)} status pages…\n")
+        # Sources, not services: one page can serve several services (and one service can
+        # have several sources), so the two counts differ; README states both the same way.
+        sources = plural(len(app.poller.urls), "source")
+        write(f"Checking {sources} of {plural(len(app.deps.catalog), 'service')}…\n")
         await _initial_poll(app)
         adapters.append(
             ConsoleAdapter(
@@ -286,22 +301,31 @@ async def _serve(
         await stop.wait()
         log.info("shutting down")
     finally:
+        # One budget for every step, so the process is gone before Docker's SIGKILL.
+        deadline = ShutdownDeadline(settings.shutdown_timeout_seconds)
+        slow = deadline.tail  # kept back from the steps that can hang, for the quick last ones
         for adapter in reversed(adapters):
-            await adapter.stop()
+            await deadline.run(f"stopping {adapter.name}", adapter.stop(), keep=slow)
         worker_stop.set()
-        await worker_task
-        await custom_task
         # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
         scheduler.pause()
-        await app.poller.drain(grace_seconds=settings.http_timeout_seconds + 5)
+        # Part of what is left: drain itself then cancels the stragglers, within the budget.
+        drain = min(settings.http_timeout_seconds + 5, deadline.remaining(keep=slow) * 0.8)
+        # Side by side: a hung delivery must not eat the time of a poll finishing its write.
+        await asyncio.gather(
+            deadline.run("the outbox", worker_task, keep=slow),
+            deadline.run("custom services", custom_task, keep=slow),
+            deadline.run("polls in flight", app.poller.drain(grace_seconds=drain), keep=slow),
+        )
         leader_stop.set()
         if elector_task is not None:
-            await elector_task  # resigns after the polls in flight, so no two pollers overlap
+            # Resigns after the polls in flight, so no two pollers overlap.
+            await deadline.run("leaving the leader election", elector_task)
         scheduler.shutdown(wait=False)
         if web_running:
-            await web.stop()
+            await deadline.run("the web server", web.stop())
         if metrics_running and metrics_server is not None:
-            await metrics_server.stop()
+            await deadline.run("the metrics server", metrics_server.stop())
 
 
 async def _record_alert_events(

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -16,6 +17,9 @@ from bot.errors import ConfigError
 from bot.logsetup import configure_logging
 from bot.settings import Settings
 from bot.sources.catalog import CatalogError
+
+if TYPE_CHECKING:
+    from bot.core.status import Snapshot
 
 MAX_CHECK_FILE_BYTES = 50_000_000
 KINDS = ("statuspage", "feed", "gcloud")
@@ -123,7 +127,23 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(snapshot_to_json(snapshot), ensure_ascii=False, indent=2))
     else:
         print(render_summary(snapshot, origin=source if "://" in source else Path(source).name))
+    # On stderr: stdout stays the summary, or exactly the --json contract.
+    for line in _stale_catalog_lines(settings, snapshot, source):
+        print(f"outagebot check: {line}", file=sys.stderr)
     return 0
+
+
+def _stale_catalog_lines(settings: Settings, snapshot: Snapshot, source: str) -> list[str]:
+    """Warnings for catalog services of this page whose component names it does not list."""
+    from bot.sources.catalog import load_catalog
+    from bot.sources.catalog_drift import services_of_page, stale_warnings
+
+    try:
+        catalog = load_catalog(settings.catalog_path)
+    except (CatalogError, OSError):
+        return []  # `check` reads a source; a broken catalog is `services`' to report
+    url = source if "://" in source else None
+    return stale_warnings(snapshot, services_of_page(catalog, snapshot, url))
 
 
 def _unknown_json(kind: str) -> dict[str, object]:
@@ -156,10 +176,14 @@ def _slack_manifest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _services(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sources.catalog import load_catalog, service_to_json
+    from bot.sources.catalog_drift import stored_page_warnings
 
     catalog = load_catalog(settings.catalog_path)
+    stale = stored_page_warnings(settings, catalog)
     if args.json:
         print(json.dumps([service_to_json(s) for s in catalog], indent=2, ensure_ascii=False))
+        for lines in stale.values():
+            print("\n".join(f"outagebot services: {line}" for line in lines), file=sys.stderr)
         return 0
     for service in catalog:
         aliases = f" (also: {', '.join(service.aliases)})" if service.aliases else ""
@@ -167,6 +191,8 @@ def _services(args: argparse.Namespace, settings: Settings) -> int:
         print(f"    capabilities: {', '.join(service.capabilities) or '-'}")
         for source in service.sources:
             print(f"    {source.kind}: {source.url}")
+        for line in stale.get(service.id, []):
+            print(f"    ! {line}")
     print(f"{len(catalog)} services")
     return 0
 

@@ -141,7 +141,8 @@ class CrowdWatch:
                 service_id=service_id,
                 reading=_reading(assessment.facts),
                 now=now,
-                official_open=await self._official_trouble(session, service_id),
+                official_open=await self._official_trouble(session, service_id)
+                or await self._explained(session, service_id, assessment.facts),
             )
             await session.commit()
         return staged
@@ -163,6 +164,23 @@ class CrowdWatch:
             if memory.probe_down:
                 return True
         return False
+
+    async def _explained(
+        self, session: AsyncSession, service_id: str, facts: crowd.CrowdFacts
+    ) -> bool:
+        """Whether an official incident ended after this surge's first report.
+
+        Reports made during an incident are its echo: once it resolves, the crowd level takes a
+        while to fall, and must not reopen a warning about what the page already told. (An
+        incident still open counts through the service's state; one stored open long after its
+        page forgot it must not silence warnings for good.)
+        """
+        if facts.level is crowd.CrowdLevel.NONE or facts.first_report_at is None:
+            return False
+        incidents = await detection_store.incident_history(
+            session=session, service_id=service_id, since=facts.first_report_at
+        )
+        return any(incident.resolved_at is not None for incident in incidents)
 
     async def _official_trouble(self, session: AsyncSession, service_id: str) -> bool:
         row = await session.get(ServiceRow, service_id)

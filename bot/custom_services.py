@@ -18,6 +18,7 @@ from bot.sources.catalog import Catalog, CatalogError, ServiceDef, SourceDef
 from bot.sources.discovery import DiscoveryFailed, discover_source
 from bot.sources.fetch import HttpFetcher
 from bot.sources.poller import StatusPoller
+from bot.sources.statuspage_merge import part_urls
 from bot.store import repository
 from bot.store.models import CustomServiceRow
 
@@ -48,6 +49,18 @@ def custom_service_def(row: CustomServiceRow) -> ServiceDef:
     )
 
 
+def builtin_source_urls(catalog: Catalog) -> frozenset[str]:
+    """The built-in services' source URLs, with their Statuspage extra endpoints: the only URLs
+    the fetcher may read without the address policy. Whatever an admin typed is not among them
+    (unless it is one of these very URLs)."""
+    urls: set[str] = set()
+    for service in catalog:
+        if not service.id.startswith(CUSTOM_PREFIX):
+            for source in service.sources:
+                urls.update((source.url, *part_urls(source.url)))
+    return frozenset(urls)
+
+
 async def load_custom_services(*, session: AsyncSession) -> list[ServiceDef]:
     """Every stored custom service."""
     rows = (await session.exec(select(CustomServiceRow))).all()
@@ -65,14 +78,14 @@ class CustomServices:
         fetcher: HttpFetcher,
         poller: StatusPoller,
         clock: Clock,
-        allow_private: bool,
     ) -> None:
+        """`fetcher` must guard the URLs admins type (a `GuardedRoute`, see bot.app): discovery
+        and every poll of a custom service go through it."""
         self._catalog = catalog
         self._sessions = sessions
         self._fetcher = fetcher
         self._poller = poller
         self._clock = clock
-        self._allow_private = allow_private
         self.on_new_urls: NameHook = lambda urls: None
         self.on_dropped_urls: NameHook = lambda urls: None
 
@@ -88,7 +101,7 @@ class CustomServices:
         if count >= MAX_CUSTOM_SERVICES:
             raise UserFacingError(f"This bot already follows {count} custom services, its limit.")
         try:
-            source = await discover_source(self._fetcher, url, allow_private=self._allow_private)
+            source = await discover_source(self._fetcher, url)
         except DiscoveryFailed as exc:
             raise UserFacingError(str(exc)) from None
         row = CustomServiceRow(

@@ -152,8 +152,9 @@ def single_process(database_url: str) -> Iterator[None]:
         return
     database = Path(url.database).expanduser().resolve()
     path = database.with_name(database.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # Private like the database beside it (bot/store/file_modes.py), which is created next.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             # The kernel frees it when the process ends, however it ends: no stale lock files.

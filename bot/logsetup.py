@@ -3,6 +3,8 @@
 Two formats (``LOG_FORMAT``): readable text, or one JSON object per line for log shippers.
 Both pass every record through `RedactingFilter`, so a token that reaches a log call (in the
 message, its arguments, an exception or an extra field) is masked before anything is written.
+Both escape control characters (status pages write titles we log), so one record is one line
+and no logged value can forge a line or drive the terminal that shows the log.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ _TOKEN_SHAPES = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"  # Authorization headers
     r"|whsec_[A-Za-z0-9_-]{16,}"  # our outgoing webhooks' signing secrets
 )
+# C0 and C1 controls, DEL and the Unicode line/paragraph separators: what could start a new
+# line or drive a terminal. Tab stays: it cannot do either.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 # Attributes every LogRecord has; anything else came from ``extra=`` and is logged as a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -82,6 +88,43 @@ def _sql_only(arg: object) -> object:
     return arg
 
 
+def escape_controls(text: str) -> str:
+    """The text with every control character written out (``\\n``, ``\\x1b``): one line, inert."""
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` with the message on one line; a traceback follows on indented lines, so
+    every line that starts at the margin starts a record."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.getMessage())
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        lines = [self.formatMessage(record)]
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            lines.append(_indented(record.exc_text))
+        if record.stack_info:
+            lines.append(_indented(self.formatStack(record.stack_info)))
+        return "\n".join(lines)
+
+
+def _indented(block: str) -> str:
+    return "\n".join("  " + escape_controls(line) for line in block.split("\n"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, exc_info, then extra fields."""
 
@@ -103,7 +146,12 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = (
                     value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
                 )
-        return json.dumps(entry, ensure_ascii=False)
+        # json escapes C0 controls itself, not C1 ones or the Unicode line separators.
+        return _CONTROL.sub(_json_escaped, json.dumps(entry, ensure_ascii=False))
+
+
+def _json_escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def settings_secrets(settings: Settings) -> list[str]:
@@ -140,9 +188,7 @@ def build_handler(settings: Settings, stream: TextIO | None = None) -> logging.H
         logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     )
     handler.addFilter(RedactingFilter(settings_secrets(settings)))
-    handler.setFormatter(
-        JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     return handler
 
 

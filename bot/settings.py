@@ -10,11 +10,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.web.ratelimit import parse_trusted_proxies
 
+MIN_ADMIN_TOKEN = 32
+"""Characters of API_ADMIN_TOKEN at the least: too many to guess through the rate limit."""
+
 
 class Settings(BaseSettings):
     """Every knob of outagebot. Each field is documented in README.md and .env.example."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Errors never quote the value: it may be a token (a short API_ADMIN_TOKEN, say).
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./data/outagebot.db",
@@ -50,6 +56,12 @@ class Settings(BaseSettings):
         default=4.0,
         ge=0,
         description="Remind channels of an incident still open every N hours (0: never).",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        description="The whole shutdown after SIGTERM finishes within N seconds (below Docker's "
+        "stop grace period).",
     )
     leader_retry_seconds: float = Field(
         default=3.0,
@@ -87,7 +99,8 @@ class Settings(BaseSettings):
     )
     api_admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for the admin API (/api/v1/webhooks); unset: API disabled.",
+        description="Bearer token (32+ characters) for the admin API (/api/v1/webhooks); "
+        "unset: API disabled.",
     )
     allow_private_webhooks: bool = Field(
         default=False,
@@ -157,6 +170,18 @@ class Settings(BaseSettings):
     @classmethod
     def _proxy_networks(cls, value: str | None) -> str | None:
         parse_trusted_proxies(value)  # a typo fails at start, not on the first request
+        return value
+
+    @field_validator("api_admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short token can be guessed over the network; blank stays "unset" (_blank_is_unset).
+        token = value.get_secret_value().strip() if value is not None else ""
+        if token and len(token) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_TOKEN} characters; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return value
 
     @field_validator("log_level")

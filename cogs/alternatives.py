@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.alternatives import Alternative, operational_alternatives
+from bot.alternatives import Alternative, operational_alternatives, same_job
 from bot.core.commands import (
     CommandRegistry,
     CommandSpec,
@@ -63,6 +63,15 @@ async def alternatives(ctx: Context[AppDeps], service: str) -> Reply:
             session=session, catalog=ctx.deps.catalog, service=target, now=ctx.now
         )
     title = f"Alternatives to {target.name}"
+    if not same_job(target, ctx.deps.catalog):
+        return Reply(
+            title=title,
+            body=rich(
+                f"I don't track another service that does the same job "
+                f"({', '.join(target.capabilities)}), so I have none to suggest."
+            ),
+            tone=Tone.INFO,
+        )
     if not found:
         return Reply(
             title=title,

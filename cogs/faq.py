@@ -41,6 +41,7 @@ from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, joi
 from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text, truncate
 from bot.core.timeutil import format_duration
+from bot.core.wording import impact_adjective
 from bot.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import community_store, detection_store, repository
@@ -296,7 +297,7 @@ async def _duration(
         lines.append(
             rich(
                 f"Not enough history for an estimate: {len(durations)} similar "
-                f"({ongoing.impact}) incident(s) in the past year, I need "
+                f"({impact_adjective(ongoing.impact)}) incident(s) in the past year, I need "
                 f"{MIN_SIMILAR_INCIDENTS}."
             )
         )
@@ -304,7 +305,7 @@ async def _duration(
     least, most = remaining(estimate, elapsed)
     lines.append(
         rich(
-            f"Similar {ongoing.impact} incidents of {target.name} lasted "
+            f"Similar {impact_adjective(ongoing.impact)} incidents of {target.name} lasted "
             f"{format_duration(estimate.low)} to {format_duration(estimate.high)} "
             f"(the middle half of {estimate.count} incidents in the past year)."
         )
@@ -361,7 +362,7 @@ async def _again(
     by_impact: dict[str, int] = {}
     for incident in started:
         by_impact[incident.impact] = by_impact.get(incident.impact, 0) + 1
-    detail = ", ".join(f"{n} {impact}" for impact, n in sorted(by_impact.items()))
+    detail = ", ".join(f"{n} {impact_adjective(impact)}" for impact, n in sorted(by_impact.items()))
     uptime = uptime_percent(past(incidents), start=since, end=ctx.now)
     mttr = mean_time_to_recovery(past(incidents))
     lines = [

@@ -18,6 +18,7 @@ from bot.core.history import PastIncident, mean_time_to_recovery, uptime_percent
 from bot.core.rich import Link, Plain, Quoted, Span, When, rich
 from bot.core.text import truncate
 from bot.core.timeutil import format_duration
+from bot.core.wording import impact_word
 from bot.deps import AppDeps
 from bot.store import community_store, warning_store
 from bot.store.community_store import StoredIncident
@@ -120,7 +121,7 @@ def _field(incident: StoredIncident, now: datetime, lead: int | None) -> ReplyFi
     if incident.url:
         value += [Plain("\n"), Link("Official incident page", incident.url)]
     return ReplyField(
-        name=f"{badge} {incident.impact.capitalize()} · {span}",
+        name=f"{badge} {impact_word(incident.impact)} · {span}",
         value=tuple(value),
         inline=False,
     )

@@ -12,11 +12,12 @@ from bot.core.commands import (
     Tone,
 )
 from bot.core.rich import RichText, When, join_lines, rich
+from bot.core.wording import plural
 from bot.deps import AppDeps
 from bot.store import privacy_store
 from bot.store.user_hash import load_or_create_salt, user_hash
 
-PLATFORM_NAMES = {"discord": "Discord", "slack": "Slack", "console": "the console"}
+PLATFORM_NAMES = {"discord": "Discord", "slack": "Slack", "console": "console"}
 FORGET = Button(label="🗑️ Forget me", action="privacy forget")
 CONFIRM = Button(label="Yes, forget me", action="privacy forget confirm")
 
@@ -83,8 +84,7 @@ def _counts(data: privacy_store.PersonalData) -> list[RichText]:
     return lines
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+_n = plural
 
 
 def _show(data: privacy_store.PersonalData, where: str) -> Reply:

@@ -21,6 +21,7 @@ from bot.core.rich import Plain, Quoted, RichText, Span, Strong, When, join_line
 from bot.core.service_state import ServiceState, state_of_component
 from bot.core.service_view import service_view
 from bot.core.status import Incident, Snapshot
+from bot.core.wording import impact_word
 from bot.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import detection_store, repository
@@ -226,7 +227,8 @@ def _components_field(view: Snapshot, *, stale: bool) -> ReplyField | None:
 
 
 def _incident_field(incident: Incident) -> ReplyField:
-    value: list[Span] = [Plain(f"{incident.impact.capitalize()} impact · {incident.status}")]
+    impact = impact_word(incident.impact)
+    value: list[Span] = [Plain(f"{impact} impact · {incident.status}")]
     if incident.started_at:
         value += [Plain(" · started "), When(incident.started_at)]
     if incident.updates:

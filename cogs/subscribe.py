@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +17,7 @@ from bot.core.commands import (
     Tone,
     UserFacingError,
 )
+from bot.core.mention import Mention, MentionError, parse_mention
 from bot.core.rich import Quoted, RichText, join_lines, rich
 from bot.delivery.webhook_address import WebhookAddressError, WebhookPolicy, resolve_target
 from bot.delivery.webhook_payload import new_secret
@@ -29,8 +29,6 @@ from cogs.common import resolve_service
 
 MAX_SUBSCRIPTIONS_PER_COMMUNITY = 200
 MAX_WEBHOOKS_PER_COMMUNITY = 20
-# A role to mention: Discord <@&id> or a bare id, Slack user group <!subteam^ID>.
-_ROLE = re.compile(r"^(?:<@&(\d{5,25})>|(\d{5,25})|<!subteam\^([A-Z0-9]{5,25})(?:\|[^>]*)?>)$")
 
 
 def setup(registry: CommandRegistry) -> None:
@@ -51,7 +49,11 @@ def setup(registry: CommandRegistry) -> None:
                 service,
                 OptionSpec("components", "only these components, comma separated", max_length=300),
                 OptionSpec("min_severity", "lowest severity to post", choices=SEVERITIES),
-                OptionSpec("mention", "a role to mention on new alerts", max_length=60),
+                OptionSpec(
+                    "mention",
+                    "a role (Slack: a user group, @here or @channel) to ping on new alerts",
+                    max_length=100,
+                ),
                 OptionSpec(
                     "early_warnings", "also unofficial early warnings", kind=OptionKind.BOOLEAN
                 ),
@@ -91,16 +93,13 @@ def _scope(ctx: Context[AppDeps]) -> tuple[Scope, str]:
     return Scope(invocation.actor.platform, invocation.community_id), invocation.channel_id
 
 
-def _mention(text: str | None) -> str | None:
+def _mention(ctx: Context[AppDeps], text: str | None) -> Mention | None:
     if text is None:
         return None
-    match = _ROLE.match(text.strip())
-    if match is None:
-        raise UserFacingError(
-            "mention must be a role picked from the list, like @ai-alerts (not a user)."
-        )
-    discord_id = match.group(1) or match.group(2)
-    return f"<@&{discord_id}>" if discord_id else f"<!subteam^{match.group(3)}>"
+    try:
+        return parse_mention(text, platform=ctx.invocation.actor.platform)
+    except MentionError as exc:
+        raise UserFacingError(str(exc)) from None
 
 
 async def subscribe(
@@ -124,7 +123,7 @@ async def subscribe(
         return await _subscribe_webhook(
             ctx, webhook, target.id, target.name, names, min_severity, maintenance, early_warnings
         )
-    role = _mention(mention)
+    ping = _mention(ctx, mention)
     async with ctx.deps.sessions() as session:
         existing = await subscription_store.list_subscriptions(session=session, scope=scope)
         if len(existing) >= MAX_SUBSCRIPTIONS_PER_COMMUNITY:
@@ -138,7 +137,7 @@ async def subscribe(
             service_id=target.id,
             components=names,
             min_severity=min_severity or "minor",
-            mention_role=role,
+            mention_role=ping,
             early_warnings=bool(early_warnings),
             maintenance=True if maintenance is None else maintenance,
             now=ctx.now,
@@ -155,14 +154,20 @@ async def subscribe(
     ]
     if names:
         what.append(rich("Only for: ", Quoted(", ".join(names)), "."))
-    if role:
-        what.append(rich("New alerts mention the role you picked."))
+    if ping is not None:
+        what.append(rich(f"New alerts mention {_mention_label(ping)}."))
     what.append(rich("Maintenance notices: " + ("on." if maintenance is not False else "off.")))
     if current:
         what.append(
             rich(f"{target.name} has {current} open incident(s) right now: posting them here.")
         )
     return Reply(title="Subscribed", body=join_lines(what), tone=Tone.OK, ephemeral=True)
+
+
+def _mention_label(ping: Mention) -> str:
+    if ping.id is None:
+        return f"@{ping.kind.value}"
+    return "the group you picked" if ping.platform == "slack" else "the role you picked"
 
 
 async def unsubscribe(ctx: Context[AppDeps], service: str, webhook: str | None = None) -> Reply:

@@ -22,6 +22,7 @@ from bot.core.commands import (
     Tone,
     UserFacingError,
 )
+from bot.core.links import plain_link_host
 from bot.core.ranking import Candidate, rank
 from bot.core.rich import Link, Plain, Quoted, Span, When, join_lines, rich
 from bot.core.text import clean_user_text, truncate
@@ -202,6 +203,17 @@ def check_link(link: str) -> str:
         )
     if not _SAFE_URL.match(link):
         raise UserFacingError("That link has characters I can't show safely (spaces, brackets…).")
+    if "@" in parts.netloc:
+        # https://status.openai.com@evil.example/ opens evil.example: the part before @ is a
+        # user name, put there to make the link look like it goes somewhere else.
+        raise UserFacingError(
+            "Links can't hold a user name or password (the part before @): it hides where "
+            "they really go, here “",
+            Quoted(truncate(parts.hostname, 60)),
+            "”. Share the plain address.",
+        )
+    if plain_link_host(link) is None:
+        raise UserFacingError("That link's address isn't a plain host name, like example.com.")
     return link
 
 
@@ -314,8 +326,10 @@ def _field(item: VisibleWorkaround) -> ReplyField:
     value: list[Span] = [Quoted(row.title)]
     if row.steps != row.title:
         value += [Plain("\n"), Quoted(truncate(row.steps, STEPS_SHOWN))]
-    if row.link:
-        value += [Plain("\n"), Link("More", row.link)]
+    host = plain_link_host(row.link) if row.link else None
+    if row.link and host is not None:
+        # The real host in the label: the reader sees where the link goes before opening it.
+        value += [Plain("\n"), Link(f"More on {host}", row.link)]
     value += [Plain("\nShared "), When(row.created_at)]
     if row.incident_title:
         value += [Plain(" during “"), Quoted(truncate(row.incident_title, 80)), Plain("”")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import to_plain
 from bot.delivery.sender import PermanentDeliveryError, TransientDeliveryError
 from bot.delivery.worker import OutboxWorker
@@ -217,7 +219,7 @@ async def test_mention_must_be_a_role(rig: Rig) -> None:
     )
     assert "mention the role" in ok
     await play(rig, until=timedelta(minutes=1))
-    assert rig.sender.calls[0].mention_role == "<@&123456789>"
+    assert rig.sender.calls[0].mention_role == Mention(MentionKind.ROLE, "123456789")
 
 
 async def test_reminders_while_an_incident_stays_open(rig: Rig) -> None:
@@ -248,3 +250,17 @@ async def test_alert_buttons_lead_to_commands(rig: Rig) -> None:
     assert [b.url for b in buttons if b.url] == ["https://status.claude.com/incidents/9g6qpr72ttbr"]
     # Every action is a command the registry knows, so every platform can dispatch it.
     assert all(rig.deps.registry.get(a.split()[0]) for a in actions)
+
+
+@pytest.mark.parametrize("wait", [math.nan, math.inf, -math.inf, -30.0, 1e12])
+async def test_a_senders_unusable_retry_after_never_stops_the_round(rig: Rig, wait: float) -> None:
+    await rig.say("subscribe", community="A", channel="a1", service="claude")
+    await rig.say("subscribe", community="A", channel="a2", service="claude")
+    rig.sender.fail_next(TransientDeliveryError("429", retry_after=wait))
+    await play(rig, until=timedelta(0))  # the round goes on: the other channel gets its post
+    assert [channel for _, channel in rig.sender.actions()] in (["a1"], ["a2"])
+    async with rig.deps.sessions() as session:
+        delayed = [d for d in (await session.exec(select(DeliveryRow))).all() if d.attempts == 1]
+    (retry,) = [d for d in delayed if d.status == "pending"]
+    # Tried when the incident opened: retried within an hour of that, never "never".
+    assert timedelta(0) <= retry.next_attempt_at - TIMELINE.started_at <= timedelta(hours=1)

@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.alternatives import operational_alternatives
 from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
 from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
 from bot.core.textcommand import parse_command_line
 from bot.deps import AppDeps
-from bot.sources.catalog import parse_catalog
+from bot.sources.catalog import load_catalog, parse_catalog
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
 from cogs import load_cogs
@@ -135,8 +136,46 @@ async def test_alternatives_operational_same_job_not_behind_the_failing_upstream
     assert "100.00 % up over 30 days" in answer
     assert "98.33 % up over 30 days" in answer  # 12 h down in 30 days
     nothing = await ask(deps, clock, "alternatives images")
-    assert "No service doing the same job" in nothing
+    assert "I don't track another service that does the same job (image)" in nothing
     assert "I don't track" in await ask(deps, clock, "alternatives nosuch")
+
+
+@pytest.mark.parametrize(
+    ("down", "suggested", "never"),
+    [
+        # GitHub keeps code; the LLMs that write code are another job, as is web hosting.
+        ("github", set(), {"anthropic-api", "openai-api", "claude-code", "vercel"}),
+        # A Copilot outage: other code assistants are what a developer would switch to.
+        ("github-copilot", {"cursor", "claude-code"}, {"github", "vercel"}),
+        # A model host is not a web host.
+        ("replicate", {"huggingface", "stability"}, {"cloudflare", "aws", "vercel"}),
+    ],
+)
+async def test_alternatives_on_the_real_catalog_do_the_same_job(
+    engine: AsyncEngine, clock: FakeClock, down: str, suggested: set[str], never: set[str]
+) -> None:
+    catalog = load_catalog()
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog)
+        for service in catalog:
+            state = ServiceState.MAJOR_OUTAGE if service.id == down else ServiceState.OPERATIONAL
+            await repository.set_service_state(
+                session=session, service_id=service.id, state=state, now=clock.now
+            )
+        await session.commit()
+        target = catalog.get(down)
+        assert target is not None
+        found = await operational_alternatives(
+            session=session, catalog=catalog, service=target, now=clock.now
+        )
+    ids = {a.service.id for a in found}
+    assert suggested <= ids
+    assert not ids & never
+    if not suggested:  # nothing tracked does GitHub's job: say so, not "none is operational"
+        deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
+        answer = await ask(deps, clock, f"alternatives {down}")
+        assert "I don't track another service that does the same job (code-hosting)" in answer
 
 
 async def test_history_lists_incidents_uptime_and_mttr(deps: AppDeps, clock: FakeClock) -> None:

@@ -5,33 +5,36 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core import crowd
 from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
 from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
 from bot.core.rich import to_plain
+from bot.core.service_state import ServiceState
+from bot.core.status import Incident
 from bot.crowd_watch import NUDGE_KEY, CrowdWatch
 from bot.delivery.worker import OutboxWorker
 from bot.deps import AppDeps
-from bot.store import repository, subscription_store
+from bot.sources.catalog import Catalog
+from bot.store import detection_store, repository, subscription_store
 from bot.store.crowd_models import CrowdMemoryRow
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
-from tests.helpers import catalog_for
+from tests.helpers import catalog_for, snapshot
 
 
-async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
-    engine: AsyncEngine, clock: FakeClock
+async def watched_with_a_learned_week(
+    sessions: async_sessionmaker[AsyncSession],
+    catalog: Catalog,
+    memory: crowd.CrowdMemory,
+    clock: FakeClock,
 ) -> None:
-    catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
-    sessions = session_factory(engine)
-    config = crowd.CrowdConfig()
-    week = [(clock.now - timedelta(hours=h), 1) for h in range(24 * 7, 0, -1)]  # one report an hour
-    memory = crowd.learn_history(crowd.CrowdMemory(), week, config=config)
+    """OpenAI in the catalog, its detector's learned week stored, and a channel that wants early
+    warnings."""
     async with sessions() as session:
         await repository.sync_catalog(session=session, catalog=catalog)
         session.add(
@@ -52,6 +55,29 @@ async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
             now=clock.now,
         )
         await session.commit()
+
+
+async def six_report_openai(deps: AppDeps, clock: FakeClock, minute: int) -> None:
+    """Six new people in six communities /report OpenAI this minute."""
+    for user in range(6):
+        invocation = Invocation(
+            command="report",
+            options={"service": "openai", "what": "errors"},
+            actor=Actor("test", f"u{minute}-{user}"),
+            community_id=f"g{user}",
+        )
+        await dispatch(deps.registry, invocation, deps, clock.now)
+
+
+async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
+    sessions = session_factory(engine)
+    config = crowd.CrowdConfig()
+    week = [(clock.now - timedelta(hours=h), 1) for h in range(24 * 7, 0, -1)]  # one report an hour
+    memory = crowd.learn_history(crowd.CrowdMemory(), week, config=config)
+    await watched_with_a_learned_week(sessions, catalog, memory, clock)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
     sender = RecordingSender()
     worker = OutboxWorker(sessions=sessions, senders={"test": sender}, catalog=catalog, clock=clock)
@@ -60,14 +86,7 @@ async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
     await watch.tick()
     assert sender.calls == []  # calm: nothing to say
     for minute in range(8):
-        for user in range(6):
-            invocation = Invocation(
-                command="report",
-                options={"service": "openai", "what": "errors"},
-                actor=Actor("test", f"u{minute}-{user}"),
-                community_id=f"g{user}",
-            )
-            await dispatch(deps.registry, invocation, deps, clock.now)
+        await six_report_openai(deps, clock, minute)
         clock.advance(minutes=1)
         await watch.tick()
         await worker.run_once()
@@ -82,6 +101,74 @@ async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
         await worker.run_once()
         clock.advance(minutes=15)
     assert "Reports returned to normal" in to_plain(sender.calls[-1].reply.body, clock.now)
+
+
+async def test_reports_during_an_official_incident_open_no_warning_after_it_resolves(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    url = "https://status.openai.com/api/v2/summary.json"
+    catalog = catalog_for({"openai": url})
+    sessions = session_factory(engine)
+    config = crowd.CrowdConfig()
+    week = [(clock.now - timedelta(hours=h), 1) for h in range(24 * 7, 0, -1)]
+    memory = crowd.learn_history(crowd.CrowdMemory(), week, config=config)
+    outage = Incident(
+        id="inc-1",
+        name="Elevated errors",
+        status="investigating",
+        impact="major",
+        started_at=clock.now,
+        resolved_at=None,
+        url=None,
+    )
+
+    async def official(incident: Incident, state: ServiceState) -> None:
+        async with sessions() as session:  # what a poll of the page stores
+            source = await repository.get_source(session=session, url=url)
+            assert source is not None
+            assert source.id is not None
+            await repository.record_snapshot(
+                session=session,
+                source=source,
+                snapshot=snapshot(incidents=(incident,)),
+                etag=None,
+                last_modified=None,
+                now=clock.now,
+            )
+            await detection_store.link_incidents(
+                session=session, service_id="openai", source_id=source.id, external_ids=["inc-1"]
+            )
+            await repository.set_service_state(
+                session=session, service_id="openai", state=state, now=clock.now
+            )
+            await session.commit()
+
+    await watched_with_a_learned_week(sessions, catalog, memory, clock)
+    await official(outage, ServiceState.MAJOR_OUTAGE)
+    deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
+    sender = RecordingSender()
+    worker = OutboxWorker(sessions=sessions, senders={"test": sender}, catalog=catalog, clock=clock)
+    watch = CrowdWatch(sessions=sessions, catalog=catalog, clock=clock, config=config)
+    for minute in range(8):  # the crowd confirms what the page already says
+        await six_report_openai(deps, clock, minute)
+        clock.advance(minutes=1)
+        await watch.tick()
+    clock.advance(minutes=4)  # the reports stop; the page resolves its incident
+    resolved = Incident(
+        id="inc-1",
+        name="Elevated errors",
+        status="resolved",
+        impact="major",
+        started_at=outage.started_at,
+        resolved_at=clock.now,
+        url=None,
+    )
+    await official(resolved, ServiceState.OPERATIONAL)
+    for _ in range(30):  # while the crowd level falls back
+        clock.advance(minutes=1)
+        await watch.tick()
+        await worker.run_once()
+    assert sender.calls == []
 
 
 async def test_a_new_detector_learns_the_stored_week(engine: AsyncEngine, clock: FakeClock) -> None:

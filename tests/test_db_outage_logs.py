@@ -141,7 +141,6 @@ async def app_loops(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Loop
                 fetcher=fetcher,
                 poller=poller,
                 clock=clock,
-                allow_private=True,
             )
         )
         jobs: list[Callable[[], Awaitable[None]]] = []

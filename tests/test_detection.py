@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.core.alerts import change_for
 from bot.core.detection import (
     DetectionConfig,
     ServiceMemory,
@@ -188,6 +189,32 @@ def test_incident_missed_while_down_is_told_once() -> None:
     assert driver.see(summary(missed), T0 + timedelta(hours=4)) == []
 
 
+def test_a_missed_incident_is_told_with_its_own_resolution_time() -> None:
+    driver = Driver(ServiceMemory(last_observed=T0))
+    missed = major(0, ("investigating", "Oops", 60), ("resolved", "Fine", 120), resolved=120)
+    driver.see(summary(missed), T0 + timedelta(hours=3))
+    change = change_for(driver.events[-1])
+    assert change is not None
+    assert (change.started_at, change.resolved_at) == (T0, T0 + timedelta(minutes=120))
+
+
+def test_an_old_incident_whose_postmortem_arrives_late_is_not_news() -> None:
+    # Resolved long before we last looked; only its postmortem is new (a push can bring it
+    # with no resolved_at): no "opened" and no "resolved after 1472 d".
+    long_ago = T0 - timedelta(days=1472)
+    old = incident(
+        "old",
+        started=long_ago,
+        updates=(
+            ("postmortem", "What happened", T0 + timedelta(minutes=5)),
+            ("resolved", "Fixed", long_ago + timedelta(hours=2)),
+            ("investigating", "Looking", long_ago),
+        ),
+    )
+    driver = Driver(ServiceMemory(last_observed=T0))
+    assert driver.see(summary(old), T0 + timedelta(minutes=6)) == []
+
+
 def test_component_changes_after_first_look() -> None:
     driver = Driver()
     assert driver.see(summary(api=ComponentStatus.DEGRADED_PERFORMANCE), T0) == []
@@ -233,6 +260,18 @@ def test_maintenance_lifecycle() -> None:
         KINDS.MAINTENANCE_COMPLETED
     ]
     assert driver.events[0].title == "DB upgrade"
+
+
+def test_a_maintenance_gone_from_a_full_page_is_completed_once() -> None:
+    driver = Driver()
+    driver.see(summary(), T0)
+    driver.see(maintenance("in_progress"), T0 + timedelta(minutes=1))
+    partial = replace(summary(), lists_all_open_incidents=False)  # a push says nothing of it
+    assert driver.see(partial, T0 + timedelta(minutes=2)) == []
+    assert driver.see(summary(), T0 + timedelta(minutes=3)) == [KINDS.MAINTENANCE_COMPLETED]
+    assert driver.events[-1].incident_id == "m1"
+    assert driver.see(summary(), T0 + timedelta(minutes=4)) == []
+    assert driver.memory.maintenances == {}  # told, then forgotten
 
 
 def test_source_goes_stale_after_three_failures_and_recovers() -> None:

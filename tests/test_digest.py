@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.core.alert_render import AlertView, render_digest
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
@@ -277,3 +278,25 @@ async def test_major_outage_alert_names_working_alternatives(
     }
     assert shown["with"]["Working alternatives now"] == "Up1, Up2"
     assert "Working alternatives now" not in shown["without"]
+
+
+def test_a_digest_has_one_button_per_service() -> None:
+    views = [
+        AlertView(
+            service_id=service,
+            service_name=service.title(),
+            kind="incident",
+            title=title,
+            status="investigating",
+            impact="major",
+            url=None,
+            components=(),
+            latest_update="",
+            latest_update_at=None,
+            started_at=datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+            resolved_at=None,
+        )
+        for service, title in (("svc", "API errors"), ("svc", "Login errors"), ("other", "Down"))
+    ]
+    reply = render_digest(views)
+    assert [b.action for b in reply.buttons] == ["status svc", "status other"]

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.adapters.discord import DiscordAdapter, DiscordConfig
 from bot.app import App, open_app
 from bot.settings import Settings
+from bot.store.models import SubscriptionRow
 from tests.conftest import FakeClock
 from tests.fakes.discord_server import APPLICATION_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
 from tests.helpers import write_catalog
@@ -215,6 +217,20 @@ async def test_admin_command_runs_for_a_manager(bot: DiscordBot) -> None:
     manage_guild = str(1 << 5)
     body = await bot.interact(slash("service", permissions=manage_guild, action="remove", name="x"))
     assert "Only server admins" not in embed_of(body)["description"]
+
+
+@pytest.mark.parametrize("channel_id", [CHANNEL_ID, "645027906669599999"])  # cached, or not
+async def test_a_payload_with_only_channel_id_subscribes_that_channel(
+    bot: DiscordBot, channel_id: str
+) -> None:
+    payload = slash("subscribe", service="openai-api")
+    payload["channel_id"] = channel_id
+    assert "channel" not in payload  # as in Discord's documented example
+    body = await bot.interact(payload)
+    assert embed_of(body)["title"] == "Subscribed"
+    async with bot.app.deps.sessions() as session:
+        rows = (await session.exec(select(SubscriptionRow))).all()
+    assert [(row.community_id, row.channel_id) for row in rows] == [(GUILD_ID, channel_id)]
 
 
 async def test_slow_handlers_are_deferred_then_followed_up(

@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 
 from bot.adapters.discord.render import (
     CUSTOM_ID_LIMIT,
+    EMBED_TOTAL_LIMIT,
     TONE_COLOUR,
+    embed_total,
     escape_untrusted,
     render_reply,
 )
 from bot.core.commands import Button, Reply, ReplyField, Tone
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Link, Quoted, Strong, When, rich
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -119,9 +122,33 @@ def test_chart_becomes_an_attachment_shown_in_the_embed() -> None:
 
 
 def test_role_mention_is_the_only_allowed_one() -> None:
-    message = render_reply(Reply(title="alert"), NOW, mention_role="123456789012345678")
+    role = Mention(MentionKind.ROLE, "123456789012345678")
+    message = render_reply(Reply(title="alert"), NOW, mention=role)
     assert message.content == "<@&123456789012345678>"
     assert message.payload()["allowed_mentions"] == {
         "parse": [],
         "roles": [123456789012345678],
     }
+
+
+def test_only_a_role_pings_on_discord() -> None:
+    for other in (Mention(MentionKind.HERE), Mention(MentionKind.SUBTEAM, "S0614TZR7")):
+        message = render_reply(Reply(title="alert"), NOW, mention=other)
+        assert message.content is None
+        assert message.payload()["allowed_mentions"] == {"parse": []}
+
+
+def test_the_footer_marker_is_counted_before_fitting() -> None:
+    marker = "ref 0123456789"
+    reply = Reply(
+        title="t" * 256,
+        body=rich("b" * 4096),
+        fields=tuple(ReplyField(f"n{i}", rich("v" * 300)) for i in range(10)),
+        footer=rich("f" * 2000),
+    )
+    message = render_reply(reply, NOW, marker=marker)
+    assert embed_total(message.embed) <= EMBED_TOTAL_LIMIT
+    assert message.embed.footer.text is not None
+    assert message.embed.footer.text.endswith(" · " + marker)
+    assert len(message.embed.footer.text) <= 2048
+    assert render_reply(Reply(title="t"), NOW, marker=marker).embed.footer.text == marker

@@ -12,22 +12,27 @@ from bot.adapters.discord.sender import (
     FORUM_SCAN_LIMIT,
     DiscordSender,
     GlobalRateLimiter,
+    marker_for,
     nonce_for,
 )
-from bot.core.commands import Reply, Tone
+from bot.core.commands import Button, Reply, ReplyField, Tone
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Quoted, rich
 from bot.delivery.sender import (
     ChannelRef,
+    PayloadRejectedError,
     PermanentDeliveryError,
     SentMessage,
     TransientDeliveryError,
 )
 from tests.conftest import FakeClock
+from tests.fakes.discord_form_body import embed_total
 from tests.fakes.discord_server import CHANNEL_ID, FORUM_CHANNEL_ID, GUILD_ID, FakeDiscord
 
 TEXT = ChannelRef(platform="discord", community_id=GUILD_ID, channel_id=CHANNEL_ID)
 FORUM = ChannelRef(platform="discord", community_id=GUILD_ID, channel_id=FORUM_CHANNEL_ID)
 ROLE = "290926798626357111"
+ROLE_MENTION = Mention(MentionKind.ROLE, ROLE)
 ALERT = Reply(title="OpenAI API: major outage", body=rich("Elevated errors."), tone=Tone.DANGER)
 
 
@@ -53,7 +58,7 @@ async def harness(clock: FakeClock) -> AsyncIterator[Harness]:
 
 
 async def test_send_uses_a_nonce_and_mentions_only_the_alert_role(harness: Harness) -> None:
-    sent = await harness.sender.send(TEXT, ALERT, key="alert-1:chan", mention_role=ROLE)
+    sent = await harness.sender.send(TEXT, ALERT, key="alert-1:chan", mention_role=ROLE_MENTION)
     call = harness.fake.matching("POST", rf"/channels/{CHANNEL_ID}/messages")[0]
     assert call.json["nonce"] == nonce_for("alert-1:chan")
     assert len(call.json["nonce"]) <= 25
@@ -141,6 +146,8 @@ async def test_429_is_transient_with_retry_after_and_the_bucket_waits(harness: H
         (403, 50001, PermanentDeliveryError),
         (404, 10003, PermanentDeliveryError),
         (400, 50013, PermanentDeliveryError),
+        (400, 50035, PayloadRejectedError),  # Invalid Form Body: our bug, not the channel's
+        (400, 50006, PayloadRejectedError),  # Cannot send an empty message: ours too
     ],
 )
 async def test_errors_are_classified(
@@ -149,8 +156,44 @@ async def test_errors_are_classified(
     harness.fake.fail(
         "POST", r"/channels/\d+/messages", status, body={"message": "x", "code": code}
     )
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         await harness.sender.send(TEXT, ALERT, key="k")
+    assert type(caught.value) is error
+
+
+async def test_an_embed_just_under_6000_stays_under_with_the_footer_marker(
+    harness: Harness,
+) -> None:
+    # 200 + 4,000 + 1,000 + 1 + 790 = 5,991 before the delivery marker joins the footer.
+    reply = Reply(
+        title="t" * 200,
+        body=rich("b" * 4000),
+        fields=(ReplyField("n", rich("v" * 790)),),
+        footer=rich("f" * 1000),
+    )
+    sent = await harness.sender.send(TEXT, reply, key="near-limit")
+    (stored,) = harness.fake.messages[CHANNEL_ID]
+    assert stored["id"] == sent.message_id
+    embed = stored["embeds"][0]
+    assert embed_total(embed) <= 6000  # counted as Discord counts, by the fake
+    assert embed["footer"]["text"].endswith(marker_for("near-limit"))
+    stored["nonce"] = None  # found again by the marker alone, as after a crash
+    assert await harness.sender.find_sent(TEXT, "near-limit") == SentMessage(sent.message_id)
+
+
+async def test_duplicate_action_buttons_reach_discord_once(harness: Harness) -> None:
+    reply = Reply(
+        title="Digest",
+        buttons=(
+            Button(label="Service", action="status svc"),
+            Button(label="Service", action="status svc"),
+            Button(label="Other", action="status other"),
+        ),
+    )
+    await harness.sender.send(TEXT, reply, key="k")  # the fake refuses repeated custom_ids
+    (stored,) = harness.fake.messages[CHANNEL_ID]
+    ids = [c["custom_id"] for row in stored["components"] for c in row["components"]]
+    assert ids == ["ob:status svc", "ob:status other"]
 
 
 async def test_unknown_channel_is_permanent(harness: Harness) -> None:

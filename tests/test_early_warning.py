@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -164,6 +165,16 @@ async def test_no_warning_while_the_official_incident_is_open(
     assert staged == 0
     await worker.run_once()
     assert sender.calls == []
+
+
+async def test_no_warning_without_anyone_reporting(engine: AsyncEngine, clock: FakeClock) -> None:
+    # A level that lingers after its reports left the window must not warn "0 reports from 0".
+    worker, sender = await setup(engine, clock)
+    lingering = replace(reading(CrowdLevel.POSSIBLE, clock, reports=0), reporters=0, communities=0)
+    await apply(engine, clock, worker, lingering)
+    assert sender.calls == []
+    async with session_factory(engine)() as session:
+        assert await warning_store.open_warning(session=session, service_id="openai") is None
 
 
 async def test_history_tells_the_lead_time(engine: AsyncEngine, clock: FakeClock) -> None:

@@ -17,7 +17,7 @@ SLACK_BOT = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_APP = "xapp-1-A0123456789-1234567890-abcdef0123456789"
 DISCORD = "MTAxMjM0NTY3ODkwMTIzNDU2.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
 SIGNING = "8f14e45fceea167a5a36dedd4bea2543"  # a Slack signing secret has no telltale prefix
-ADMIN = "operator-admin-token-42"
+ADMIN = "operator-admin-token-42-0123456789"
 WEBHOOK = "whsec_UbUoeDWw2W-_Os42YRGYUVaLp6IGeA0y0zlD9P-dRC4"
 
 
@@ -156,3 +156,34 @@ def test_driver_debug_lines_keep_the_sql_and_hide_the_values() -> None:
     assert "INSERT INTO webhook_targets" in out
     assert "<values hidden>" in out
     assert "a1b2c3d4e5f6" not in out
+
+
+FORGED = "Anthropic\r\nFAKE 2026-12-06 12:00:00,000 ERROR bot.leader: takeover\u2028again"
+TITLE_ESCAPE = "\x1b]0;pwn\x07Degraded \x9b31m"
+
+
+def test_text_log_keeps_status_page_text_on_one_inert_line(root_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging(settings(log_format="text"), stream=stream)
+    logging.getLogger("bot.sources").warning("page %s says %r", FORGED, TITLE_ESCAPE)
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        logging.getLogger("bot.sources").exception("parse of %s failed", TITLE_ESCAPE)
+    record_line, traceback_start, *traceback = stream.getvalue().splitlines()
+    assert "page Anthropic\\r\\nFAKE 2026-12-06" in record_line
+    assert "takeover\\u2028again says '\\x1b]0;pwn\\x07Degraded \\x9b31m'" in record_line
+    assert "parse of \\x1b]0;pwn\\x07Degraded \\x9b31m failed" in traceback_start
+    # The traceback's own lines are indented: only a record starts at the margin.
+    assert all(line.startswith("  ") for line in traceback)
+    assert "FAKE 2026" in traceback[-1]
+    out = stream.getvalue()
+    assert not any(char in out for char in "\r\x1b\x07\x9b\u2028")
+
+
+def test_json_log_escapes_every_control_character() -> None:
+    logger, stream = log_through("json")
+    logger.warning("page %s says %s", FORGED, TITLE_ESCAPE)
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["message"] == f"page {FORGED} says {TITLE_ESCAPE}"
+    assert not any(char in line for char in "\r\x1b\x07\x9b\u2028")

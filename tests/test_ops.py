@@ -252,7 +252,7 @@ async def test_the_real_process_is_ready_exports_metrics_and_logs_json(tmp_path:
             LOG_LEVEL="INFO",
             LOG_FORMAT="json",
             CONSOLE="off",
-            API_ADMIN_TOKEN="ops-admin-token-0123456789",
+            API_ADMIN_TOKEN="ops-admin-token-0123456789abcdefgh",
         )
         process = await start_bot_run(tmp_path, env)
         assert process.stderr is not None
@@ -271,7 +271,7 @@ async def test_the_real_process_is_ready_exports_metrics_and_logs_json(tmp_path:
                 aiohttp.ClientSession() as http,
                 http.get(
                     base + "/api/v1/webhooks",
-                    headers={"Authorization": "Bearer ops-admin-token-0123456789"},
+                    headers={"Authorization": "Bearer ops-admin-token-0123456789abcdefgh"},
                 ) as response,
             ):
                 api = (response.status, await response.json())

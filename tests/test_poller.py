@@ -112,6 +112,10 @@ BAD_RESPONSES = {
     "truncated json": Step.truncated_json(GITHUB),
     "wrong shape": Step.json([1, 2, 3]),
     "json of the wrong object": Step.json({"hello": "world"}),
+    # Heroku's status API: Statuspage's words (`status`, `incidents`), not its shape.
+    "heroku status json": Step.json(
+        {"status": [{"system": "Apps", "status": "green"}], "incidents": [], "scheduled": []}
+    ),
     "50 MB body": Step(huge_bytes=50_000_000),
     "hang": Step(hang=True),
     "connection reset": Step(reset=True),

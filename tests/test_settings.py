@@ -49,3 +49,18 @@ def test_env_example_lists_every_setting_and_readme_documents_it() -> None:
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in example, f"{name.upper()} missing from .env.example"
         assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from the README table"
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 31, " " + "y" * 30 + " "])
+def test_a_short_admin_token_is_refused_with_a_clear_error(token: str) -> None:
+    with pytest.raises(ValidationError, match="at least 32 characters") as error:
+        Settings(_env_file=None, api_admin_token=token)
+    assert token.strip() not in str(error.value)  # the message never echoes the token
+
+
+def test_a_long_or_blank_admin_token_is_accepted() -> None:
+    token = "z" * 32
+    settings = Settings(_env_file=None, api_admin_token=token)
+    assert settings.api_admin_token is not None
+    assert settings.api_admin_token.get_secret_value() == token
+    assert Settings(_env_file=None, api_admin_token="  ").api_admin_token is None

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +17,25 @@ from urllib.parse import parse_qsl, quote, urlencode
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 
-from bot.adapters.slack import SlackAdapter, create_slack_adapter
+from bot.adapters.slack import AUTH_WAIT_SECONDS, SlackAdapter, create_slack_adapter
 from bot.adapters.slack.app import UNKNOWN_TEAM_TEXT
 from bot.app import open_app
 from bot.core.commands import CommandSpec, Context, Reply
 from bot.core.rich import rich
 from bot.deps import AppDeps
 from bot.settings import Settings
+from bot.store.engine import session_factory
+from bot.store.models import SubscriptionRow
+from bot.store.slack_replay_store import SlackSeenRequestRow
+from bot.store.subscription_store import Scope
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.slack_server import FakeSlack
-from tests.helpers import write_catalog
+from tests.helpers import subscribe_channels, write_catalog
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SLASH_BODY = (FIXTURES / "slack" / "slack_slash_command_form_body_bolt-python.txt").read_text()
@@ -109,7 +118,13 @@ def text_of(response: dict[str, Any]) -> str:
 
 
 async def start_harness(
-    tmp_path: Path, clock: FakeClock, slack: FakeSlack, services: int = 1, **overrides: Any
+    tmp_path: Path,
+    clock: FakeClock,
+    slack: FakeSlack,
+    services: int = 1,
+    database_url: str | None = None,
+    auth_wait_seconds: float = AUTH_WAIT_SECONDS,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
     urls = {"openai": "http://127.0.0.1:9/api/v2/summary.json"}
     urls.update(
@@ -117,7 +132,7 @@ async def start_harness(
     )
     settings = Settings(
         _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         catalog_path=write_catalog(tmp_path / "catalog.toml", urls),
         slack_bot_token="xoxb-test-token",
         slack_signing_secret=SECRET,
@@ -127,7 +142,9 @@ async def start_harness(
     slack.users = {MEMBER: {"is_admin": False}, ADMIN: {"is_admin": True}}
     async with open_app(settings, clock=clock) as app:
         web_app = web.Application()
-        adapter = create_slack_adapter(settings, app.deps, clock, web_app=web_app)
+        adapter = create_slack_adapter(
+            settings, app.deps, clock, web_app=web_app, auth_wait_seconds=auth_wait_seconds
+        )
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -244,7 +261,7 @@ async def test_unverified_requests_get_401_and_change_nothing(bot: Harness, case
         result = await bot.post(body, timestamp="12ab")
     assert result == (401, '{"error": "invalid request"}')
     await bot.adapter.app.wait_idle()
-    assert bot.slack.calls == []
+    assert [c.method for c in bot.slack.calls] == ["auth.test"]  # only start-up's
     assert bot.slack.responses == []
 
 
@@ -263,6 +280,12 @@ async def test_slack_retries_never_act_twice(bot: Harness) -> None:
     await bot.adapter.app.wait_idle()
     await bot.slack.wait_until(lambda: len(bot.slack.responses) == 2)
     assert len(bot.slack.responses) == 2
+
+
+async def test_a_command_whose_text_says_payload_is_answered(bot: Harness) -> None:
+    # bolt alone took any form body containing "payload" for an interaction, and it got 400
+    response = await bot.command("help payload")
+    assert response["response_type"] == "ephemeral"
 
 
 async def test_mentions_in_user_text_arrive_escaped(bot: Harness) -> None:
@@ -344,6 +367,27 @@ async def test_the_ack_comes_before_slow_work(bot: Harness) -> None:
     assert "finally" in text_of(bot.slack.responses[0])
 
 
+async def test_the_first_command_is_acked_before_a_slow_auth_test_answers(
+    tmp_path: Path, clock: FakeClock, slack: FakeSlack
+) -> None:
+    slack.holds["auth.test"] = release = asyncio.Event()
+    async for bot in start_harness(tmp_path, clock, slack, auth_wait_seconds=0):
+        await slack.wait_until(lambda: bool(slack.calls_to("auth.test")))  # asked at start-up
+        # Both acks come back while auth.test is still unanswered.
+        ours = await asyncio.wait_for(bot.post(bot.command_body("status")), 5)
+        other = await asyncio.wait_for(bot.post(bot.command_body("status", team="T999")), 5)
+        assert ours == other == (200, "")
+        assert bot.adapter.app.pending == 2
+        assert slack.responses == []
+        release.set()
+        await bot.adapter.app.wait_idle()
+        await slack.wait_until(lambda: len(slack.responses) == 2)
+        texts = sorted(text_of(response) for response in slack.responses)
+        assert "Service status" in texts[0]
+        assert UNKNOWN_TEAM_TEXT in texts[1]
+        assert len(slack.calls_to("auth.test")) == 1  # asked once, never per request
+
+
 async def test_with_installs_on_the_bot_tokens_own_workspace_still_works_without_a_row(
     tmp_path: Path, clock: FakeClock, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -355,3 +399,145 @@ async def test_with_installs_on_the_bot_tokens_own_workspace_still_works_without
         response = await harness.command("status")
         assert response["blocks"][0]["text"]["text"] == "Service status"
         assert [c.token for c in slack.calls_to("auth.test")] == ["xoxb-test-token"]
+
+
+async def test_a_replay_after_a_restart_is_acked_but_not_run(
+    tmp_path: Path, clock: FakeClock, slack: FakeSlack, database_url: str, engine: AsyncEngine
+) -> None:
+    uninstall = {
+        "type": "event_callback",
+        "team_id": "T111",
+        "api_app_id": "A111",
+        "event_id": "EvReplay1",
+        "event_time": 1,
+        "event": {"type": "app_uninstalled"},
+    }
+    event = json.dumps(uninstall).encode()
+    async for first in start_harness(tmp_path, clock, slack, database_url=database_url):
+        command = first.command_body("status")
+        assert await first.post(command) == (200, "")
+        assert await first.post(event, content_type="application/json") == (200, "")
+        await first.adapter.app.wait_idle()
+        await slack.wait_until(lambda: len(slack.responses) == 1)
+    # The uninstall ran; a new subscription shows whether a replayed one runs again.
+    await subscribe_channels(engine, clock, [(Scope("slack", "T111"), "C1")])
+    clock.advance(minutes=4)  # Slack still signs within 5 minutes
+    sessions = session_factory(engine)
+    async for restarted in start_harness(tmp_path, clock, slack, database_url=database_url):
+        assert await restarted.post(command) == (200, "")
+        assert await restarted.post(event, content_type="application/json") == (200, "")
+        await restarted.adapter.app.wait_idle()
+        assert len(slack.responses) == 1
+        async with sessions() as session:
+            teams = [s.community_id for s in (await session.exec(select(SubscriptionRow))).all()]
+        assert teams == ["T111"]
+        clock.advance(minutes=2)  # older than 5 minutes: forgotten at the next request
+        await restarted.command("help")
+        async with sessions() as session:
+            kept = (await session.exec(select(SlackSeenRequestRow))).all()
+        assert len(kept) == 1  # only the help command's trigger
+
+
+_FIELDS = (
+    "type", "id", "team", "team_id", "user", "user_id", "channel", "channel_id", "enterprise",
+    "enterprise_id", "event", "event_id", "view", "actions", "action_id", "authorizations",
+    "trigger_id", "response_url", "callback_id", "state", "values", "private_metadata", "tokens",
+    "bot", "command", "text", "challenge", "container", "message", "is_enterprise_install",
+)  # fmt: skip
+_TYPES = ("event_callback", "url_verification", "block_actions", "view_submission", "view_closed")
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_FIELDS), inner),
+    max_leaves=10,
+)
+
+
+def _valid_payloads() -> list[dict[str, Any]]:
+    button = json.loads(json.dumps(BUTTON_PAYLOAD))
+    button["actions"][0]["action_id"] = "ob:status"
+    form = {
+        "type": "view_submission",
+        "team": {"id": "T111"},
+        "user": {"id": MEMBER},
+        "view": {
+            "type": "modal",
+            "callback_id": "obf:status",
+            "private_metadata": "C1",
+            "state": {"values": {}},
+        },
+    }
+    event = {
+        "type": "event_callback",
+        "team_id": "T111",
+        "event_id": "EvFuzz",
+        "event": {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
+    }
+    return [button, form, event]
+
+
+def _broken(base: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
+    """A real payload with one field, at any depth, replaced by garbage or removed."""
+    payload: dict[str, Any] = json.loads(json.dumps(base))
+    node: Any = payload
+    while isinstance(node, dict | list) and node and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(list(node) if isinstance(node, dict) else range(len(node))))
+        if not isinstance(node[key], dict | list) or not node[key]:
+            break
+        node = node[key]
+    if isinstance(node, dict) and node:
+        key = data.draw(st.sampled_from(sorted(node)))
+        if data.draw(st.booleans()):
+            del node[key]
+        else:
+            node[key] = data.draw(_json_values)
+    return payload
+
+
+@st.composite
+def _malformed_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
+    data = draw(st.data())
+    shape = draw(st.sampled_from(["broken json", "broken payload", "garbage payload", "command"]))
+    if shape == "command":
+        fields = dict(parse_qsl(SLASH_BODY))
+        for name in draw(st.lists(st.sampled_from(sorted(fields)), max_size=4, unique=True)):
+            del fields[name]
+        return "application/x-www-form-urlencoded", urlencode(fields).encode()
+    if shape == "garbage payload":
+        payload: Any = draw(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(_TYPES) | _json_values},
+                optional=dict.fromkeys(_FIELDS[1:], _json_values),
+            )
+            | _json_values
+        )
+    else:
+        payload = _broken(draw(st.sampled_from(_valid_payloads())), data)
+    if shape == "broken json" and isinstance(payload, dict) and payload.get("type") != "":
+        return "application/json", json.dumps(payload).encode()
+    return "application/x-www-form-urlencoded", f"payload={quote(json.dumps(payload))}".encode()
+
+
+def _examples(strategy: st.SearchStrategy[tuple[str, bytes]], count: int) -> list[Any]:
+    found: list[Any] = []
+
+    @settings(max_examples=count, derandomize=True, database=None)
+    @given(strategy)
+    def collect(example: Any) -> None:
+        found.append(example)
+
+    collect()
+    return found
+
+
+async def test_signed_but_malformed_payloads_are_refused_without_a_traceback(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    for content_type, body in _examples(_malformed_bodies(), 150):
+        status, answer = await bot.post(body, content_type=content_type)
+        await bot.adapter.app.wait_idle()
+        # 404 is bolt's "no listener for this" (a well-formed request of a kind we ignore)
+        assert status in (200, 400, 404), (body, answer)
+        assert "Traceback" not in answer
+        loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+        assert loud == [], (body, [r.getMessage() for r in loud])

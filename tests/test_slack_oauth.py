@@ -4,8 +4,10 @@ and uninstall events for the installed workspace."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +37,6 @@ from bot.store.slack_install_models import SlackInstallationRow, SlackOAuthState
 from bot.store.slack_install_store import (
     SlackInstallationStore,
     SlackOAuthStateStore,
-    TooManyInstalls,
     remove_workspace,
 )
 from tests.conftest import FakeClock
@@ -128,41 +129,47 @@ class Rig:
             return list((await session.exec(select(SlackInstallationRow))).all())
 
 
+@asynccontextmanager
+async def running_bot(tmp_path: Path, clock: FakeClock, slack: FakeSlack) -> AsyncIterator[Rig]:
+    """The bot on a fresh port over the database in ``tmp_path``: twice in a row is a restart."""
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        catalog_path=write_catalog(
+            tmp_path / "catalog.toml", {"openai": "http://127.0.0.1:9/api/v2/summary.json"}
+        ),
+        slack_signing_secret=SECRET,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_api_url=slack.api_url,
+        public_url=PUBLIC,
+    )
+    slack.users = {"W111": {"is_admin": True}}
+    async with open_app(settings, clock=clock) as app:
+        web_app = web.Application()
+        adapter = create_slack_adapter(settings, app.deps, clock, web_app=web_app)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await adapter.start()
+        # A browser keeps the state cookie (Secure, as PUBLIC_URL is https; the TLS proxy
+        # in front is not part of the test); aiohttp's jar refuses IP hosts unless unsafe.
+        base = f"http://127.0.0.1:{port}"
+        jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[URL(base)])
+        try:
+            async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+                yield Rig(slack, app, adapter, clock, base, browser)
+        finally:
+            await adapter.stop()
+            await runner.cleanup()
+
+
 @pytest.fixture
 async def rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Rig]:
-    async with FakeSlack() as slack:
-        settings = Settings(
-            _env_file=None,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            catalog_path=write_catalog(
-                tmp_path / "catalog.toml", {"openai": "http://127.0.0.1:9/api/v2/summary.json"}
-            ),
-            slack_signing_secret=SECRET,
-            slack_client_id=CLIENT_ID,
-            slack_client_secret=CLIENT_SECRET,
-            slack_api_url=slack.api_url,
-            public_url=PUBLIC,
-        )
-        slack.users = {"W111": {"is_admin": True}}
-        async with open_app(settings, clock=clock) as app:
-            web_app = web.Application()
-            adapter = create_slack_adapter(settings, app.deps, clock, web_app=web_app)
-            runner = web.AppRunner(web_app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            await adapter.start()
-            # A browser keeps the state cookie (Secure, as PUBLIC_URL is https; the TLS proxy
-            # in front is not part of the test); aiohttp's jar refuses IP hosts unless unsafe.
-            base = f"http://127.0.0.1:{port}"
-            jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[URL(base)])
-            try:
-                async with aiohttp.ClientSession(cookie_jar=jar) as browser:
-                    yield Rig(slack, app, adapter, clock, base, browser)
-            finally:
-                await adapter.stop()
-                await runner.cleanup()
+    async with FakeSlack() as slack, running_bot(tmp_path, clock, slack) as running:
+        yield running
 
 
 async def test_an_installed_workspace_is_served_with_its_own_token(rig: Rig) -> None:
@@ -263,13 +270,83 @@ async def test_cancel_and_a_refused_code_get_friendly_pages(rig: Rig) -> None:
     assert await rig.installations() == []
 
 
-async def test_states_do_not_pile_up(rig: Rig) -> None:
+async def test_a_cancel_link_without_the_cookie_leaves_the_install_usable(rig: Rig) -> None:
+    rig.slack.grants["code-1"] = Grant(team_id=TEAM, team_name="Team Two", bot_token=TOKEN)
+    state = await rig.start_install()
+    # Someone who learnt the state sends the cancel redirect from another browser.
+    cancel = urlencode({"error": "access_denied", "state": state})
+    url = f"{rig.base}/slack/oauth_redirect?{cancel}"
+    async with aiohttp.ClientSession() as stranger, stranger.get(url) as response:
+        assert response.status == 200
+        assert "cancelled" in await response.text()
+    status, page = await rig.finish(code="code-1", state=state)
+    assert status == 200, page
+    assert [row.workspace_id for row in await rig.installations()] == [TEAM]
+
+
+async def test_a_cancel_from_the_right_browser_spends_the_state(rig: Rig) -> None:
+    rig.slack.grants["code-1"] = Grant(team_id=TEAM, team_name="Team Two", bot_token=TOKEN)
+    state = await rig.start_install()
+    assert (await rig.finish(error="access_denied", state=state))[0] == 200
+    rig.browser.cookie_jar.update_cookies(
+        {"outagebot_slack_state": state}, response_url=URL(rig.base + "/slack/")
+    )
+    assert (await rig.finish(code="code-1", state=state))[0] == 400
+    assert await rig.installations() == []
+
+
+async def test_used_states_do_not_pile_up_and_issued_ones_are_not_stored(rig: Rig) -> None:
     for _ in range(3):
         await rig.start_install()
+    assert await _stored_states(rig) == 0
+    await rig.install()
+    assert await _stored_states(rig) == 1  # remembered as used until it expires
     rig.clock.advance(minutes=11)
-    await rig.start_install()
+    await rig.install(team=OTHER, token="xoxb-team-three", name="Team Three")
+    assert await _stored_states(rig) == 1
+
+
+async def test_a_flood_of_install_starts_blocks_no_install_even_after_a_restart(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with FakeSlack() as slack:
+        async with running_bot(tmp_path, clock, slack) as first:
+            await _flood(first.base + "/slack/install", 10_000)
+            assert await _stored_states(first) == 0
+            # A real user, in another browser, installs at once.
+            assert "installed" in await first.install()
+            started = await first.start_install()  # finished after the restart
+        async with running_bot(tmp_path, clock, slack) as second:
+            await second.install(team=OTHER, token="xoxb-team-three", name="Team Three")
+            late = Grant(team_id="T444", team_name="F", bot_token="xoxb-4")
+            second.slack.grants["code-late"] = late
+            second.browser.cookie_jar.update_cookies(
+                {"outagebot_slack_state": started}, response_url=URL(second.base + "/slack/")
+            )
+            status, page = await second.finish(code="code-late", state=started)
+            assert status == 200, page
+            installed = {row.workspace_id for row in await second.installations()}
+    assert installed == {TEAM, OTHER, "T444"}
+
+
+async def _flood(url: str, count: int) -> None:
+    """``count`` GETs from one client, 50 at a time, as fast as the server answers."""
+    connector = aiohttp.TCPConnector(limit=50)
+    async with aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+    ) as client:
+
+        async def one() -> int:
+            async with client.get(url, allow_redirects=False) as response:
+                return response.status
+
+        for _ in range(count // 500):
+            assert set(await asyncio.gather(*(one() for _ in range(500)))) == {302}
+
+
+async def _stored_states(rig: Rig) -> int:
     async with rig.app.deps.sessions() as session:
-        assert len((await session.exec(select(SlackOAuthStateRow))).all()) == 1
+        return len((await session.exec(select(SlackOAuthStateRow))).all())
 
 
 @pytest.mark.parametrize(
@@ -346,7 +423,7 @@ async def test_installation_and_state_stores_on_both_databases(
 ) -> None:
     sessions = session_factory(engine)
     installs = SlackInstallationStore(sessions, clock=clock)
-    states = SlackOAuthStateStore(sessions, clock=clock)
+    states = SlackOAuthStateStore(sessions, secret=CLIENT_SECRET, clock=clock)
     for token in ("xoxb-old", "xoxb-new"):  # a reinstall replaces the token
         await installs.async_save(
             Installation(team_id=TEAM, team_name="Two", bot_token=token, user_id="U1")
@@ -363,20 +440,28 @@ async def test_installation_and_state_stores_on_both_databases(
         await installs.async_save(Installation(team_id=OTHER, user_id="U1"))
 
     state = await states.async_issue()
+    assert len(state) <= 64
     assert await states.async_consume(state) is True
     assert await states.async_consume(state) is False  # once only
+    twice = await states.async_issue()
+    won = await asyncio.gather(states.async_consume(twice), states.async_consume(twice))
+    assert sorted(won) == [False, True]  # two redirects at once: one wins
     late = await states.async_issue()
     clock.advance(minutes=10, seconds=1)
     assert await states.async_consume(late) is False
     assert await states.async_consume("x" * 500) is False
+    assert await states.async_consume("") is False
 
-    crowded = SlackOAuthStateStore(sessions, clock=clock, max_pending=2)
-    await crowded.async_issue()
-    await crowded.async_issue()
-    with pytest.raises(TooManyInstalls):
-        await crowded.async_issue()
-    clock.advance(minutes=11)
-    await crowded.async_issue()  # expired states make room
+    # A state is only good with our signature: not forged, stretched, or from another app.
+    good = await states.async_issue()
+    nonce, expiry, mac = good.split(".")
+    longer = f"{nonce}.{int(expiry, 16) + 86_400:x}.{mac}"
+    stranger = SlackOAuthStateStore(sessions, secret="another-app-secret", clock=clock)
+    for forged in (f"{nonce}.{expiry}.{mac[:-2]}AA", longer, await stranger.async_issue()):
+        assert await states.async_consume(forged) is False
+    assert await states.async_consume(good) is True
+    with pytest.raises(ValueError, match="client secret"):
+        SlackOAuthStateStore(sessions, secret="", clock=clock)
 
     await installs.async_delete_installation(enterprise_id=None, team_id=TEAM, user_id="U1")
     assert await installs.bot_token(TEAM) == "xoxb-new"  # a user's revocation keeps the bot

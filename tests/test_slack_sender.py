@@ -9,6 +9,7 @@ import pytest
 from bot.adapters.slack import web_client
 from bot.adapters.slack.sender import EVENT_TYPE, SlackSender, format_mention
 from bot.core.commands import Reply
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Quoted, rich
 from bot.delivery.sender import (
     ChannelRef,
@@ -45,7 +46,8 @@ def test_it_is_a_platform_sender(sender: SlackSender) -> None:
 async def test_send_posts_blocks_with_metadata_and_the_bot_token(
     sender: SlackSender, slack: FakeSlack
 ) -> None:
-    sent = await sender.send(CHANNEL, ALERT, key="alert-1:C42", mention_role="S0614TZR7")
+    group = Mention(MentionKind.SUBTEAM, "S0614TZR7")
+    sent = await sender.send(CHANNEL, ALERT, key="alert-1:C42", mention_role=group)
     call = slack.calls_to("chat.postMessage")[0]
     assert call.token == "xoxb-sender"
     assert call.params["channel"] == "C42"
@@ -150,15 +152,15 @@ async def test_an_unreachable_slack_is_transient(clock: FakeClock) -> None:
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        ("S0614TZR7", "<!subteam^S0614TZR7>"),
-        ("@U123ABC", "<@U123ABC>"),
-        ("here", "<!here>"),
-        ("<!channel>", None),
-        ("S1|evil", None),
+        (Mention(MentionKind.SUBTEAM, "S0614TZR7"), "<!subteam^S0614TZR7>"),
+        (Mention(MentionKind.HERE), "<!here>"),
+        (Mention(MentionKind.CHANNEL), "<!channel>"),
+        (Mention(MentionKind.SUBTEAM, "S1|evil>"), None),
+        (Mention(MentionKind.ROLE, "123456789"), None),  # a Discord role has no Slack form
         (None, None),
     ],
 )
-def test_mention_targets(target: str | None, expected: str | None) -> None:
+def test_mention_targets(target: Mention | None, expected: str | None) -> None:
     assert format_mention(target) == expected
 
 

@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.adapters.slack import SlackAdapter, create_slack_adapter
-from bot.app import open_app
+from bot.app import App, open_app
 from bot.errors import ConfigError
 from bot.settings import Settings
+from bot.store.models import SubscriptionRow
+from bot.store.subscription_store import Scope
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.slack_server import FakeSlack
-from tests.helpers import write_catalog
+from tests.helpers import subscribe_channels, write_catalog
 
 ENVELOPE = json.loads(
     (FIXTURES / "slack" / "slack_socketmode_envelope_slash_commands.json").read_text()
@@ -31,6 +34,8 @@ APP_TOKEN = "xapp-1-A111-test"
 class SocketBot:
     slack: FakeSlack
     adapter: SlackAdapter
+    app: App
+    clock: FakeClock
 
     async def deliver(self, envelope: dict[str, Any], *, responses: int) -> None:
         await self.slack.send_envelope(envelope)
@@ -61,7 +66,7 @@ async def bot(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SocketBot]:
         await adapter.start()
         try:
             await slack.wait_until(lambda: slack.socket_connected)
-            yield SocketBot(slack=slack, adapter=adapter)
+            yield SocketBot(slack=slack, adapter=adapter, app=app, clock=clock)
         finally:
             await adapter.stop()
             await adapter.stop()  # twice is fine
@@ -128,6 +133,62 @@ async def test_a_retried_envelope_is_acked_but_not_run_again(bot: SocketBot) -> 
         await bot.slack.wait_until(lambda e=envelope: bot.slack.acked(e["envelope_id"]))
     await bot.adapter.app.wait_idle()
     assert len(bot.slack.responses) == 1
+
+
+def event_envelope(envelope_id: str, event: dict[str, Any], **retry: Any) -> dict[str, Any]:
+    """An Events API envelope as Socket Mode delivers it: a first delivery says attempt 0."""
+    return {
+        "envelope_id": envelope_id,
+        "type": "events_api",
+        "accepts_response_payload": False,
+        "retry_attempt": 0,
+        "retry_reason": "",
+        "payload": {
+            "type": "event_callback",
+            "team_id": "T111",
+            "api_app_id": "A111",
+            "event_id": f"Ev-{envelope_id}",
+            "event_time": 1,
+            "event": event,
+        },
+        **retry,
+    }
+
+
+async def subscribed_teams(bot: SocketBot) -> list[str]:
+    async with bot.app.deps.sessions() as session:
+        return [row.community_id for row in (await session.exec(select(SubscriptionRow))).all()]
+
+
+@pytest.mark.parametrize(
+    "event", [{"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}}]
+)
+async def test_a_first_delivery_with_retry_attempt_zero_is_handled(
+    bot: SocketBot, event: dict[str, Any]
+) -> None:
+    await subscribe_channels(bot.app.engine, bot.clock, [(Scope("slack", "T111"), "C1")])
+    envelope = event_envelope("ev-1", event)
+    await bot.slack.send_envelope(envelope)
+    await bot.slack.wait_until(lambda: bot.slack.acked("ev-1"))
+    await bot.adapter.app.wait_idle()
+    assert await subscribed_teams(bot) == []
+
+
+async def test_a_real_event_retry_is_acked_and_dropped(bot: SocketBot) -> None:
+    await subscribe_channels(bot.app.engine, bot.clock, [(Scope("slack", "T111"), "C1")])
+    retry = event_envelope(
+        "ev-2", {"type": "app_uninstalled"}, retry_attempt=1, retry_reason="timeout"
+    )
+    await bot.slack.send_envelope(retry)
+    await bot.slack.wait_until(lambda: bot.slack.acked("ev-2"))
+    await bot.adapter.app.wait_idle()
+    assert await subscribed_teams(bot) == ["T111"]
+
+
+async def test_a_first_command_with_retry_attempt_zero_is_answered(bot: SocketBot) -> None:
+    envelope = {**command_envelope(bot.slack, "env-8", "status"), "retry_attempt": 0}
+    await bot.deliver({**envelope, "retry_reason": ""}, responses=1)
+    assert bot.slack.responses[0]["_hook"] == "env-8"
 
 
 def test_a_bot_token_in_place_of_the_app_token_is_a_config_error(tmp_path: Path) -> None:

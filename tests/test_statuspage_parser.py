@@ -473,6 +473,49 @@ def test_wrong_types_inside_never_escape(payload: dict[str, object]) -> None:
     _parse_bytes_or_reject(json.dumps(payload).encode())
 
 
+# Heroku's status API (status.heroku.com/api/v4/current-status), in its documented shape: valid
+# JSON sharing the words `status` and `incidents` with Statuspage, but not a Statuspage payload.
+HEROKU_CALM = {
+    "status": [
+        {"system": "Apps", "status": "green"},
+        {"system": "Data", "status": "green"},
+        {"system": "Tools", "status": "green"},
+    ],
+    "incidents": [],
+    "scheduled": [],
+}
+HEROKU_RED = {
+    "status": [{"system": "Apps", "status": "red"}, {"system": "Data", "status": "green"}],
+    "incidents": [
+        {
+            "id": 2911,
+            "title": "Elevated error rates on the platform",
+            "resolved": False,
+            "created_at": "2026-10-07T10:00:00Z",
+            "updates": [{"contents": "We are investigating.", "update_type": "issue"}],
+        }
+    ],
+    "scheduled": [],
+}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(HEROKU_CALM, id="heroku-calm"),
+        pytest.param(HEROKU_RED, id="heroku-red"),
+        pytest.param({"page": "Example", "incidents": []}, id="page-not-object"),
+        pytest.param({"status": "ok", "components": []}, id="status-not-object"),
+        pytest.param({"status": None, "incidents": []}, id="status-null"),
+    ],
+)
+def test_another_kind_of_payload_is_unreadable_not_calm(payload: dict[str, object]) -> None:
+    with pytest.raises(SourceFormatError, match="not a Statuspage payload"):
+        parse_statuspage(payload)
+    with pytest.raises(SourceFormatError, match="not a Statuspage payload"):
+        parse_statuspage_bytes(json.dumps(payload).encode())
+
+
 def test_wrong_types_inside_are_skipped_not_fatal() -> None:
     assert parse_statuspage({"incidents": ["x", 3, None]}).incidents == ()
     with pytest.raises(SourceFormatError):
@@ -605,8 +648,13 @@ PAYLOADS_LIKE = st.fixed_dictionaries(
         **{k: _mostly(st.lists(_mostly(ENTRY), max_size=3)) for k in REAL_KEYS[2:5]},
     },
 )
+# Well-formed top level: a `page` or `status` of another type is another kind of payload.
+GOOD_TOP_LEVEL = {
+    "page": st.fixed_dictionaries({}, optional={"name": TEXT, "url": TEXT}),
+    "status": st.fixed_dictionaries({}, optional={"indicator": TEXT, "description": TEXT}),
+}
 GOOD_PAYLOADS = st.fixed_dictionaries(
-    {k: st.lists(GOOD_ENTRY, max_size=3) for k in REAL_KEYS[2:5]}, optional=TOP_LEVEL
+    {k: st.lists(GOOD_ENTRY, max_size=3) for k in REAL_KEYS[2:5]}, optional=GOOD_TOP_LEVEL
 )
 
 

@@ -19,7 +19,13 @@ from yarl import URL
 
 from bot.store import crowd_store
 from bot.web.api import openapi_document
-from tests.web_seed import EVIL_TITLE, EVIL_UPDATE, Seeded, seeded_web
+from tests.web_seed import (
+    EVIL_TITLE,
+    EVIL_UPDATE,
+    Seeded,
+    add_a_plain_and_a_disguised_link,
+    seeded_web,
+)
 
 DOC: dict[str, Any] = json.loads(openapi_document())
 REGISTRY = Registry().with_resource(
@@ -242,3 +248,14 @@ async def test_malformed_query_parameters_never_fail_the_server(
 async def api_server(engine: AsyncEngine) -> Any:
     async with seeded_web(engine) as seeded:
         yield seeded
+
+
+async def test_a_stored_link_hiding_its_real_host_is_not_passed_on(engine: AsyncEngine) -> None:
+    async with seeded_web(engine) as seeded:
+        await add_a_plain_and_a_disguised_link(seeded)
+        status, body, _ = await fetch(seeded, "/api/v1/services/github")
+    assert status == 200
+    links = {w["title"]: w["link"] for w in json.loads(body)["workarounds"]}
+    assert links["Use the mirror"] == "https://mirror.example/npm"
+    assert links["Official fix"] is None
+    assert b"evil.example" not in body

@@ -24,7 +24,14 @@ from bot.web.pages import overview_sentence
 from bot.web.server import WebServer, create_web_app
 from tests.conftest import FakeClock
 from tests.helpers import catalog_for
-from tests.web_seed import EVIL_TITLE, EVIL_UPDATE, EVIL_WORKAROUND, Seeded, seeded_web
+from tests.web_seed import (
+    EVIL_TITLE,
+    EVIL_UPDATE,
+    EVIL_WORKAROUND,
+    Seeded,
+    add_a_plain_and_a_disguised_link,
+    seeded_web,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 T = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -99,6 +106,20 @@ async def test_overview_shows_every_service_with_state_in_words(engine: AsyncEng
     assert "User reports in the last hour: 5 (usually 0.1 an hour)" in text
     assert "Official status page" in text
     assert "Early warning: users report problems since 2022-11-25 15:40 UTC (unconfirmed)" in text
+
+
+async def test_a_workaround_link_shows_its_real_host_and_a_disguised_one_is_not_linked(
+    engine: AsyncEngine,
+) -> None:
+    async with seeded_web(engine) as seeded:
+        await add_a_plain_and_a_disguised_link(seeded)
+        status, html, _ = await get(seeded, "/service/github")
+    assert status == 200
+    page = audit(html)
+    assert "More on mirror.example" in "".join(page.text)
+    assert "https://mirror.example/npm" in page.hrefs
+    assert "Official fix" in "".join(page.text)
+    assert "evil.example" not in html
 
 
 async def test_service_page_shows_timeline_history_workarounds_and_alternatives(

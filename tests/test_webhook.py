@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -12,16 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.core.events import EventKind
+from bot.sources.catalog import parse_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
-from bot.store.models import ComponentRow, IncidentRow
+from bot.store.models import ComponentRow, IncidentRow, ServiceIncidentRow
+from bot.web.overview_queries import open_incidents
 from bot.web.server import WebServer, create_web_app
 from bot.web.webhooks import StatuspageWebhook, parse_webhook_secrets
 from tests.conftest import FakeClock
-from tests.helpers import catalog_for
+from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
+from tests.helpers import catalog_for, make_poller
 
 URL = "https://status.example.com/api/v2/summary.json"
 SECRET = "s3cret-0123456789abcdef"
@@ -102,9 +106,10 @@ async def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
         return r.status, await r.json()
 
 
-async def events(engine: AsyncEngine) -> list[EventKind]:
+async def events(engine: AsyncEngine, service_id: str = "svc") -> list[EventKind]:
     async with session_factory(engine)() as session:
-        return [e.kind for e in await detection_store.events_for(session=session, service_id="svc")]
+        stored = await detection_store.events_for(session=session, service_id=service_id)
+    return [e.kind for e in stored]
 
 
 async def test_incident_notification_is_detected_at_once(hook: tuple[str, AsyncEngine]) -> None:
@@ -161,3 +166,116 @@ def test_secret_pairs_are_validated_without_echoing_secrets() -> None:
     with pytest.raises(ValueError, match="entry 2") as error:
         parse_webhook_secrets("openai-api:abcdefghijklmnop,github:short")
     assert "short" not in str(error.value)
+
+
+GITHUB_SUMMARY = (
+    Path(__file__).parent / "fixtures/statuspage/statuspage_summary_github_2022-11-25_incident.json"
+)
+# GitHub's page, as a Statuspage incident webhook sends it: the incident names its components.
+ACTIONS_NOTIFICATION = {
+    "meta": {
+        "unsubscribe": "https://www.githubstatus.com/?unsubscribe=x",
+        "documentation": "https://doers.statuspage.io/customer-notifications/webhooks/",
+    },
+    "page": {
+        "id": "kctbh9vrtdwd",
+        "status_indicator": "minor",
+        "status_description": "Minor Service Outage",
+    },
+    "incident": {
+        "id": "act-2026",
+        "name": "Incident with Actions",
+        "status": "investigating",
+        "impact": "major",
+        "created_at": "2026-11-27T11:58:00.000Z",
+        "updated_at": "2026-11-27T11:59:00.000Z",
+        "started_at": "2026-11-27T11:58:00.000Z",
+        "resolved_at": None,
+        "monitoring_at": None,
+        "shortlink": "https://stspg.io/act2026",
+        "page_id": "kctbh9vrtdwd",
+        "components": [
+            {
+                "id": "br0l2tvcx85d",
+                "name": "Actions",
+                "status": "degraded_performance",
+                "created_at": "2017-01-31T20:01:46.621Z",
+                "updated_at": "2026-11-27T11:59:00.000Z",
+                "position": 7,
+                "description": "Workflows, Compute and Orchestration for GitHub Actions",
+                "group_id": None,
+                "page_id": "kctbh9vrtdwd",
+                "group": False,
+                "only_show_if_degraded": False,
+            }
+        ],
+        "incident_updates": [
+            {
+                "id": "upd-act-1",
+                "status": "investigating",
+                "body": "We are investigating reports of degraded performance for Actions.",
+                "incident_id": "act-2026",
+                "created_at": "2026-11-27T11:59:00.000Z",
+                "display_at": "2026-11-27T11:59:00.000Z",
+                "affected_components": [
+                    {
+                        "code": "br0l2tvcx85d",
+                        "name": "Actions",
+                        "old_status": "operational",
+                        "new_status": "degraded_performance",
+                    }
+                ],
+            }
+        ],
+    },
+}
+
+
+async def test_a_push_is_attributed_to_services_by_component_as_a_poll_is(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    # GitHub owns the whole page; Copilot only its "Copilot" component. An Actions incident
+    # pushed by the page's webhook is GitHub's alone, exactly as when a poll finds it.
+    page = json.loads(GITHUB_SUMMARY.read_text(encoding="utf-8"))
+    page["incidents"] = []
+    async with FakeStatusServer() as status, new_http_session(user_agent="tests") as http:
+        url = status.url(SUMMARY_PATH)
+        catalog = parse_catalog(
+            {
+                "service": [
+                    {
+                        "id": service_id,
+                        "name": name,
+                        "provider": "GitHub",
+                        "status_page": "https://www.githubstatus.com",
+                        "components": components,
+                        "source": [{"kind": "statuspage", "url": url}],
+                    }
+                    for service_id, name, components in [
+                        ("github", "GitHub", []),
+                        ("github-copilot", "GitHub Copilot", ["Copilot"]),
+                    ]
+                ]
+            }
+        )
+        poller = await make_poller(engine, clock, catalog, http)
+        status.set_json(SUMMARY_PATH, page)
+        await poller.poll_all()
+        webhook = StatuspageWebhook(sources_by_secret={SECRET: url}, ingest=poller.ingest_push)
+        server = WebServer(create_web_app(clock=clock, webhook=webhook), host="127.0.0.1", port=0)
+        await server.start()
+        try:
+            hook = f"http://127.0.0.1:{server.bound_port}/hooks/statuspage/{SECRET}"
+            assert (await post(hook, json.dumps(ACTIONS_NOTIFICATION).encode()))[0] == 200
+        finally:
+            await server.stop()
+    assert await events(engine, "github-copilot") == []
+    assert await events(engine, "github") == [
+        EventKind.INCIDENT_OPENED,
+        EventKind.COMPONENT_CHANGED,
+    ]
+    async with session_factory(engine)() as session:
+        links = (await session.exec(select(ServiceIncidentRow.service_id))).all()
+        cards = await open_incidents(session=session)
+    assert links == ["github"]
+    assert sorted(cards) == ["github"]  # the dashboard shows it on GitHub's card only

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.core.alert_render import AlertView, render_alert
-from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, dispatch
+from bot.core.commands import (
+    Actor,
+    CommandRegistry,
+    Invocation,
+    Reply,
+    UserFacingError,
+    dispatch,
+)
 from bot.core.rich import Link, Quoted, to_plain
 from bot.core.textcommand import parse_command_line
 from bot.deps import AppDeps
@@ -18,6 +28,7 @@ from bot.store import repository
 from bot.store.community_models import WorkaroundRow, WorkaroundVoteRow
 from bot.store.engine import session_factory
 from cogs import load_cogs
+from cogs.workaround import check_link
 from tests.conftest import FakeClock
 
 CATALOG = parse_catalog(
@@ -96,7 +107,7 @@ async def test_shared_across_communities_and_platforms(rig: Rig) -> None:
     assert listing.title == "Workarounds for OpenAI API"
     assert listing.fields[0].name.startswith(f"#{number}")
     assert Quoted("Use the batch API") in listing.fields[0].value
-    assert Link("More", "https://example.com/g") in listing.fields[0].value
+    assert Link("More on example.com", "https://example.com/g") in listing.fields[0].value
     # Origin stays private until the origin community allows it.
     assert "from Discord" not in to_plain(listing.fields[0].value, rig.clock.now)
     assert [b.action for b in listing.buttons] == [
@@ -195,6 +206,74 @@ async def test_links_must_be_http_and_text_has_caps(rig: Rig) -> None:
     )
     assert "title is too long" in await rig.text(f"workaround add openai {'t' * 120} | steps")
     assert "at most three parts" in await rig.text("workaround add openai a | b | c | d")
+
+
+@pytest.mark.parametrize(
+    ("link", "says"),
+    [
+        ("https://status.openai.com@evil.example/", "evil.example"),
+        ("https://user:pass@evil.example/x", "evil.example"),
+        ("https://status.openai.com:443@evil.example/", "evil.example"),
+        ("HTTPS://@evil.example", "evil.example"),
+        ("https://status.openai.com%40evil.example/", "plain host name"),
+        ("https://status.openai.com%2eevil.example/", "plain host name"),
+        ("https://status.openai.com\\@evil.example/", "can't show safely"),
+        ("https://evil.example\\status.openai.com/", "can't show safely"),
+        ("https://status.openai.com\u3002evil.example/", "can't show safely"),
+        ("https://status\uff0eopenai.com/", "can't show safely"),
+        ("https://status.openai.com:x@evil.example:99999/", "user name"),
+        ("https://status.openai.com:99999/", "plain host name"),
+    ],
+)
+def test_links_with_a_user_name_or_a_disguised_host_are_refused(link: str, says: str) -> None:
+    with pytest.raises(UserFacingError) as refusal:
+        check_link(link)
+    assert says in str(refusal.value)
+
+
+async def test_a_link_with_a_user_name_is_refused_naming_the_real_host(rig: Rig) -> None:
+    reply = await rig.text("workaround add openai T | s | https://status.openai.com@evil.example/")
+    assert "user name or password" in reply
+    assert "“evil.example”" in reply
+    assert "Workaround #" not in reply
+
+
+@pytest.mark.parametrize(
+    ("link", "host"),
+    [
+        ("https://status.openai.com/", "status.openai.com"),
+        ("https://evil.example/#@status.openai.com", "evil.example"),
+        ("https://status.openai.com.evil.example/a?b=@c", "status.openai.com.evil.example"),
+        ("http://192.0.2.7:8080/x", "192.0.2.7"),
+    ],
+)
+async def test_a_shared_link_shows_the_host_it_really_opens(rig: Rig, link: str, host: str) -> None:
+    await rig.add(f"Title | steps | {link}")
+    listing = await rig.run("workaround list openai")
+    assert Link(f"More on {host}", link) in listing.fields[0].value
+
+
+@given(
+    user=st.text(alphabet=string.ascii_letters + string.digits + "._~-:%!$&*+,;=", max_size=20),
+    host=st.from_regex(r"[a-z][a-z0-9-]{0,20}\.[a-z]{2,6}", fullmatch=True),
+)
+def test_no_link_with_userinfo_is_ever_accepted(user: str, host: str) -> None:
+    with pytest.raises(UserFacingError):
+        check_link(f"https://{user}@{host}/path")
+
+
+async def test_an_old_stored_link_with_a_user_name_is_not_shown(rig: Rig) -> None:
+    number = await rig.add("Title | steps | https://status.openai.com/")
+    async with rig.deps.sessions() as session:
+        row = await session.get(WorkaroundRow, number)
+        assert row is not None
+        row.link = "https://status.openai.com@evil.example/"
+        session.add(row)
+        await session.commit()
+    listing = await rig.run("workaround list openai")
+    shown = to_plain(listing.fields[0].value, rig.clock.now)
+    assert "evil.example" not in shown
+    assert not [span for span in listing.fields[0].value if isinstance(span, Link)]
 
 
 async def test_local_hide_global_hide_and_remove_rules(rig: Rig) -> None:

@@ -217,3 +217,27 @@ async def seeded_web(
             )
         finally:
             await server.stop()
+
+
+async def add_a_plain_and_a_disguised_link(seeded: Seeded) -> None:
+    """Two workarounds for GitHub: "Use the mirror" links mirror.example; "Official fix" links a
+    URL that shows githubstatus.com but opens evil.example."""
+    async with seeded.deps.sessions() as session:
+        for title, url in (
+            ("Use the mirror", "https://mirror.example/npm"),
+            ("Official fix", "https://www.githubstatus.com@evil.example/"),
+        ):
+            await community_store.add_workaround(
+                session=session,
+                row=WorkaroundRow(
+                    service_id="github",
+                    title=title,
+                    steps=title,
+                    link=url,
+                    author_hash="a2",
+                    origin_platform="slack",
+                    origin_community_id="T1",
+                    created_at=seeded.clock.now,
+                ),
+            )
+        await session.commit()

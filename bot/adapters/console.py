@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import BinaryIO
@@ -115,13 +116,14 @@ def _read_lines(
     # A thread, because asyncio cannot read a redirected regular file, and a daemon one, so a
     # pending read never holds up shutdown.
     limit = MAX_LINE_LENGTH * 4 + 1
+    reader = _FdLines(stream)
     try:
         while True:
-            raw = stream.readline(limit)
+            raw = reader.readline(limit)
             if not raw:
                 break
             if len(raw) >= limit and not raw.endswith(b"\n"):
-                while (chunk := stream.readline(limit)) and not chunk.endswith(b"\n"):
+                while (chunk := reader.readline(limit)) and not chunk.endswith(b"\n"):
                     pass
                 loop.call_soon_threadsafe(queue.put_nowait, _TOO_LONG)
                 continue
@@ -132,3 +134,36 @@ def _read_lines(
         # The loop may already be closed; then nobody is left to tell.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(queue.put_nowait, _EOF)
+
+
+class _FdLines:
+    """Lines read with ``os.read`` on the stream's file descriptor, bypassing its buffer.
+
+    The daemon reader thread is still blocked in a read when the process exits. Blocked in
+    ``sys.stdin.buffer.readline`` it would hold the buffer's lock, and the interpreter, flushing
+    stdin at exit, aborts ("Fatal Python error: _enter_buffered_busy", exit 134). ``os.read``
+    holds no lock. Streams without a descriptor (in-memory ones) are read as they are."""
+
+    CHUNK = 65536
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        try:
+            self._fd: int | None = stream.fileno()
+        except (OSError, ValueError, AttributeError):  # io.BytesIO has no descriptor
+            self._fd = None
+        self._pending = b""
+        self._ended = False
+
+    def readline(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes, through the next newline; b"" at end of input."""
+        if self._fd is None:
+            return self._stream.readline(limit)
+        while b"\n" not in self._pending and len(self._pending) < limit and not self._ended:
+            chunk = os.read(self._fd, self.CHUNK)
+            self._ended = not chunk
+            self._pending += chunk
+        end = self._pending.find(b"\n") + 1 or len(self._pending)
+        end = min(end, limit)
+        line, self._pending = self._pending[:end], self._pending[end:]
+        return line

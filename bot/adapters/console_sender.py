@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from bot.adapters.console_render import render_reply
 from bot.core.commands import Reply
+from bot.core.mention import Mention
 from bot.core.timeutil import Clock
 from bot.delivery.sender import ChannelRef, SentMessage
 
@@ -25,7 +26,7 @@ class ConsoleSender:
         self._sent: dict[str, SentMessage] = {}
 
     async def send(
-        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
     ) -> SentMessage:
         """Print a new alert message."""
         message = SentMessage(message_id=f"m{next(self._ids)}")

@@ -9,6 +9,7 @@ from bot.core.commands import Button, Reply, ReplyField, Tone
 from bot.core.faq_facts import DurationEstimate
 from bot.core.rich import Plain, Quoted, RichText, Span, When, rich
 from bot.core.timeutil import format_duration
+from bot.core.wording import impact_adjective, impact_word
 
 _IMPACT_BADGE = {"critical": "🔴", "major": "🟠", "minor": "🟡", "none": "🔧"}
 _IMPACT_TONE = {"critical": Tone.DANGER, "major": Tone.DANGER, "minor": Tone.WARNING}
@@ -52,7 +53,7 @@ def render_alert(alert: AlertView) -> Reply:
     if alert.latest_update:
         lines += [Plain("Latest official update: "), Quoted(_cut(alert.latest_update))]
     fields = [
-        ReplyField("Severity", rich(alert.impact.capitalize())),
+        ReplyField("Severity", rich(impact_word(alert.impact))),
         ReplyField("Status", rich(alert.status.replace("_", " ").capitalize())),
         ReplyField("Started", rich(When(alert.started_at))),
     ]
@@ -104,7 +105,8 @@ def render_digest(alerts: list[AlertView]) -> Reply:
         else:
             badge = _IMPACT_BADGE.get(alert.impact, "🟡")
             lines += [Plain(f"{badge} {alert.service_name}: "), Quoted(alert.title)]
-            lines += [Plain(f" · {alert.impact}, since "), When(alert.started_at), Plain("\n")]
+            impact = impact_adjective(alert.impact)
+            lines += [Plain(f" · {impact}, since "), When(alert.started_at), Plain("\n")]
     worst = max(
         (a.impact for a in open_ones),
         key=lambda i: (
@@ -112,8 +114,12 @@ def render_digest(alerts: list[AlertView]) -> Reply:
         ),
         default="none",
     )
+    # One button per service: two incidents of one service would give two buttons with the
+    # same action, and platforms refuse a message whose buttons share an id.
+    services = {a.service_id: a.service_name for a in alerts}
     buttons = tuple(
-        Button(label=a.service_name[:60], action=f"status {a.service_id}") for a in alerts[:5]
+        Button(label=name[:60], action=f"status {service_id}")
+        for service_id, name in list(services.items())[:5]
     )
     return Reply(
         title=title,

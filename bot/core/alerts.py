@@ -102,10 +102,14 @@ def change_for(event: DetectionEvent) -> AlertChange | None:
 
 
 def wants(rule: SubscriptionRule, *, kind: str, impact: str, components: Sequence[str]) -> bool:
-    """Whether a subscription wants an alert of this kind, impact and components."""
+    """Whether a subscription wants an alert of this kind, impact and components.
+
+    Maintenance has no severity, but follows the component filter as incidents do.
+    """
     if kind == "maintenance":
-        return rule.maintenance
-    if SEVERITY_RANK.get(impact, 1) < SEVERITY_RANK.get(rule.min_severity, 1):
+        if not rule.maintenance:
+            return False
+    elif SEVERITY_RANK.get(impact, 1) < SEVERITY_RANK.get(rule.min_severity, 1):
         return False
     if rule.components and components:
         wanted = {c.casefold() for c in rule.components}

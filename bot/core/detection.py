@@ -243,7 +243,7 @@ def _observe_incident(
     if memo is None:
         memo = IncidentMemo(status=incident.status, impact=incident.impact, first_seen=now)
         if closed:
-            ended = incident.resolved_at or (latest.created_at if latest else now)
+            ended = _ended_at(incident, now)
             missed = memory.last_observed is not None and ended > memory.last_observed
             held = _is_flap(incident, ended, config)
             if missed and not held:
@@ -258,7 +258,8 @@ def _observe_incident(
                     EventKind.INCIDENT_RESOLVED,
                     f"incident_resolved:{incident.id}:{_iso(now)}",
                     incident=incident,
-                    detail=_incident_detail(incident, latest),
+                    # Its own end, not the moment we learnt of it: the duration told is real.
+                    detail=_incident_detail(incident, latest, resolved_at=ended.isoformat()),
                 )
             return replace(
                 memo,
@@ -270,6 +271,16 @@ def _observe_incident(
     if not memo.announced and memo.resolved_at is None:
         return _observe_pending(memo, incident, keys, closed, now, config, emit)
     return _observe_announced(memo, incident, keys, closed, now, emit)
+
+
+def _ended_at(incident: Incident, now: datetime) -> datetime:
+    """When a closed incident ended: its resolution, never a postmortem published years later."""
+    if incident.resolved_at is not None:
+        return incident.resolved_at
+    for update in incident.updates:  # newest first
+        if update.status in ("resolved", "completed"):
+            return update.created_at
+    return incident.updates[0].created_at if incident.updates else now
 
 
 def _iso(value: datetime) -> str:
@@ -428,7 +439,10 @@ _MAINTENANCE_EVENTS = {
 def _observe_maintenances(memory: ServiceMemory, view: Snapshot, emit: _Emitter) -> dict[str, str]:
     maintenances = dict(memory.maintenances)
     first_look = memory.last_observed is None
+    names = {c.id: c.name for c in view.components}
+    listed = set()
     for maintenance in view.maintenances:
+        listed.add(maintenance.id)
         old = maintenances.get(maintenance.id)
         new = maintenance.status
         maintenances[maintenance.id] = new
@@ -444,6 +458,9 @@ def _observe_maintenances(memory: ServiceMemory, view: Snapshot, emit: _Emitter)
             detail["scheduled_until"] = maintenance.scheduled_until.isoformat()
         if maintenance.url:
             detail["url"] = maintenance.url
+        touched = [names[i] for i in maintenance.component_ids if i in names]
+        if touched:  # for channels that follow only some components
+            detail["components"] = "\n".join(touched)
         emit(
             kind,
             f"{kind.value}:{maintenance.id}",
@@ -451,4 +468,20 @@ def _observe_maintenances(memory: ServiceMemory, view: Snapshot, emit: _Emitter)
             title=maintenance.name,
             detail=detail,
         )
+    if view.lists_all_open_incidents:
+        # A page that lists every open incident lists its scheduled and active maintenances
+        # too (Statuspage's summary): one gone from it has ended, like a vanished incident.
+        for maintenance_id, status in list(maintenances.items()):
+            if maintenance_id in listed:
+                continue
+            if _MAINTENANCE_EVENTS.get(status) is EventKind.MAINTENANCE_COMPLETED:
+                del maintenances[maintenance_id]  # told already; nothing left to remember
+                continue
+            emit(
+                EventKind.MAINTENANCE_COMPLETED,
+                f"{EventKind.MAINTENANCE_COMPLETED.value}:{maintenance_id}",
+                subject_id=maintenance_id,
+                detail={"status": "completed", "inferred": "true"},
+            )
+            maintenances[maintenance_id] = "completed"
     return maintenances

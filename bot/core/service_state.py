@@ -74,11 +74,18 @@ def worst(states: Iterable[ServiceState]) -> ServiceState:
 
 
 def matches_components(component_name: str, group: str | None, wanted: Sequence[str]) -> bool:
-    """Whether a component is one a service cares about (by its own or its group's name)."""
-    names = {component_name.casefold()}
+    """Whether a component is one a service cares about (by its own or its group's name).
+
+    Case and runs of blanks do not count: pages retype names ("Fine-Tuning", a double space).
+    """
+    names = {_folded(component_name)}
     if group:
-        names.add(group.casefold())
-    return any(w.casefold() in names for w in wanted)
+        names.add(_folded(group))
+    return any(_folded(w) in names for w in wanted)
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def derive_state(

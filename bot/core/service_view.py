@@ -39,7 +39,11 @@ def service_view(
     )
     troubled = any(c.status is not ComponentStatus.OPERATIONAL for c in components)
     incidents = tuple(i for i in snapshot.incidents if _concerns(i, ids, pattern, troubled))
-    return replace(snapshot, components=components, incidents=incidents)
+    # A maintenance that names its components is the service's when one of them is its own.
+    maintenances = tuple(
+        m for m in snapshot.maintenances if not m.component_ids or ids.intersection(m.component_ids)
+    )
+    return replace(snapshot, components=components, incidents=incidents, maintenances=maintenances)
 
 
 def _concerns(incident: Incident, ids: set[str], names: re.Pattern[str], troubled: bool) -> bool:

@@ -101,6 +101,7 @@ class Maintenance:
     scheduled_for: datetime | None
     scheduled_until: datetime | None
     url: str | None = None
+    component_ids: tuple[str, ...] = ()  # the components it touches, when the page says
 
 
 @dataclass(frozen=True, slots=True)

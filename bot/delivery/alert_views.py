@@ -19,6 +19,7 @@ from bot.core.alert_render import (
 from bot.core.commands import Reply
 from bot.core.early_warning import WarningView, render_early_warning
 from bot.core.faq_facts import DurationEstimate, estimate_duration, similar_durations
+from bot.core.rich import Link, Plain, Quoted, Span
 from bot.core.service_state import ServiceState
 from bot.sources.catalog import Catalog
 from bot.store import detection_store, warning_store
@@ -157,3 +158,14 @@ def thread_reply(body: str, view: AlertView, *, named: bool) -> Reply:
         at,
         service_name=view.service_name if named else None,
     )
+
+
+def minimal_reply(view: AlertView) -> Reply:
+    """Title, status and link, nothing else: sent once when a platform refused our message
+    (`PayloadRejectedError`), so the channel still learns of the alert."""
+    status = "resolved" if view.resolved_at is not None else view.status.replace("_", " ")
+    body: list[Span] = [Plain("Status: "), Quoted(status)]
+    link = view.url or view.status_page
+    if link:
+        body += [Plain(" · "), Link("details", link)]
+    return Reply(title=f"{view.service_name}: {view.title}", body=tuple(body))

@@ -10,25 +10,32 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.alert_render import AlertView
 from bot.core.alerts import EDIT, POST, THREAD
 from bot.core.backoff import backoff_delay
+from bot.core.commands import Reply
+from bot.core.mention import Mention
 from bot.core.timeutil import Clock
 from bot.delivery.alert_views import (
+    minimal_reply,
     render_message,
     render_single,
     thread_reply,
 )
 from bot.delivery.data_delivery import deliver_data
 from bot.delivery.digest import recent_open_message
+from bot.delivery.retry_after import clamp_wait
 from bot.delivery.sender import (
     AlertDataSender,
     ChannelRef,
+    PayloadRejectedError,
     PermanentDeliveryError,
     PlatformSender,
     SentMessage,
@@ -41,6 +48,7 @@ from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, Subscriptio
 from bot.store.subscription_store import disable_subscription
 
 log = logging.getLogger(__name__)
+_Result = TypeVar("_Result")
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 RATE_LIMITED = "rate limited"
@@ -176,7 +184,9 @@ class DeliveryAttempts:
         if delivery.action == POST:
             shared = await self._recent_open_message(session, subscription, alert)
             if shared is not None:
-                await self._join_digest(session, shared, alert, subscription, channel, sender)
+                await self._join_digest(
+                    session, shared, alert, delivery, view, subscription, channel, sender
+                )
                 return
             reply = await render_single(session, alert, view, self._catalog)
             await _release(session)
@@ -184,9 +194,14 @@ class DeliveryAttempts:
             found = await sender.find_sent(channel, delivery.key) if retrying else None
             if found is None:
                 await self._limit(delivery.platform)
-            sent = found or await sender.send(
-                channel, reply, key=delivery.key, mention_role=subscription.mention_role
-            )
+            mention = Mention.from_stored(subscription.mention_role)
+            sent = found
+            if sent is None:
+
+                async def post(shown: Reply) -> SentMessage:
+                    return await sender.send(channel, shown, key=delivery.key, mention_role=mention)
+
+                sent = await _plain_if_refused(delivery, view, post, reply)
             session.add(
                 AlertMessageRow(
                     alert_id=alert.id or 0,
@@ -201,7 +216,10 @@ class DeliveryAttempts:
             reply = await render_message(session, message, subscription, self._catalog)
             await _release(session)
             await self._limit(delivery.platform)
-            await sender.edit(channel, SentMessage(message.message_id, message.thread_id), reply)
+            target = SentMessage(message.message_id, message.thread_id)
+            await _plain_if_refused(
+                delivery, view, lambda r: sender.edit(channel, target, r), reply
+            )
             message.rendered_version = max(message.rendered_version, version)
             session.add(message)
         elif delivery.action == THREAD and message is not None:
@@ -230,9 +248,15 @@ class DeliveryAttempts:
             else:  # found where we looked: in that thread, which then exists
                 found = SentMessage(found.message_id, found.thread_id or thread)
             parent = SentMessage(message.message_id, message.thread_id)
-            sent = found or await sender.reply_in_thread(channel, parent, reply, key=delivery.key)
-            if sent.thread_id and not message.thread_id:
-                message.thread_id = sent.thread_id
+            replied = found
+            if replied is None:
+
+                async def answer(shown: Reply) -> SentMessage:
+                    return await sender.reply_in_thread(channel, parent, shown, key=delivery.key)
+
+                replied = await _plain_if_refused(delivery, view, answer, reply)
+            if replied.thread_id and not message.thread_id:
+                message.thread_id = replied.thread_id
                 session.add(message)
 
     async def _recent_open_message(
@@ -248,6 +272,8 @@ class DeliveryAttempts:
         session: AsyncSession,
         shared: AlertMessageRow,
         alert: AlertRow,
+        delivery: DeliveryRow,
+        view: AlertView,
         subscription: SubscriptionRow,
         channel: ChannelRef,
         sender: PlatformSender,
@@ -262,12 +288,10 @@ class DeliveryAttempts:
         )
         session.add(joined)
         await session.flush()
+        digest = await render_message(session, joined, subscription, self._catalog)
         await self._limit(subscription.platform)
-        await sender.edit(
-            channel,
-            SentMessage(shared.message_id, shared.thread_id),
-            await render_message(session, joined, subscription, self._catalog),
-        )
+        target = SentMessage(shared.message_id, shared.thread_id)
+        await _plain_if_refused(delivery, view, lambda r: sender.edit(channel, target, r), digest)
 
     async def _limit(self, platform: str) -> None:
         if self._limiter is not None:
@@ -311,9 +335,11 @@ class DeliveryAttempts:
                 "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
             )
             return await self._finish(session, delivery, FAILED, error, outcome="exhausted")
-        if retry_after is not None:
+        told = clamp_wait(retry_after) if retry_after is not None else None
+        if told is not None:
             # The platform said exactly when: no more, no less (and nothing was created now).
-            delay = retry_after
+            # Clamped again here: a sender's bad reading must not crash the whole round.
+            delay = told
             error = error if unsure else f"{RATE_LIMITED}: {error}"
         else:
             delay = backoff_delay(
@@ -363,3 +389,24 @@ async def _release(session: AsyncSession) -> None:
     Nothing is pending here, and loaded rows stay usable (the sessions do not expire on commit).
     """
     await session.commit()
+
+
+async def _plain_if_refused(
+    delivery: DeliveryRow,
+    view: AlertView,
+    call: Callable[[Reply], Awaitable[_Result]],
+    reply: Reply,
+) -> _Result:
+    """``call(reply)``; when the platform refuses the message itself, log our bug once and send
+    the alert's plain version instead (a second refusal fails the delivery, never the channel)."""
+    try:
+        return await call(reply)
+    except PayloadRejectedError as exc:
+        log.error(
+            "delivery %s: %s refused the message we built (a bug on our side); "
+            "sending a plain version instead: %s",
+            delivery.id,
+            delivery.platform,
+            exc,
+        )
+        return await call(minimal_reply(view))

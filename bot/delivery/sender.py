@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.core.alert_render import AlertView
 from bot.core.commands import Reply
+from bot.core.mention import Mention
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +59,28 @@ class PermanentDeliveryError(DeliveryError):
     """False when the sender decides itself when to give up on the target (webhooks)."""
 
 
+class PayloadRejectedError(PermanentDeliveryError):
+    """The platform refused the message itself (Discord 50035 "Invalid Form Body", Slack
+    ``invalid_blocks``): a bug in what we built, not a problem of the channel.
+
+    Sending the same message again cannot help, and pausing the subscription would punish the
+    channel for our mistake: the worker logs it and sends a plain version once instead.
+    """
+
+    pause_subscription = False
+
+
 class PlatformSender(Protocol):
     """The delivery side of one chat platform."""
 
     platform: str
 
     async def send(
-        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
     ) -> SentMessage:
         """Post a new message. ``key`` is unique per delivery: the platform's idempotency
-        token where it has one (Discord nonce), and what `find_sent` looks for otherwise."""
+        token where it has one (Discord nonce), and what `find_sent` looks for otherwise.
+        ``mention_role``: who the message pings (a role, a user group, @here), if anyone."""
 
     async def edit(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> None:
         """Replace the content of a message we posted."""

@@ -2,22 +2,25 @@
 
 An admin who could point a webhook at ``http://10.0.0.5/`` or the cloud metadata address
 ``169.254.169.254`` would make the bot call into our own network. So every address a target's
-host resolves to must be public, checked when it is subscribed and again before each send (DNS
-can change in between); the sender then connects to exactly the addresses checked.
+host resolves to must be allowed by the address rule shared with custom status pages
+(`bot.net.address_policy`), checked when it is subscribed and again before each send (DNS can
+change in between); the sender then connects to exactly the addresses checked.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
+from bot.net.address_policy import (
+    AddressPolicy,
+    AddressRefused,
+    NameUnresolved,
+    checked_addresses,
+)
+
 MAX_URL_LENGTH = 2000
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-"""host, port → IP addresses (injected in tests, so no test needs real DNS)."""
+WebhookPolicy = AddressPolicy
+"""How target addresses are resolved, and which non-public ones are allowed (the setting)."""
 
 
 class WebhookAddressError(ValueError):
@@ -26,21 +29,6 @@ class WebhookAddressError(ValueError):
 
 class WebhookDnsError(WebhookAddressError):
     """The host name did not resolve (possibly for a moment)."""
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """The operating system's resolver."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookPolicy:
-    """How target addresses are resolved, and whether private ones are allowed."""
-
-    resolver: Resolver = field(default=system_resolver)
-    allow_private: bool = False
 
 
 def parse_target_url(url: str) -> SplitResult:
@@ -62,32 +50,17 @@ def parse_target_url(url: str) -> SplitResult:
     return parts
 
 
-def is_public(address: str) -> bool:
-    """Whether an IP address is on the public internet (not loopback, private, link-local,
-    multicast, shared, reserved or unspecified)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def resolve_target(url: str, policy: WebhookPolicy) -> tuple[SplitResult, list[str]]:
+async def resolve_target(url: str, policy: AddressPolicy) -> tuple[SplitResult, list[str]]:
     """The URL's parts and the addresses to connect to, every one of them allowed."""
     parts = parse_target_url(url)
-    host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        try:
-            addresses = await policy.resolver(host, port)
-        except OSError:
-            raise WebhookDnsError("The webhook's host name does not resolve.") from None
-    if not addresses:
-        raise WebhookDnsError("The webhook's host name does not resolve.")
-    if not policy.allow_private and not all(is_public(a) for a in addresses):
+        addresses = await checked_addresses(parts.hostname or "", port, policy)
+    except NameUnresolved:
+        raise WebhookDnsError("The webhook's host name does not resolve.") from None
+    except AddressRefused:
         raise WebhookAddressError(
             "The webhook URL points into a private network (loopback, private or link-local "
             "address); only public addresses are allowed."
-        )
+        ) from None
     return parts, addresses

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.commands import Reply, Tone
 from bot.core.rich import Quoted, rich
 from bot.core.timeutil import Clock
+from bot.delivery.retry_after import parse_retry_after
 from bot.delivery.sender import (
     AlertData,
     AlertDataSender,
@@ -45,6 +46,7 @@ from bot.delivery.webhook_payload import (
     encode,
     sign,
 )
+from bot.net.address_policy import pinned_result
 from bot.store import webhook_store
 from bot.store.models import DeliveryRow
 from bot.store.webhook_models import WEBHOOK_PLATFORM, WebhookTargetRow
@@ -53,7 +55,6 @@ log = logging.getLogger(__name__)
 
 DisabledHook = Callable[[WebhookTargetRow], Awaitable[None]]
 _RETRYABLE = {408, 425, 429}
-_MAX_RETRY_AFTER = 3600.0
 
 
 class WebhookRejected(PermanentDeliveryError):
@@ -73,17 +74,7 @@ class PinnedResolver(AbstractResolver):
     ) -> list[ResolveResult]:
         if host != self._host:  # never reached through our own requests; refuse, not resolve
             raise OSError(f"unexpected host {host!r}")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            )
-            for address in self._addresses
-        ]
+        return [pinned_result(host, address, port) for address in self._addresses]
 
     async def close(self) -> None:
         return None
@@ -166,7 +157,8 @@ class WebhookSender:
             ):
                 # The body is never read: only the status matters, and a receiver could send
                 # an endless one.
-                return response.status, _retry_after(response.headers.get("Retry-After"))
+                wait = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+                return response.status, wait
         except TimeoutError:
             raise TransientDeliveryError("the receiver did not answer in time") from None
         except aiohttp.ClientError as exc:
@@ -230,15 +222,6 @@ def _target_id(target: ChannelRef) -> int:
         return int(target.channel_id)
     except ValueError:
         raise WebhookRejected("not a webhook target") from None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
 
 
 def owner_notifier(senders: Mapping[str, PlatformSender | AlertDataSender]) -> DisabledHook:

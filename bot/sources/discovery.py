@@ -1,11 +1,15 @@
-"""Find how to read a status page an admin names by URL: Statuspage API first, then a feed."""
+"""Find how to read a status page an admin names by URL: Statuspage API first, then a feed.
+
+Every request goes through the fetcher's guarded route (the address policy at each connection
+and each redirect hop), discovered feed links included. Whatever fails, the admin reads one
+message: telling a refused address from a closed port or a timeout would make `/service add` a
+port scanner of our network. The operator finds the reasons in the log.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
+import logging
 import re
-import socket
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -13,37 +17,56 @@ from bot.sources.catalog import SourceDef
 from bot.sources.errors import SourceFormatError
 from bot.sources.fetch import FetchOutcome, HttpFetcher
 from bot.sources.parsers import parse_source
+from bot.sources.poller import loggable_url
+
+log = logging.getLogger(__name__)
 
 _FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json"}
+
+
+NOT_READABLE = (
+    "I couldn't read a status page at that address. I read Statuspage APIs "
+    "(/api/v2/summary.json) and RSS/Atom feeds; check the address and try again."
+)
+"""The one answer for every network failure or refusal, whatever its reason."""
 
 
 class DiscoveryFailed(Exception):
     """No readable status source at that address; the message is shown to the admin."""
 
 
-async def discover_source(fetcher: HttpFetcher, url: str, *, allow_private: bool) -> SourceDef:
+async def discover_source(fetcher: HttpFetcher, url: str) -> SourceDef:
     """The source to poll for a status page URL, or DiscoveryFailed saying why not."""
     base = _check_url(url)
-    await _check_public(base, allow_private=allow_private)
+    reasons: list[str] = []
+    try:
+        return await _discover(fetcher, base, reasons)
+    except DiscoveryFailed:
+        log.info("no status source found at %s: %s", _loggable(base), "; ".join(reasons) or "none")
+        raise
+
+
+async def _discover(fetcher: HttpFetcher, base: str, reasons: list[str]) -> SourceDef:
     root = f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"
     candidates = [base] if base.endswith(".json") else []
     for prefix in (base.split("?")[0].rstrip("/"), root):
         if prefix + "/api/v2/summary.json" not in candidates:
             candidates.append(prefix + "/api/v2/summary.json")
     for candidate in candidates:
-        if await _parses(fetcher, candidate, "statuspage"):
+        if await _parses(fetcher, candidate, "statuspage", reasons):
             return SourceDef(kind="statuspage", url=candidate)
     result = await fetcher.get(base, accept="application/atom+xml, application/rss+xml, text/html")
     if result.outcome is not FetchOutcome.OK or result.body is None:
-        raise DiscoveryFailed(f"I couldn't open that address ({result.error or 'no answer'}).")
+        reasons.append(f"page: {result.error or 'no answer'}")
+        raise DiscoveryFailed(NOT_READABLE)
     if _is_feed(result.body):
         return SourceDef(kind="feed", url=base)
     for link in _feed_links(result.body, base):
-        if await _parses(fetcher, link, "feed"):
+        # Fetched through the same guarded route: a link into our network is refused there.
+        if await _parses(fetcher, link, "feed", reasons):
             return SourceDef(kind="feed", url=link)
-    raise DiscoveryFailed(
-        "I couldn't find a status API (/api/v2/summary.json) or an RSS/Atom feed there."
-    )
+    reasons.append("no Statuspage API and no readable feed link")
+    raise DiscoveryFailed(NOT_READABLE)
 
 
 def _check_url(url: str) -> str:
@@ -53,39 +76,29 @@ def _check_url(url: str) -> str:
         raise DiscoveryFailed("The address must start with https:// (or http://).")
     if parts.username or parts.password:
         raise DiscoveryFailed("The address must not contain a user name or password.")
+    try:
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError:
+        raise DiscoveryFailed("The address has an invalid port.") from None
     return text
 
 
-async def _check_public(url: str, *, allow_private: bool) -> None:
-    # Polling an internal address on an admin's say-so would let anyone probe our network.
-    if allow_private:
-        return
-    host = urlsplit(url).hostname or ""
+def _loggable(url: str) -> str:
     try:
-        infos = await _resolve(host)
-    except OSError:
-        raise DiscoveryFailed("I couldn't resolve that host name.") from None
-    for address in infos:
-        ip = ipaddress.ip_address(address)
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise DiscoveryFailed(
-                "That address points into a private network; I only read public pages."
-            )
+        return loggable_url(url)
+    except ValueError:  # a feed link with a port out of range
+        return "(invalid URL)"
 
 
-async def _resolve(host: str) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-async def _parses(fetcher: HttpFetcher, url: str, kind: str) -> bool:
+async def _parses(fetcher: HttpFetcher, url: str, kind: str, reasons: list[str]) -> bool:
     result = await fetcher.get(url)
     if result.outcome is not FetchOutcome.OK or result.body is None:
+        reasons.append(f"{_loggable(url)}: {result.error or 'no answer'}")
         return False
     try:
         parse_source(kind, result.body)
     except SourceFormatError:
+        reasons.append(f"{_loggable(url)}: not {kind}")
         return False
     return True
 

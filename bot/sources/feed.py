@@ -26,6 +26,7 @@ from bot.core.status import (
     PageInfo,
     Snapshot,
 )
+from bot.core.text import clean_source_line
 from bot.sources.errors import SourceFormatError
 from bot.sources.feed_html import (
     MAINTENANCE_STATUSES,
@@ -263,10 +264,10 @@ def _time(value: object) -> datetime | None:
 
 
 def _line(value: str | None) -> str | None:
-    """A value on one line with single spaces, or None if that leaves nothing."""
+    """A value on one printable line with single spaces, or None if that leaves nothing."""
     if value is None:
         return None
-    return " ".join(value.split()) or None
+    return " ".join(clean_source_line(value).split()) or None
 
 
 def _str(value: object) -> str | None:

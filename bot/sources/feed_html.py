@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.status import IncidentUpdate
+from bot.core.text import clean_source_text
 
 MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
 
@@ -71,9 +72,12 @@ _ZONES = {
 
 
 def html_to_text(fragment: str) -> str:
-    """Plain text of an HTML fragment: block tags become line breaks, entities are decoded."""
+    """Plain text of an HTML fragment: block tags become line breaks, entities are decoded.
+
+    Control characters go after decoding, since ``&#27;`` is an ESC too.
+    """
     text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", fragment))
-    text = html.unescape(text).replace("\xa0", " ")
+    text = clean_source_text(html.unescape(text).replace("\xa0", " "))
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -2,19 +2,32 @@
 
 Every failure becomes a `FetchResult` with a short error line that is safe to log and to show an
 operator: it never contains the URL, whose query string may hold a secret.
+
+URLs an admin typed (custom services) go another way, `GuardedRoute`: a session whose connector
+resolves through the address policy, and every redirect hop checked, at every fetch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp import hdrs
 
+from bot.net.address_policy import AddressPolicy, AddressRefused, literal_address, policy_connector
+
+log = logging.getLogger(__name__)
+
 _CHUNK_BYTES = 64 * 1024
+_REDIRECTS = {301, 302, 303, 307, 308}
 
 
 class FetchOutcome(StrEnum):
@@ -47,8 +60,43 @@ def new_http_session(*, user_agent: str, limit_per_host: int = 4) -> aiohttp.Cli
     return aiohttp.ClientSession(connector=connector, headers={hdrs.USER_AGENT: user_agent})
 
 
+def _trust_nothing(url: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedRoute:
+    """How URLs that are not trusted are fetched: `session`'s connector resolves through
+    `policy` (build both with `guarded_route`). `trusts` names the URLs that may skip it (the
+    built-in catalog's); every other URL is guarded."""
+
+    session: aiohttp.ClientSession
+    policy: AddressPolicy
+    trusts: Callable[[str], bool] = field(default=_trust_nothing)
+
+
+@contextlib.asynccontextmanager
+async def guarded_route(
+    policy: AddressPolicy,
+    *,
+    user_agent: str,
+    trusts: Callable[[str], bool] = _trust_nothing,
+    limit_per_host: int = 4,
+) -> AsyncIterator[GuardedRoute]:
+    """A `GuardedRoute` with a session of its own, closed on exit."""
+    connector = policy_connector(policy, limit_per_host=limit_per_host)
+    async with aiohttp.ClientSession(
+        connector=connector, headers={hdrs.USER_AGENT: user_agent}
+    ) as session:
+        yield GuardedRoute(session, policy, trusts)
+
+
 class HttpFetcher:
-    """Conditional GETs bounded in time, size and redirects; failures are results, not raised."""
+    """Conditional GETs bounded in time, size and redirects; failures are results, not raised.
+
+    With a `guarded` route, every URL it does not trust is fetched through it; redirects are
+    followed here, one hop at a time, so each hop's address is checked before it is asked.
+    """
 
     def __init__(
         self,
@@ -57,6 +105,7 @@ class HttpFetcher:
         timeout: float = 10.0,
         max_body_bytes: int = 5_000_000,
         max_redirects: int = 5,
+        guarded: GuardedRoute | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -69,6 +118,7 @@ class HttpFetcher:
         self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_body_bytes = max_body_bytes
         self._max_redirects = max_redirects
+        self._guarded = guarded
 
     async def get(
         self,
@@ -95,49 +145,81 @@ class HttpFetcher:
                 FetchOutcome.ERROR, None, etag, last_modified, status, message, elapsed
             )
 
+        guarded = self._guarded
+        if guarded is not None and guarded.trusts(url):
+            guarded = None
+        session = self._session if guarded is None else guarded.session
+        hop = url
         try:
-            async with self._session.get(
-                url,
-                headers=headers,
-                timeout=self._client_timeout,
-                # aiohttp reads max_redirects=0 as "no limit", so zero must disable redirects.
-                allow_redirects=self._max_redirects > 0,
-                max_redirects=self._max_redirects,
-                # The caller's session may raise on 4xx/5xx; this module reports them instead.
-                raise_for_status=False,
-            ) as response:
-                status = response.status
-                if status == 304:
-                    return FetchResult(
-                        FetchOutcome.NOT_MODIFIED,
-                        None,
-                        response.headers.get(hdrs.ETAG) or etag,
-                        response.headers.get(hdrs.LAST_MODIFIED) or last_modified,
-                        status,
-                        None,
-                        time.monotonic() - started,
-                    )
-                if not 200 <= status < 300:
-                    return failed(f"HTTP {status}")
-                body = await self._read_capped(response)
-                if body is None:
-                    return failed(f"body larger than {_format_size(self._max_body_bytes)}")
-                return FetchResult(
-                    FetchOutcome.OK,
-                    body,
-                    response.headers.get(hdrs.ETAG),
-                    response.headers.get(hdrs.LAST_MODIFIED),
-                    status,
-                    None,
-                    time.monotonic() - started,
-                )
+            # One deadline for every hop, as aiohttp's own redirects had.
+            async with asyncio.timeout(self._timeout):
+                for hops in range(self._max_redirects + 1):
+                    if guarded is not None:
+                        _check_literal_host(hop, guarded.policy)
+                    async with session.get(
+                        hop,
+                        headers=headers,
+                        timeout=self._client_timeout,
+                        allow_redirects=False,
+                        # The caller's session may raise on 4xx/5xx; reported here instead.
+                        raise_for_status=False,
+                    ) as response:
+                        location = response.headers.get(hdrs.LOCATION)
+                        if response.status not in _REDIRECTS or not location:
+                            status = response.status
+                            answer = await self._answer(response, etag, last_modified, started)
+                            return failed(answer) if isinstance(answer, str) else answer
+                        if hops == self._max_redirects:
+                            if hops == 0:  # redirects disabled: the answer is the error
+                                status = response.status
+                                return failed(f"HTTP {status}")
+                            return failed(f"more than {self._max_redirects} redirects")
+                        hop = urljoin(hop, location)
+                        if urlsplit(hop).scheme not in {"http", "https"}:
+                            return failed("invalid redirect")
+            raise AssertionError("unreachable: the loop returns")  # pragma: no cover
         except TimeoutError:
             # aiohttp's own timeouts subclass TimeoutError; the total timeout also covers the body.
             return failed(f"timed out after {self._timeout:g} s")
-        except aiohttp.TooManyRedirects:
-            return failed(f"more than {self._max_redirects} redirects")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
+            if _refused(exc):  # the operator's clue; the admin reads one generic message
+                log.info("fetch refused by the address policy: %s", _os_error(exc))
             return failed(describe_transport_error(exc))
+
+    async def _answer(
+        self,
+        response: aiohttp.ClientResponse,
+        etag: str | None,
+        last_modified: str | None,
+        started: float,
+    ) -> FetchResult | str:
+        """What a final (non-redirect) answer gives, or the error line; body-stage errors
+        propagate to `get`."""
+        status = response.status
+        if status == 304:
+            return FetchResult(
+                FetchOutcome.NOT_MODIFIED,
+                None,
+                response.headers.get(hdrs.ETAG) or etag,
+                response.headers.get(hdrs.LAST_MODIFIED) or last_modified,
+                status,
+                None,
+                time.monotonic() - started,
+            )
+        if not 200 <= status < 300:
+            return f"HTTP {status}"
+        body = await self._read_capped(response)
+        if body is None:
+            return f"body larger than {_format_size(self._max_body_bytes)}"
+        return FetchResult(
+            FetchOutcome.OK,
+            body,
+            response.headers.get(hdrs.ETAG),
+            response.headers.get(hdrs.LAST_MODIFIED),
+            status,
+            None,
+            time.monotonic() - started,
+        )
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None (and the connection dropped) once it would exceed the cap."""
@@ -158,8 +240,32 @@ class HttpFetcher:
         return b"".join(chunks)
 
 
+def _check_literal_host(url: str, policy: AddressPolicy) -> None:
+    """Refuse a URL whose host is a disallowed IP address: aiohttp connects to an address
+    without asking the resolver, so the policy's resolver never sees it."""
+    parts = urlsplit(url)
+    address = literal_address(parts.hostname or "")
+    if address is None:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if not policy.allows(address, port):
+        raise AddressRefused(f"{address} is not a public address")
+
+
+def _os_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.os_error
+    return exc
+
+
+def _refused(exc: BaseException) -> bool:
+    return isinstance(_os_error(exc), AddressRefused)
+
+
 def describe_transport_error(exc: BaseException) -> str:
     """One short line for a transport failure; aiohttp's own messages may embed the URL."""
+    if _refused(exc):
+        return "address not allowed (not a public address)"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "DNS lookup failed"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):

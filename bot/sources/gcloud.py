@@ -28,8 +28,9 @@ import json
 from collections.abc import Iterator, Mapping
 
 from bot.core.status import Incident, IncidentUpdate, Indicator, PageInfo, Snapshot
+from bot.core.text import clean_source_line
 from bot.sources.errors import SourceFormatError
-from bot.sources.json_values import json_type_name, str_or_none, time_or_none
+from bot.sources.json_values import body_text, json_type_name, str_or_none, time_or_none
 
 KIND = "gcloud"
 BASE_URL = "https://status.cloud.google.com"
@@ -158,7 +159,7 @@ def _updates(entry: Mapping[str, object]) -> Iterator[IncidentUpdate]:
         parsed.append(
             IncidentUpdate(
                 status="resolved" if google_status == _RESOLVED_UPDATE else "investigating",
-                body=str_or_none(update.get("text")) or "",
+                body=body_text(update.get("text")),
                 created_at=created_at,
             )
         )
@@ -194,7 +195,8 @@ def _first_line(value: object) -> str | None:
     """The first non-blank line of a description, cut to MAX_NAME_CHARS."""
     if not isinstance(value, str):
         return None
-    line = next((line.strip() for line in value.splitlines() if line.strip()), None)
+    lines = (clean_source_line(line).strip() for line in value.splitlines())
+    line = next((line for line in lines if line), None)
     if line is None or len(line) <= MAX_NAME_CHARS:
         return line
     return line[: MAX_NAME_CHARS - 1] + "…"

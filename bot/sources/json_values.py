@@ -4,12 +4,37 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.core.text import clean_source_line, clean_source_text
 from bot.core.timeutil import parse_timestamp
+
+UNNAMED = "(no name)"
+"""The name of an entry whose name was nothing but control characters: the entry still counts."""
 
 
 def str_or_none(value: object) -> str | None:
     """A non-empty string, or None."""
     return value if isinstance(value, str) and value else None
+
+
+def line_or_none(value: object) -> str | None:
+    """A non-empty string cleaned to one printable line (see clean_source_line), or None."""
+    text = str_or_none(value)
+    return clean_source_line(text) or None if text is not None else None
+
+
+def name_or_none(value: object) -> str | None:
+    """An entry's name as one printable line; None only when it has no name at all."""
+    text = str_or_none(value)
+    if text is None:
+        return None
+    cleaned = clean_source_line(text)
+    return cleaned if cleaned.strip() else UNNAMED
+
+
+def body_text(value: object) -> str:
+    """An update body with its paragraphs, without control characters; "" when absent."""
+    text = str_or_none(value)
+    return clean_source_text(text) if text is not None else ""
 
 
 def time_or_none(value: object) -> datetime | None:

@@ -24,14 +24,16 @@ from bot.core.detection import (
 )
 from bot.core.events import DetectionEvent
 from bot.core.network_guard import NetworkGuard
-from bot.core.service_state import ServiceState, derive_state, worst
+from bot.core.service_state import ServiceState, worst
 from bot.core.service_view import service_view
 from bot.core.status import Snapshot
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog, ServiceDef, SourceDef
+from bot.sources.catalog_drift import StaleNamesLog, service_state
 from bot.sources.fetch import HttpFetcher
 from bot.sources.probe import HttpProber, ProbeSpec, ProbeVerdict
 from bot.sources.reader import SourceReader
+from bot.sources.statuspage_webhook import on_known_page
 from bot.store import detection_store, repository
 from bot.store.availability import DatabaseOutageLog
 from bot.store.models import SourceRow
@@ -87,6 +89,7 @@ class StatusPoller:
         self._limit = asyncio.Semaphore(max_concurrency)
         self._sources = catalog.source_urls()
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._stopped: set[asyncio.Task[object]] = set()  # cancelled by drain(), on purpose
         self._interval, self._max_backoff = interval_seconds, max_backoff_seconds
         self._random = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
         self._database = DatabaseOutageLog(log, "polling", clock=clock)
@@ -96,6 +99,7 @@ class StatusPoller:
         self._flushed: dict[str, datetime] = {}
         # The latest state each (service, official source) gives; a service shows the worst.
         self._source_states: dict[tuple[str, str], ServiceState] = {}
+        self._stale_names = StaleNamesLog(log)
         self._services_by_url: dict[str, list[ServiceDef]] = {}
         for service in catalog:
             for source in service.sources:
@@ -122,6 +126,7 @@ class StatusPoller:
                 dropped.append(url)
         self._source_states = {k: v for k, v in self._source_states.items() if k[0] != service_id}
         self._memories = {k: v for k, v in self._memories.items() if k[0] != service_id}
+        self._stale_names.forget(service_id)
         # Custom services come and go for the bot's lifetime: per-URL state must go with them,
         # or it grows without bound and a URL added again inherits an old backoff.
         for url in dropped:
@@ -161,6 +166,7 @@ class StatusPoller:
             return
         _, late = await asyncio.wait(pending, timeout=grace_seconds)
         for task in late:
+            self._stopped.add(task)
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=5)
@@ -176,8 +182,16 @@ class StatusPoller:
         self._in_flight.add(task)
         try:
             await self._poll(url)
+        except asyncio.CancelledError:
+            if task not in self._stopped:
+                raise
+            # drain() stopped this straggler at shutdown: the plan, not a failure, so the
+            # scheduled job ends quietly instead of logging an error with a traceback.
+            task.uncancel()
+            log.info("shutdown: stopped the poll of %s that was still running", loggable_url(url))
         finally:
             self._in_flight.discard(task)
+            self._stopped.discard(task)
 
     async def _poll(self, url: str) -> None:
         known = self._sources.get(url)
@@ -207,6 +221,9 @@ class StatusPoller:
             source = await self._source_row(session, url)
             now = self._clock()
             await repository.record_push(session=session, source=source, snapshot=fragment, now=now)
+            # Attributed by the page's whole component list, exactly as a poll's snapshot is.
+            stored = await repository.load_snapshot(session=session, url=url)
+            fragment = on_known_page(fragment, stored)
             events = await self._detect(session, source, fragment, now, "", full=False)
             await self._record(session, events, now)
             await session.commit()
@@ -300,7 +317,8 @@ class StatusPoller:
                         external_ids=[i.id for i in view.incidents],
                     )
                 if full:  # a pushed fragment says too little to judge the whole service
-                    self._source_states[key] = derive_state(view, service.components)
+                    self._source_states[key] = service_state(snapshot, service.components)
+                    self._stale_names.observe(service, loggable_url(source.url), snapshot)
             else:
                 memory, events = observe_source_failure(
                     before, service_id=service.id, now=now, config=self._config, error=error

@@ -16,7 +16,14 @@ from bot.core.status import (
     Snapshot,
 )
 from bot.sources.errors import SourceFormatError
-from bot.sources.json_values import json_type_name, str_or_none, time_or_none
+from bot.sources.json_values import (
+    body_text,
+    json_type_name,
+    line_or_none,
+    name_or_none,
+    str_or_none,
+    time_or_none,
+)
 
 KIND = "statuspage"
 
@@ -55,6 +62,7 @@ def parse_statuspage(payload: object) -> Snapshot:
         raise SourceFormatError(f"top level is a JSON {json_type_name(payload)}, not an object")
     if not any(key in payload for key in _KNOWN_KEYS):
         raise SourceFormatError("no Statuspage keys (page, status, components, incidents, …)")
+    _reject_foreign_shape(payload)
     page = payload.get("page")
     status = payload.get("status")
     lists = [payload.get(k) for k in ("components", "incidents", "scheduled_maintenances")]
@@ -68,12 +76,24 @@ def parse_statuspage(payload: object) -> Snapshot:
         kind=KIND,
         page=_page(page),
         indicator=_indicator(status, incidents),
-        description=str_or_none(status.get("description")) if isinstance(status, dict) else None,
+        description=line_or_none(status.get("description")) if isinstance(status, dict) else None,
         components=tuple(_components(payload.get("components"))),
         incidents=incidents,
         maintenances=tuple(_maintenances(payload.get("scheduled_maintenances"))),
         lists_all_open_incidents=_lists_all_open_incidents(payload),
     )
+
+
+def _reject_foreign_shape(payload: Mapping[str, object]) -> None:
+    """SourceFormatError when a shared key holds what Statuspage never sends there.
+
+    Other status APIs reuse the words: Heroku's current-status JSON has ``status`` as an array
+    of systems beside an ``incidents`` array. Read leniently it is a calm page; it is not one.
+    """
+    for key in ("page", "status"):
+        if key in payload and not isinstance(payload[key], dict):
+            kind = json_type_name(payload[key])
+            raise SourceFormatError(f"not a Statuspage payload: {key!r} is a JSON {kind}")
 
 
 def _lists_all_open_incidents(payload: Mapping[str, object]) -> bool:
@@ -106,7 +126,7 @@ def _page(page: object) -> PageInfo:
     """Who publishes the page, when the payload says."""
     if not isinstance(page, dict):
         return PageInfo()
-    return PageInfo(name=str_or_none(page.get("name")), url=str_or_none(page.get("url")))
+    return PageInfo(name=line_or_none(page.get("name")), url=line_or_none(page.get("url")))
 
 
 def _components(raw: object) -> Iterator[Component]:
@@ -117,10 +137,10 @@ def _components(raw: object) -> Iterator[Component]:
         for entry in entries
         if entry.get("group") is True
         and (ident := str_or_none(entry.get("id")))
-        and (name := str_or_none(entry.get("name")))
+        and (name := name_or_none(entry.get("name")))
     }
     for entry in entries:
-        ident, name = str_or_none(entry.get("id")), str_or_none(entry.get("name"))
+        ident, name = str_or_none(entry.get("id")), name_or_none(entry.get("name"))
         if ident is None or name is None or entry.get("group") is True:
             continue
         group_id = str_or_none(entry.get("group_id"))
@@ -143,14 +163,14 @@ def _component_status(value: object) -> ComponentStatus:
 def _incidents(raw: object) -> Iterator[Incident]:
     """Incidents in payload order; entries without id or name are skipped."""
     for entry in _entries(raw):
-        ident, name = str_or_none(entry.get("id")), str_or_none(entry.get("name"))
+        ident, name = str_or_none(entry.get("id")), name_or_none(entry.get("name"))
         if ident is None or name is None:
             continue
         yield Incident(
             id=ident,
             name=name,
-            status=str_or_none(entry.get("status")) or "unknown",
-            impact=str_or_none(entry.get("impact")) or "none",
+            status=line_or_none(entry.get("status")) or "unknown",
+            impact=line_or_none(entry.get("impact")) or "none",
             started_at=time_or_none(entry.get("started_at"))
             or time_or_none(entry.get("created_at")),
             resolved_at=time_or_none(entry.get("resolved_at")),
@@ -167,8 +187,8 @@ def _updates(raw: object) -> Iterator[IncidentUpdate]:
         if created_at is None:
             continue
         yield IncidentUpdate(
-            status=str_or_none(entry.get("status")) or "unknown",
-            body=str_or_none(entry.get("body")) or "",
+            status=line_or_none(entry.get("status")) or "unknown",
+            body=body_text(entry.get("body")),
             created_at=created_at,
             id=str_or_none(entry.get("id")),
         )
@@ -187,16 +207,17 @@ def _component_ids(raw: object) -> Iterator[str]:
 def _maintenances(raw: object) -> Iterator[Maintenance]:
     """Scheduled maintenances in payload order; entries without id or name are skipped."""
     for entry in _entries(raw):
-        ident, name = str_or_none(entry.get("id")), str_or_none(entry.get("name"))
+        ident, name = str_or_none(entry.get("id")), name_or_none(entry.get("name"))
         if ident is None or name is None:
             continue
         yield Maintenance(
             id=ident,
             name=name,
-            status=str_or_none(entry.get("status")) or "unknown",
+            status=line_or_none(entry.get("status")) or "unknown",
             scheduled_for=time_or_none(entry.get("scheduled_for")),
             scheduled_until=time_or_none(entry.get("scheduled_until")),
             url=_url(entry),
+            component_ids=tuple(_component_ids(entry.get("components"))),
         )
 
 
@@ -208,4 +229,4 @@ def _entries(raw: object) -> Iterator[Mapping[str, object]]:
 
 def _url(entry: Mapping[str, object]) -> str | None:
     """The incident's public link: the shortlink when given, else its url."""
-    return str_or_none(entry.get("shortlink")) or str_or_none(entry.get("url"))
+    return line_or_none(entry.get("shortlink")) or line_or_none(entry.get("url"))

@@ -8,12 +8,15 @@ from dataclasses import replace
 from bot.core.status import Snapshot
 from bot.sources.errors import SourceFormatError
 from bot.sources.statuspage import parse_statuspage
+from bot.sources.statuspage_merge import merge_parts
 
 
 def parse_webhook(body: bytes) -> Snapshot:
     """A fragment holding the one incident or component a notification is about.
 
-    The fragment lists nothing else, so it never implies that other incidents ended.
+    The fragment lists nothing else, so it never implies that other incidents ended. An
+    incident's fragment also holds the components the incident names (with their names), so
+    the incident can be told apart from the other services of a shared page.
     """
     try:
         payload = json.loads(body.decode("utf-8-sig"))
@@ -23,7 +26,9 @@ def parse_webhook(body: bytes) -> Snapshot:
         raise SourceFormatError("body is not a JSON object")
     incident, component = payload.get("incident"), payload.get("component")
     if isinstance(incident, dict):
-        fragment = parse_statuspage({"incidents": [incident]})
+        fragment = parse_statuspage(
+            {"incidents": [incident], "components": incident.get("components")}
+        )
         if not fragment.incidents:
             raise SourceFormatError("the incident has no id or name")
     elif isinstance(component, dict):
@@ -33,3 +38,17 @@ def parse_webhook(body: bytes) -> Snapshot:
     else:
         raise SourceFormatError("neither an incident nor a component notification")
     return replace(fragment, lists_all_open_incidents=False)
+
+
+def on_known_page(fragment: Snapshot, stored: Snapshot | None) -> Snapshot:
+    """The fragment completed with the page's stored component list.
+
+    Which service of a shared page an incident concerns is decided by the page's components
+    (GitHub's page holds Copilot's component too): without the whole list, a service that
+    watches one component would take every pushed incident for its own. The fragment's own
+    components are the fresher; no incident is added, so nothing is implied to have ended.
+    """
+    if stored is None:
+        return fragment
+    page = replace(stored, incidents=(), maintenances=(), lists_all_open_incidents=False)
+    return merge_parts(fragment, [page])

@@ -53,13 +53,14 @@ async def record_alert_events(
         if change is None:
             continue
         alert = await _apply(session, event.service_id, change, now)
-        staged += await _fan_out(session, alert, change, event.key, now)
+        if alert is not None:
+            staged += await _fan_out(session, alert, change, event.key, now)
     return staged
 
 
 async def _apply(
     session: AsyncSession, service_id: str, change: AlertChange, now: datetime
-) -> AlertRow:
+) -> AlertRow | None:
     alert = (
         await session.exec(
             select(AlertRow).where(
@@ -68,6 +69,8 @@ async def _apply(
         )
     ).first()
     if alert is None:
+        if change.resolved_at is not None:
+            return None  # the end of something never told (seen first while it ran): no alert
         alert = AlertRow(
             service_id=service_id,
             subject_id=change.subject_id,

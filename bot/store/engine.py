@@ -1,4 +1,5 @@
-"""Create the async engine and sessions; make SQLite behave (WAL, foreign keys, busy timeout).
+"""Create the async engine and sessions; make SQLite behave (WAL, foreign keys, busy timeout)
+and keep its files private (bot/store/file_modes.py).
 
 On PostgreSQL a transaction that stages deliveries also sends ``NOTIFY outagebot_outbox`` when it
 commits, so delivery workers in every process wake at once instead of at their next tick.
@@ -17,6 +18,7 @@ from sqlalchemy.orm import UOWTransaction
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.orm.session import Session
 
+from bot.store.file_modes import prepare_sqlite_path, tighten_sqlite_files
 from bot.store.models import DeliveryRow
 
 OUTBOX_CHANNEL = "outagebot_outbox"
@@ -35,17 +37,23 @@ def create_engine(url: str, *, sqlite_busy_seconds: float = 30.0) -> AsyncEngine
     with "database is locked"."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        database = None
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            database = Path(parsed.database).expanduser()
+            prepare_sqlite_path(database)
         engine = create_async_engine(url, connect_args={"timeout": sqlite_busy_seconds})
-        pragmas = partial(_sqlite_pragmas, busy_ms=int(sqlite_busy_seconds * 1000))
+        pragmas = partial(
+            _sqlite_pragmas, busy_ms=int(sqlite_busy_seconds * 1000), database=database
+        )
         event.listen(engine.sync_engine, "connect", pragmas)
         return engine
     # Enough connections for the outbox worker's concurrent channels plus polling and commands.
     return create_async_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
+def _sqlite_pragmas(
+    dbapi_connection: Any, _record: Any, *, busy_ms: int, database: Path | None
+) -> None:
     # WAL lets readers (commands) run while the poller writes; busy_timeout absorbs short locks.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -53,6 +61,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> Non
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cursor.close()
+    if database is not None:  # WAL mode is on now, so the -wal and -shm files exist
+        tighten_sqlite_files(database)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -183,6 +183,7 @@ class SubscriptionRow(SQLModel, table=True):
     components: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     min_severity: str = Field(default="minor", max_length=16)
     mention_role: str | None = Field(default=None, max_length=100)
+    """Who new alerts ping, canonical (``role:123``, ``subteam:S1``, ``here``): `Mention`."""
     early_warnings: bool = False
     maintenance: bool = True
     alternatives: bool = True
@@ -257,5 +258,6 @@ from bot.store import (  # noqa: E402, F401
     community_models,
     crowd_models,
     slack_install_models,
+    slack_replay_store,
     webhook_models,
 )

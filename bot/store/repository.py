@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy import update as sql_update
-from sqlmodel import col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.service_state import ServiceState
@@ -23,6 +25,7 @@ from bot.core.status import (
     Snapshot,
 )
 from bot.sources.catalog import Catalog
+from bot.store.migrate import MIGRATION_LOCK_KEY
 from bot.store.models import (
     ComponentRow,
     IncidentRow,
@@ -44,20 +47,38 @@ class ServiceStateRecord:
 
 
 async def sync_catalog(*, session: AsyncSession, catalog: Catalog) -> None:
-    """Make sure every catalog service and polled source has a row (names kept up to date)."""
-    services = {row.id: row for row in (await session.exec(select(ServiceRow))).all()}
-    for service in catalog:
-        row = services.get(service.id)
-        if row is None:
-            session.add(ServiceRow(id=service.id, name=service.name, provider=service.provider))
-        else:
-            row.name, row.provider = service.name, service.provider
-            session.add(row)
-    known = set((await session.exec(select(SourceRow.url))).all())
-    for url, source in catalog.source_urls().items():
-        if url not in known:
-            session.add(SourceRow(url=url, kind=source.kind))
+    """Make sure every catalog service and polled source has a row (names kept up to date).
+
+    Processes starting together on a fresh database all seed at once: on PostgreSQL they take
+    turns under the migration lock, and the inserts are upserts so a race cannot fail anyway."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        await session.exec(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+    services = [
+        {"id": service.id, "name": service.name, "provider": service.provider}
+        for service in catalog
+    ]
+    if services:
+        insert_services = _insert_for(ServiceRow, postgres=postgres).values(services)
+        await session.exec(
+            insert_services.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "name": insert_services.excluded.name,
+                    "provider": insert_services.excluded.provider,
+                },
+            )
+        )
+    sources = [{"url": url, "kind": source.kind} for url, source in catalog.source_urls().items()]
+    if sources:
+        insert_sources = _insert_for(SourceRow, postgres=postgres).values(sources)
+        await session.exec(insert_sources.on_conflict_do_nothing(index_elements=["url"]))
     await session.commit()
+
+
+def _insert_for(table: type[SQLModel], *, postgres: bool) -> Any:
+    # Both dialects spell an upsert ON CONFLICT, each with its own construct.
+    return postgresql.insert(table) if postgres else sqlite.insert(table)
 
 
 async def get_source(*, session: AsyncSession, url: str) -> SourceRow | None:

@@ -38,7 +38,8 @@ class SlackInstallationRow(SQLModel, table=True):
 
 
 class SlackOAuthStateRow(SQLModel, table=True):
-    """A state handed to Slack by /slack/install; consumed once by /slack/oauth_redirect."""
+    """A signed state /slack/oauth_redirect has used (issuing stores nothing), kept until it
+    expires so it is used once."""
 
     __tablename__ = "slack_oauth_states"
 

@@ -8,16 +8,20 @@ and the injected clock, so expiry is testable and a reinstall simply replaces th
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from sqlalchemy import CursorResult, delete, func
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,9 +33,8 @@ from bot.store.slack_install_models import SlackInstallationRow, SlackOAuthState
 log = logging.getLogger(__name__)
 
 STATE_TTL = timedelta(minutes=10)
-MAX_PENDING_STATES = 10_000
-"""Installs in progress at once; beyond it /slack/install refuses, so a flood of GETs cannot
-fill the table (each state lives 10 minutes)."""
+_STATE_KEY_PURPOSE = b"outagebot slack oauth state v1"
+"""Derives the state-signing key from the client secret, so the secret itself signs nothing."""
 PLATFORM = "slack"
 
 
@@ -176,60 +179,73 @@ class SlackInstallationStore(AsyncInstallationStore):
             return row
 
 
-class TooManyInstalls(RuntimeError):
-    """More installs are in progress than we keep states for."""
-
-
 class SlackOAuthStateStore(AsyncOAuthStateStore):
-    """One-time OAuth states: random, expiring, and consumed by a single atomic delete."""
+    """Signed OAuth states: issuing one stores nothing, finishing records it as used.
+
+    A state is ``nonce.expiry.mac``, the mac an HMAC-SHA256 under a key derived from the Slack
+    client secret. A flood of ``GET /slack/install`` therefore fills nothing and blocks no one,
+    and a state issued before a restart (or by another process) is still good. Single use: the
+    first redirect inserts the state into the table of used ones; a second finds it there. Used
+    states are swept once they expire, so the table holds at most ten minutes of real installs.
+    """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        secret: str,
         clock: Clock,
         ttl: timedelta = STATE_TTL,
-        max_pending: int = MAX_PENDING_STATES,
     ) -> None:
+        if not secret:
+            raise ValueError("signed OAuth states need the Slack client secret")
         self._sessions = sessions
+        self._key = hmac.new(secret.encode(), _STATE_KEY_PURPOSE, hashlib.sha256).digest()
         self._clock = clock
         self._ttl = ttl
-        self._max_pending = max_pending
 
     @property
     def logger(self) -> logging.Logger:
         return log
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        state = secrets.token_urlsafe(32)
+        expires = int((self._clock() + self._ttl).timestamp())
+        signed = f"{secrets.token_urlsafe(16)}.{expires:x}"
+        return f"{signed}.{self._mac(signed)}"
+
+    async def async_consume(self, state: str) -> bool:
+        expires_at = self._valid_until(state)
         now = self._clock()
+        if expires_at is None or expires_at <= now:
+            return False
         async with self._sessions() as session:
-            # Old states are swept here, so abandoned installs never pile up.
             await session.exec(
                 delete(SlackOAuthStateRow).where(col(SlackOAuthStateRow.expires_at) <= now)
             )
-            pending = (
-                await session.exec(select(func.count()).select_from(SlackOAuthStateRow))
-            ).one()
-            if pending >= self._max_pending:
-                raise TooManyInstalls("too many Slack installs in progress")
-            session.add(SlackOAuthStateRow(state=state, expires_at=now + self._ttl))
-            await session.commit()
-        return state
+            session.add(SlackOAuthStateRow(state=state, expires_at=expires_at))
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Already used: of two concurrent redirects with one state, one wins.
+                await session.rollback()
+                return False
+        return True
 
-    async def async_consume(self, state: str) -> bool:
+    def _valid_until(self, state: str) -> datetime | None:
         if not state or len(state) > 64:
-            return False
-        async with self._sessions() as session:
-            # DELETE … WHERE unexpired: of two concurrent redirects with one state, one wins.
-            result: CursorResult[Any] = await session.exec(
-                delete(SlackOAuthStateRow).where(
-                    col(SlackOAuthStateRow.state) == state,
-                    col(SlackOAuthStateRow.expires_at) > self._clock(),
-                )
-            )
-            await session.commit()
-            return bool(result.rowcount == 1)
+            return None
+        signed, _, mac = state.rpartition(".")
+        _, _, expiry = signed.partition(".")
+        if not hmac.compare_digest(mac.encode(), self._mac(signed).encode()):
+            return None
+        try:
+            return datetime.fromtimestamp(int(expiry, 16), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+
+    def _mac(self, signed: str) -> str:
+        digest = hmac.new(self._key, signed.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
 
 
 async def remove_workspace(

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.mention import Mention
 from bot.store.models import SubscriptionRow
 
 
@@ -28,13 +29,15 @@ async def upsert_subscription(
     service_id: str,
     components: Sequence[str],
     min_severity: str,
-    mention_role: str | None,
+    mention_role: Mention | None,
     early_warnings: bool,
     maintenance: bool,
     now: datetime,
     alternatives: bool = True,
 ) -> tuple[SubscriptionRow, bool]:
-    """Create or update a channel's subscription to a service; True when it is new."""
+    """Create or update a channel's subscription to a service; True when it is new.
+
+    ``mention_role``: who new alerts ping (a role, a user group, @here), stored canonically."""
     row = (
         await session.exec(
             select(SubscriptionRow).where(
@@ -56,7 +59,7 @@ async def upsert_subscription(
         )
     row.components = "\n".join(components)
     row.min_severity = min_severity
-    row.mention_role = mention_role
+    row.mention_role = mention_role.stored() if mention_role is not None else None
     row.early_warnings, row.maintenance = early_warnings, maintenance
     row.alternatives = alternatives
     row.enabled, row.disabled_reason = True, None

@@ -39,12 +39,13 @@ async def apply_reading(
 ) -> int:
     """Open, update or fade the service's early warning; returns deliveries staged.
 
-    No warning opens while the official page already has an open incident: the official alert
-    says it better.
+    No warning opens while the official page already has an open incident (or had one since the
+    surge began: ``official_open`` then too): the official alert says it better. Nor without
+    anyone reporting in the window: "0 reports from 0 people" warns of nothing.
     """
     warning = await open_warning(session=session, service_id=service_id)
     if warning is None:
-        if reading.level is CrowdLevel.NONE or official_open:
+        if reading.level is CrowdLevel.NONE or official_open or reading.reporters == 0:
             return 0
         first = reading.first_report_at or now
         alert = AlertRow(

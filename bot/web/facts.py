@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alternatives import Alternative, operational_alternatives
 from bot.core.history import PastIncident, mean_time_to_recovery, uptime_percent
+from bot.core.links import plain_link_host
 from bot.core.ranking import Candidate, rank
 from bot.core.service_state import ServiceState, state_of_component
 from bot.core.service_view import service_view
@@ -307,7 +308,8 @@ async def _workarounds(
                 id=candidate.id,
                 title=item.row.title,
                 steps=item.row.steps,
-                link=item.row.link,
+                # A stored link that hides its real host (user@host, %40…) is not passed on.
+                link=item.row.link if item.row.link and plain_link_host(item.row.link) else None,
                 created_at=item.row.created_at,
                 worked=worked,
                 failed=len(item.votes) - worked,

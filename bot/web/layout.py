@@ -95,11 +95,6 @@ def state_pill(state: ServiceState) -> Markup:
     )
 
 
-def plural(count: int, word: str) -> str:
-    """``1 incident``, ``2 incidents``."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def section(heading: str, anchor: str, body: Markup) -> Markup:
     """A labelled section of a page."""
     return render(

@@ -67,7 +67,8 @@ async def not_ready(ops: Ops) -> dict[str, str]:
         problems["scheduler"] = "not running"
     for adapter in ops.adapters:
         if not adapter.ready:
-            problems[adapter.name] = "not connected"
+            # An adapter may say why (e.g. Discord's gateway reconnecting after a failure).
+            problems[adapter.name] = getattr(adapter, "problem", None) or "not connected"
     return problems
 
 

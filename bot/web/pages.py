@@ -12,12 +12,14 @@ from aiohttp import web
 
 from bot.charts.model import Chart
 from bot.charts.service_chart import report_activity
+from bot.core.links import plain_link_host
 from bot.core.service_state import ServiceState
 from bot.core.timeutil import format_duration
+from bot.core.wording import impact_word, plural
 from bot.web import facts
 from bot.web.endpoint import WEB, ApiError, conditional, endpoint
 from bot.web.html import Markup, join, link, render, safe_href, timestamp
-from bot.web.layout import SECURITY_HEADERS, page, paragraph, plural, section, state_pill
+from bot.web.layout import SECURITY_HEADERS, page, paragraph, section, state_pill
 
 CACHE = "no-cache"
 STATIC = {"dashboard.css": "text/css", "refresh.js": "text/javascript"}
@@ -100,7 +102,7 @@ def _card(summary: facts.ServiceSummary, now: datetime) -> Markup:
             render(
                 '<p class="incident">Incident: {title} · {impact} impact{more}</p>',
                 title=link(summary.incident.title, summary.incident.url),
-                impact=summary.incident.impact.capitalize(),
+                impact=impact_word(summary.incident.impact),
                 more=f" (+{more} more)" if more > 0 else "",
             )
         )
@@ -217,7 +219,7 @@ def _incidents(detail: facts.ServiceDetail) -> Markup:
                 '<article class="incident"><h3>{title}</h3><p class="meta">{impact} impact · '
                 "{status}{started}</p>{timeline}</article>",
                 title=link(incident.title, incident.url),
-                impact=incident.impact.capitalize(),
+                impact=impact_word(incident.impact),
                 status=incident.status,
                 started=render(" · started {t}", t=timestamp(incident.started_at))
                 if incident.started_at
@@ -281,6 +283,12 @@ def _reports(detail: facts.ServiceDetail, chart: Chart | None) -> Markup:
     )
 
 
+def _workaround_link(url: str | None) -> Markup | str:
+    # Labelled with the host it really opens; one hiding it (user@host, %40…) is not shown.
+    host = plain_link_host(url) if url and safe_href(url) else None
+    return render("<p>{a}</p>", a=link(f"More on {host}", url)) if host else ""
+
+
 def _workarounds(detail: facts.ServiceDetail) -> Markup:
     if not detail.workarounds:
         return paragraph(
@@ -292,7 +300,7 @@ def _workarounds(detail: facts.ServiceDetail) -> Markup:
             '<p class="meta">{worked} worked · {failed} did not · shared {when}</p></li>',
             title=w.title,
             steps=render('<p class="body">{s}</p>', s=w.steps) if w.steps != w.title else "",
-            more=render("<p>{a}</p>", a=link("More", w.link)) if safe_href(w.link) else "",
+            more=_workaround_link(w.link),
             worked=w.worked,
             failed=w.failed,
             when=timestamp(w.created_at),
@@ -332,7 +340,7 @@ def _history(detail: facts.ServiceDetail, now: datetime) -> Markup:
         render(
             "<li>{title} · {impact} · {when} · {lasted}</li>",
             title=link(i.title, i.url),
-            impact=i.impact.capitalize(),
+            impact=impact_word(i.impact),
             when=timestamp(i.started_at, style="date"),
             lasted=f"lasted {format_duration(i.resolved_at - i.started_at)}"
             if i.resolved_at

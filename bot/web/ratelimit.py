@@ -1,4 +1,4 @@
-"""Per-client token buckets for the public web endpoints, and who the client is.
+"""Per-client token buckets for the web endpoints, and who the client is.
 
 Memory stays bounded: at most ``max_clients`` buckets are kept, least recently seen dropped
 first. A dropped client starts again with a full bucket, which only ever errs on the side of
@@ -41,6 +41,18 @@ class RateLimiter:
 
     def take(self, key: str) -> float:
         """Spend one token for ``key``: 0.0 when allowed, else seconds until one is available."""
+        bucket = self._refilled(key)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self._rate
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may spend a token (0.0: now), spending nothing."""
+        bucket = self._refilled(key)
+        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / self._rate
+
+    def _refilled(self, key: str) -> _Bucket:
         now = self._clock().timestamp()
         bucket = self._buckets.pop(key, None)
         if bucket is None:
@@ -53,10 +65,7 @@ class RateLimiter:
         self._buckets[key] = bucket
         while len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self._rate
+        return bucket
 
 
 def retry_after_header(wait_seconds: float) -> str:

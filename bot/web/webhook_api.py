@@ -1,8 +1,9 @@
 """Admin API for outgoing webhooks: ``POST/GET /api/v1/webhooks``, ``DELETE …/{id}``.
 
-Guarded by ``API_ADMIN_TOKEN`` (``Authorization: Bearer …``); without it the routes do not
-exist. The operator sees and removes every target; targets created here belong to the owner
-``api``, whose disabled-target notices go to the log.
+Guarded by ``API_ADMIN_TOKEN`` (``Authorization: Bearer …``, compared in constant time);
+without it the routes do not exist. Each client shares the public routes' rate limit, and after
+a few wrong tokens a minute it gets only 429s. The operator sees and removes every target;
+targets created here belong to the owner ``api``, whose disabled-target notices go to the log.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from bot.delivery.webhook_payload import new_secret
 from bot.sources.catalog import Catalog
 from bot.store import alert_store, webhook_store
 from bot.store.webhook_models import API_OWNER, WebhookTargetRow
+from bot.web.body import read_capped
+from bot.web.endpoint import WEB
+from bot.web.ratelimit import RateLimiter, client_address, retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +50,16 @@ API = web.AppKey("webhook_api", WebhookApi)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+BAD_TOKENS = web.AppKey("webhook_api_bad_tokens", RateLimiter)
+BAD_TOKENS_PER_MINUTE = 5
+"""Wrong tokens a client may send a minute before every answer to it is 429, right or wrong."""
+MAX_BODY_BYTES = 64 * 1024
+
+
 def install(app: web.Application, api: WebhookApi) -> None:
     """Mount the routes."""
     app[API] = api
+    app[BAD_TOKENS] = RateLimiter(per_minute=BAD_TOKENS_PER_MINUTE, clock=api.clock)
     app.router.add_post("/api/v1/webhooks", _guarded(create_webhook))
     app.router.add_get("/api/v1/webhooks", _guarded(list_webhooks))
     app.router.add_delete("/api/v1/webhooks/{id}", _guarded(delete_webhook))
@@ -70,9 +81,29 @@ def _error(
 
 def _guarded(handler: Handler) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
+        # The public routes' limiter and proxy list, when the app has them (bot.web.server).
+        public = request.app.get(WEB)
+        client = client_address(
+            request.remote,
+            request.headers.get("X-Forwarded-For"),
+            public.trusted_proxies if public is not None else (),
+        )
+        bad_tokens = request.app[BAD_TOKENS]
+        # Checked before the token is: once the budget is spent, a right guess looks the same.
+        wait = bad_tokens.wait(client)
+        if wait == 0 and public is not None and public.limiter is not None:
+            wait = public.limiter.take(client)
+        if wait > 0:
+            return _error(
+                "rate_limited",
+                "Too many requests from your address. Please wait a moment and retry.",
+                429,
+                {"Retry-After": retry_after_header(wait)},
+            )
         given = request.headers.get("Authorization", "")
         expected = "Bearer " + request.app[API].admin_token
         if not hmac.compare_digest(given.encode(), expected.encode()):
+            bad_tokens.take(client)
             return _error(
                 "unauthorized", "missing or wrong admin token", 401, {"WWW-Authenticate": "Bearer"}
             )
@@ -87,8 +118,11 @@ def _guarded(handler: Handler) -> Handler:
 async def create_webhook(request: web.Request) -> web.StreamResponse:
     """Create (or extend) an API-owned target; the answer shows its secret when it is new."""
     api = request.app[API]
+    raw = await read_capped(request, MAX_BODY_BYTES)
+    if raw is None:
+        raise _BadRequest("the body is too large", status=413, code="too_large")
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise _BadRequest("the body must be a JSON object") from None
     if not isinstance(body, dict):

@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.core.status import Snapshot
 from bot.sources.errors import SourceFormatError
 from bot.sources.statuspage_webhook import parse_webhook
+from bot.web.body import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,8 @@ class StatuspageWebhook:
         url = self._source_for(request.match_info.get("secret", ""))
         if url is None:
             return web.json_response({"error": "unknown hook"}, status=404)
-        if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
-            return web.json_response({"error": "body too large"}, status=413)
-        body = await request.content.read(MAX_WEBHOOK_BYTES + 1)
-        if len(body) > MAX_WEBHOOK_BYTES:
+        body = await read_capped(request, MAX_WEBHOOK_BYTES)
+        if body is None:
             return web.json_response({"error": "body too large"}, status=413)
         try:
             fragment = parse_webhook(body)

@@ -1,5 +1,6 @@
 """A fake Discord on loopback (REST + gateway websocket) for the real discord.py client.
 
+Message bodies get two of Discord's checks (`tests.fakes.discord_form_body`).
 Every REST call is recorded; tests queue 429s (Retry-After, X-RateLimit-*) or 5xx answers,
 dispatch gateway events such as INTERACTION_CREATE, and drop the gateway connection. Chaos
 tests set ``inject`` to decide, per request, on an error answer or a dropped connection.
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.discord_form_body import form_body_error
 
 API_PREFIX = "/api/v10"
 APPLICATION_ID = "290926444748734465"
@@ -189,6 +192,10 @@ class FakeDiscord:
         for ws in connected:
             await self._send(ws, event, data)
             self.gateway.dispatched.append((self.gateway.sequence, event, data))
+
+    async def dispatch_unparsable(self) -> None:
+        """Send a GUILD_CREATE without an id, which discord.py's parser raises on."""
+        await self.dispatch("GUILD_CREATE", {"unavailable": False, "name": "no id"})
 
     async def drop(self, code: int = 4000, *, resumable: bool = True) -> None:
         """Close every gateway connection, as Discord does on an internal error.
@@ -365,6 +372,8 @@ class FakeDiscord:
         if channel_id not in self.channels:
             return _error(404, 10003, "Unknown Channel")
         stored = self.messages.setdefault(channel_id, [])
+        if call.method in ("POST", "PATCH") and not threads and (bad := form_body_error(call.json)):
+            return _json(bad, status=400)
         if call.method == "GET" and message_id is None:
             limit = int(call.query.get("limit", "50"))
             return _json(list(reversed(stored))[:limit])
@@ -412,6 +421,8 @@ class FakeDiscord:
         forum = self.channels.get(channel_id)
         if forum is None:
             return _error(404, 10003, "Unknown Channel")
+        if bad := form_body_error(body.get("message")):
+            return _json(bad, status=400)
         thread_id = self._id()
         thread = self._thread(thread_id, channel_id, body)
         starter = self._message(thread_id, body.get("message") or {}, message_id=thread_id)

@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from bot.core.commands import Reply
+from bot.core.mention import Mention
 from bot.delivery.sender import ChannelRef, DeliveryError, SentMessage
 
 
@@ -17,7 +18,7 @@ class Call:
     reply: Reply
     key: str | None = None
     message_id: str | None = None
-    mention_role: str | None = None
+    mention_role: Mention | None = None
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RecordingSender:
             raise self.failures.popleft()
 
     async def send(
-        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
     ) -> SentMessage:
         self._maybe_fail()
         message = SentMessage(message_id=f"msg-{next(self._ids)}")

@@ -106,6 +106,8 @@ class FakeSlack:
     """User group id → {"handle": …, "users": [...]}."""
     uploads: dict[str, Upload] = field(default_factory=dict)
     inject: Callable[[ApiCall], Injected] | None = None
+    holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Method → an event: calls of that method are answered only once the test sets it."""
     _runner: web.AppRunner | None = None
     _port: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -187,6 +189,9 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         call = ApiCall(method=method, params=params, token=token)
         self.calls.append(call)
+        if (hold := self.holds.get(method)) is not None:
+            await self._notify()
+            await hold.wait()
         injected = self.inject(call) if self.inject is not None else None
         if injected == DROP_BEFORE:
             return _dropped(request)
@@ -237,6 +242,8 @@ class FakeSlack:
         return {"ok": True, "user": {"id": params.get("user"), "team_id": self.team_id, **user}}
 
     def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        if bad := _duplicate_action_ids(_as_list(params.get("blocks"))):
+            return bad
         ts = f"1700000000.{next(self._ts):06d}"
         channel = str(params.get("channel"))
         metadata = params.get("metadata")
@@ -255,6 +262,8 @@ class FakeSlack:
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
 
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if bad := _duplicate_action_ids(_as_list(params.get("blocks"))):
+            return bad
         for message in self.messages:
             if message.channel == params.get("channel") and message.ts == params.get("ts"):
                 message.text = str(params.get("text", ""))
@@ -411,3 +420,22 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         value = json.loads(value)
     return list(value) if isinstance(value, list) else []
+
+
+def _duplicate_action_ids(blocks: list[Any]) -> dict[str, Any] | None:
+    """Slack's answer to blocks whose action_ids repeat within one message, or None."""
+    seen: set[str] = set()
+    for b, block in enumerate(blocks):
+        for e, element in enumerate(block.get("elements") or [] if isinstance(block, dict) else []):
+            action_id = element.get("action_id") if isinstance(element, dict) else None
+            if action_id is None:
+                continue
+            if action_id in seen:
+                pointer = f"[json-pointer:/blocks/{b}/elements/{e}/action_id]"
+                return {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "errors": [f"duplicate action_id {pointer}"],
+                }
+            seen.add(action_id)
+    return None

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -52,6 +55,8 @@ NOT_INSTALLED_TEXT = (
     "Ask a server admin to add me (with the bot and applications.commands scopes)."
 )
 FAILURE_TEXT = "Something went wrong on our side. It has been logged; please try again."
+MAX_REMEMBERED_CHANNELS = 1024
+"""Interactions whose raw ``channel_id`` is kept: far more than are answered at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,8 @@ class DiscordConfig:
     """Answer directly when the handler is faster than this; otherwise defer and follow up
     (0: always defer first)."""
     guild_ready_timeout: float = 2.0
+    start_wait_seconds: float = 10.0
+    """How long start-up waits for the first login (and command sync); it goes on after."""
 
 
 def point_discord_py_at(api_base: str, gateway_url: str) -> tuple[str, yarl.URL]:
@@ -83,6 +90,31 @@ def point_discord_py_at(api_base: str, gateway_url: str) -> tuple[str, yarl.URL]
     discord.http.Route.BASE = api_base.rstrip("/")
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
     return old
+
+
+Sleep = Callable[[float], Awaitable[None]]
+_UNREACHABLE = (
+    OSError,
+    aiohttp.ClientError,
+    TimeoutError,
+    discord.GatewayNotFound,
+    discord.DiscordServerError,
+)
+"""Discord (or the way to it) is down: worth a warning and another try, not a traceback."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with jitter, so restarted bots do not reconnect in step."""
+
+    first_seconds: float = 2.0
+    max_seconds: float = 300.0
+    jitter: Callable[[], float] = random.random
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before try ``attempt + 1``: half fixed, half random."""
+        ceiling = min(self.max_seconds, self.first_seconds * 2.0 ** min(attempt, 30))
+        return ceiling / 2 + ceiling / 2 * self.jitter()
 
 
 class _Tree(app_commands.CommandTree[discord.Client]):
@@ -109,10 +141,38 @@ class OutageClient(discord.AutoShardedClient):
         )
         self.adapter = adapter
         self.tree = _Tree(self)
+        self._raw_channel_ids: OrderedDict[int, int] = OrderedDict()
+        parsers = self._connection.parsers
+        parse_interaction = parsers["INTERACTION_CREATE"]
+
+        def remember_channel_then_parse(data: Any) -> None:
+            self._remember_channel_id(data)
+            parse_interaction(data)
+
+        parsers["INTERACTION_CREATE"] = remember_channel_then_parse
+
+    def _remember_channel_id(self, data: Any) -> None:
+        # discord.py takes the channel id from the payload's ``channel`` object only; payloads
+        # with just ``channel_id`` would leave commands without a channel, so keep it aside.
+        try:
+            interaction_id, channel_id = int(data["id"]), int(data["channel_id"])
+        except (KeyError, TypeError, ValueError):
+            return
+        self._raw_channel_ids[interaction_id] = channel_id
+        while len(self._raw_channel_ids) > MAX_REMEMBERED_CHANNELS:
+            self._raw_channel_ids.popitem(last=False)
+
+    def channel_id_of(self, interaction: discord.Interaction) -> int | None:
+        """The channel an interaction came from, from its channel object or its ``channel_id``."""
+        return interaction.channel_id or self._raw_channel_ids.get(interaction.id)
 
     async def setup_hook(self) -> None:
         """Build the command tree from the registry and sync it when it changed."""
         await self.adapter.setup(self)
+
+    async def on_ready(self) -> None:
+        """Every shard of this process has its guilds (again, after a new session)."""
+        self.adapter.on_ready()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Route ``ob:`` button clicks and ``obf:`` form submits; slash commands use the tree."""
@@ -132,13 +192,28 @@ class DiscordAdapter:
 
     name = "discord"
 
-    def __init__(self, *, config: DiscordConfig, deps: AppDeps, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        config: DiscordConfig,
+        deps: AppDeps,
+        clock: Clock,
+        backoff: Backoff | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._config = config
         self._deps = deps
         self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._sleep = sleep
         self._client: OutageClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._previous_endpoints: tuple[str, yarl.URL] | None = None
+        self._became_ready = asyncio.Event()
+        self._first_login_done = asyncio.Event()
+        self._stopping = False
+        self.problem: str | None = "connecting"
+        """Why the adapter is not serving (what ``/readyz`` says), or None once ready."""
 
     @property
     def client(self) -> OutageClient:
@@ -150,36 +225,85 @@ class DiscordAdapter:
     @property
     def ready(self) -> bool:
         """Logged in and every shard of this process has received its guilds."""
-        return self._client is not None and self._client.is_ready()
+        client = self._client
+        # A closed client can still say it is ready: its shards' flag is not always cleared.
+        return client is not None and not client.is_closed() and client.is_ready()
 
     async def start(self) -> None:
-        """Log in (syncing commands if needed), then connect the gateway in the background."""
+        """Begin logging in (syncing commands if needed) and connecting, in the background.
+
+        Never fails for Discord being away: the connection is retried with capped, jittered
+        backoff while everything else serves, and ``/readyz`` says Discord is not ready.
+        """
         config = self._config
         self._previous_endpoints = point_discord_py_at(config.api_base, config.gateway_url)
+        self._stopping = False
+        self._became_ready.clear()
+        self._first_login_done.clear()
         self._client = OutageClient(self, config)
-        try:
-            await self._client.login(config.token)
-        except BaseException:
-            await self.stop()
-            raise
-        self._task = asyncio.create_task(self._client.connect(reconnect=True), name="discord")
-        self._task.add_done_callback(_log_gateway_end)
+        self._task = asyncio.create_task(self._stay_connected(), name="discord")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(config.start_wait_seconds):
+                await self._first_login_done.wait()
 
     async def wait_until_ready(self) -> None:
         """Until every shard of this process has received its guilds."""
-        await self.client.wait_until_ready()
+        await self._became_ready.wait()
+
+    def on_ready(self) -> None:
+        """The client's shards all have their guilds: serving."""
+        self.problem = None
+        self._became_ready.set()
+        log.info("Discord gateway ready")
 
     async def stop(self) -> None:
         """Close the gateway and HTTP session; safe to call more than once."""
-        if self._client is not None and not self._client.is_closed():
-            await self._client.close()
+        self._stopping = True
+        if self._client is not None:
+            await _close(self._client)
         if self._task is not None:
+            self._task.cancel()  # it may be waiting out a backoff
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
         if self._previous_endpoints is not None:
             discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._previous_endpoints
             self._previous_endpoints = None
+
+    async def _stay_connected(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            client = self.client
+            try:
+                try:
+                    await client.login(self._config.token)
+                finally:
+                    self._first_login_done.set()
+                await client.connect(reconnect=True)  # resumes by itself on network trouble
+                problem = "gateway closed"
+            except discord.LoginFailure:
+                self.problem = "token refused"
+                log.error("Discord refused DISCORD_TOKEN; Discord stays off until it is fixed")
+                await _close(client)
+                return
+            except _UNREACHABLE as exc:
+                problem = f"API unreachable ({type(exc).__name__})"
+            except Exception as exc:  # discord.py gave up, e.g. on an event it cannot parse
+                problem = f"gateway failed ({type(exc).__name__})"
+                log.error("Discord gateway stopped", exc_info=exc)
+            if self._stopping:
+                return
+            if self._became_ready.is_set():
+                attempt = 0  # it worked for a while: start the backoff over
+            self._became_ready.clear()
+            await _close(client)
+            delay = self._backoff.delay(attempt)
+            attempt += 1
+            self.problem = f"{problem}; connecting again in {delay:.0f} s"
+            log.warning("Discord %s", self.problem)
+            await self._sleep(delay)
+            if not self._stopping:
+                self._client = OutageClient(self, self._config)
 
     async def setup(self, client: OutageClient) -> None:
         """Called from setup_hook: the application id is known, the gateway not yet open."""
@@ -239,7 +363,7 @@ class DiscordAdapter:
             options=options,
             actor=actor_of(interaction),
             community_id=str(interaction.guild_id),
-            channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+            channel_id=str(channel_id) if (channel_id := _channel_id(interaction)) else None,
             raw=interaction,
         )
 
@@ -310,6 +434,13 @@ def actor_of(interaction: discord.Interaction) -> Actor:
     )
 
 
+def _channel_id(interaction: discord.Interaction) -> int | None:
+    client = interaction.client
+    if isinstance(client, OutageClient):
+        return client.channel_id_of(interaction)
+    return interaction.channel_id
+
+
 def _message_kwargs(message: DiscordMessage) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "embed": message.embed,
@@ -340,9 +471,9 @@ async def _send_failure(interaction: discord.Interaction, text: str) -> None:
         log.warning("could not tell the user about a failure (interaction %s)", interaction.id)
 
 
-def _log_gateway_end(task: asyncio.Task[None]) -> None:
-    if task.cancelled():
+async def _close(client: OutageClient) -> None:
+    if client.is_closed():
         return
-    error = task.exception()
-    if error is not None:
-        log.error("Discord gateway stopped", exc_info=error)
+    # A client that never connected has no event queue yet; its HTTP session is closed by then.
+    with contextlib.suppress(AttributeError):
+        await client.close()

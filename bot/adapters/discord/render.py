@@ -17,6 +17,7 @@ from typing import Any
 import discord
 
 from bot.core.commands import Form, Reply, Tone
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, to_plain
 from bot.core.text import truncate
 
@@ -228,12 +229,19 @@ class DiscordMessage:
         return body
 
 
-def render_reply(reply: Reply, now: datetime, *, mention_role: str | None = None) -> DiscordMessage:
-    """Render a neutral reply as a Discord message within every platform limit."""
+def render_reply(
+    reply: Reply, now: datetime, *, mention: Mention | None = None, marker: str | None = None
+) -> DiscordMessage:
+    """Render a neutral reply as a Discord message within every platform limit.
+
+    ``mention``: the role the message pings (other kinds have no Discord form and are left
+    out). ``marker``: text the footer must end with (the outbox's delivery reference); it is
+    part of the embed before anything is fitted, so the total stays within Discord's 6,000.
+    """
     title = truncate(reply.title, TITLE_LIMIT) if reply.title else None
     url = _safe_url(reply.url) if reply.url else None
     description = render_limited(reply.body, DESCRIPTION_LIMIT, more_url=url)
-    footer = truncate(to_plain(reply.footer, now), FOOTER_LIMIT) if reply.footer else ""
+    footer = _footer(to_plain(reply.footer, now) if reply.footer else "", marker)
     truncated = description != render_text(reply.body)
     fields: list[tuple[str, str, bool]] = []
     for item in reply.fields[:FIELD_COUNT_LIMIT]:
@@ -269,22 +277,35 @@ def render_reply(reply: Reply, now: datetime, *, mention_role: str | None = None
         embed.set_footer(text=footer)
     if reply.image_png is not None:
         embed.set_image(url=f"attachment://{IMAGE_NAME}")
-    content = truncate(f"<@&{int(mention_role)}>", CONTENT_LIMIT) if mention_role else None
+    role = mention.id if mention is not None and mention.kind is MentionKind.ROLE else None
+    role = role if role and role.isdigit() else None
     return DiscordMessage(
         embed=embed,
         buttons=render_buttons(reply),
-        content=content,
+        content=f"<@&{role}>" if role else None,
         image_png=reply.image_png,
         image_alt=reply.image_alt[:1024],
         ephemeral=reply.ephemeral,
-        mention_role=str(int(mention_role)) if mention_role else None,
+        mention_role=role,
         truncated=truncated,
     )
 
 
+def _footer(text: str, marker: str | None) -> str:
+    """The footer within its limit; the marker, when given, always ends it whole."""
+    if not marker:
+        return truncate(text, FOOTER_LIMIT)
+    separator = " · "
+    room = FOOTER_LIMIT - len(marker) - len(separator)
+    return f"{truncate(text, room)}{separator}{marker}" if text else marker
+
+
 def render_buttons(reply: Reply) -> tuple[RenderedButton, ...]:
-    """Link buttons and ``ob:`` action buttons; ones Discord would refuse are left out."""
+    """Link buttons and ``ob:`` action buttons; ones Discord would refuse are left out.
+
+    Discord refuses a whole message whose custom_ids repeat (50035), so a repeat is dropped."""
     out: list[RenderedButton] = []
+    seen: set[str] = set()
     for button in reply.buttons:
         label = truncate(button.label, BUTTON_LABEL_LIMIT) or "Open"
         if button.url:
@@ -293,7 +314,8 @@ def render_buttons(reply: Reply) -> tuple[RenderedButton, ...]:
                 out.append(RenderedButton(label=label, url=target))
         elif button.action:
             custom_id = ACTION_PREFIX + button.action
-            if len(custom_id) <= CUSTOM_ID_LIMIT:
+            if len(custom_id) <= CUSTOM_ID_LIMIT and custom_id not in seen:
+                seen.add(custom_id)
                 out.append(RenderedButton(label=label, custom_id=custom_id))
     return tuple(out[:MAX_BUTTONS])
 

@@ -19,15 +19,19 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from bot.adapters.discord.render import IMAGE_NAME, DiscordMessage, render_reply
 from bot.core.commands import Reply
+from bot.core.mention import Mention
 from bot.core.timeutil import Clock
+from bot.delivery.retry_after import parse_retry_after
 from bot.delivery.sender import (
     ChannelRef,
+    PayloadRejectedError,
     PermanentDeliveryError,
     SentMessage,
     TransientDeliveryError,
@@ -108,7 +112,7 @@ class DiscordSender:
         self._channel_guilds: dict[str, str] = {}
 
     async def send(
-        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
     ) -> SentMessage:
         """Post a new message (a new post in a forum channel)."""
         message = self._render(reply, key=key, mention_role=mention_role)
@@ -202,13 +206,11 @@ class DiscordSender:
                 return SentMessage(message_id=post_id, thread_id=post_id)
         return None
 
-    def _render(self, reply: Reply, *, key: str | None, mention_role: str | None) -> DiscordMessage:
-        message = render_reply(reply, self._clock(), mention_role=mention_role)
-        if key is not None:
-            footer = message.embed.footer.text
-            mark = marker_for(key)
-            message.embed.set_footer(text=f"{footer} · {mark}" if footer else mark)
-        return message
+    def _render(
+        self, reply: Reply, *, key: str | None, mention_role: Mention | None
+    ) -> DiscordMessage:
+        marker = marker_for(key) if key is not None else None
+        return render_reply(reply, self._clock(), mention=mention_role, marker=marker)
 
     async def _start_thread(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> str:
         name = (reply.title or "Updates")[:100]
@@ -270,7 +272,7 @@ class DiscordSender:
         code = data.get("code") if isinstance(data, dict) else None
         where = f"Discord {method} {bucket}: HTTP {status} code {code}"
         if status == 429:
-            retry_after = _retry_after(data, headers)
+            retry_after = _retry_after(data, headers, self._clock())
             if isinstance(data, dict) and data.get("global"):
                 log.warning("Discord global rate limit hit; retry after %.1f s", retry_after)
             raise TransientDeliveryError(where, retry_after=retry_after, rate_limited=True)
@@ -278,21 +280,25 @@ class DiscordSender:
             raise TransientDeliveryError(where)
         if status in (401, 403, 404) or code in PERMANENT_CODES or code == NOT_A_TEXT_CHANNEL:
             raise PermanentDeliveryError(where)
+        if status in (400, 413):  # our payload: Discord says which part (no secret in it)
+            errors = data.get("errors") if isinstance(data, dict) else None
+            detail = json.dumps(errors, separators=(",", ":"))[:300] if errors else text[:300]
+            raise PayloadRejectedError(f"{where}: {detail}")
         log.error("%s: %s", where, text[:500])
         raise PermanentDeliveryError(where)
 
     def _note_bucket(self, bucket: str, headers: Any) -> None:
         if headers.get("X-RateLimit-Remaining") == "0":
-            reset_after = _float(headers.get("X-RateLimit-Reset-After"))
+            reset_after = parse_retry_after(headers.get("X-RateLimit-Reset-After"))
             if reset_after:
                 self._blocked_until[bucket] = self._monotonic() + reset_after
 
 
-def _retry_after(data: Any, headers: Any) -> float:
+def _retry_after(data: Any, headers: Any, now: datetime) -> float:
     candidates = [
-        _float(data.get("retry_after")) if isinstance(data, dict) else None,
-        _float(headers.get("X-RateLimit-Reset-After")),
-        _float(headers.get("Retry-After")),
+        parse_retry_after(data.get("retry_after")) if isinstance(data, dict) else None,
+        parse_retry_after(headers.get("X-RateLimit-Reset-After")),
+        parse_retry_after(headers.get("Retry-After"), now=now),
     ]
     return next((c for c in candidates if c is not None), 1.0)
 
@@ -302,13 +308,6 @@ def _footer(message: Any) -> str:
     footer = (embeds or [{}])[0].get("footer") or {}
     text = footer.get("text", "")
     return text if isinstance(text, str) else ""
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _decode(text: str) -> Any:

@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.app import Authorize, SlackCommandApp, single_workspace_authorize
+from bot.adapters.slack.app import Authorize, SlackCommandApp
 from bot.adapters.slack.charts import SlackCharts
 from bot.adapters.slack.http import EVENTS_PATH, SlackHttpEndpoint
 from bot.adapters.slack.identity import AdminLookup
@@ -22,6 +22,7 @@ from bot.adapters.slack.manifest import build_manifest, scopes_for
 from bot.adapters.slack.oauth import REDIRECT_PATH, SlackOAuth, workspace_authorize
 from bot.adapters.slack.sender import SlackSender
 from bot.adapters.slack.socket_mode import SlackSocketMode
+from bot.adapters.slack.token_auth import TokenAuthorization
 from bot.core.timeutil import Clock
 from bot.deps import AppDeps
 from bot.errors import ConfigError
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 API_TIMEOUT_SECONDS = 10
+AUTH_WAIT_SECONDS = 3.0
+"""How long start-up waits for auth.test; a slower Slack is asked on in the background."""
 
 
 def web_client(
@@ -74,8 +77,10 @@ class SlackAdapter:
         sender: SlackSender,
         http: SlackHttpEndpoint | None = None,
         socket_mode: SlackSocketMode | None = None,
+        auth_wait_seconds: float = 0.0,
     ) -> None:
         self.app = app
+        self._auth_wait_seconds = auth_wait_seconds
         self.sender = sender
         self.http = http
         self.socket_mode = socket_mode
@@ -88,7 +93,9 @@ class SlackAdapter:
         return self.http is not None
 
     async def start(self) -> None:
-        """Connect Socket Mode if configured (HTTP routes were mounted when built)."""
+        """Learn the bot token's workspace, then connect Socket Mode if configured (HTTP
+        routes were mounted when built)."""
+        await self.app.warm_up(wait_seconds=self._auth_wait_seconds)
         if self.socket_mode is not None:
             await self.socket_mode.start()
         modes = [m for m, on in (("Socket Mode", self.socket_mode), ("HTTP", self.http)) if on]
@@ -108,6 +115,7 @@ def create_slack_adapter(
     *,
     web_app: web.Application | None,
     ping_interval: float = 10.0,
+    auth_wait_seconds: float = AUTH_WAIT_SECONDS,
 ) -> SlackAdapter:
     """Build the adapter; mounts ``POST /slack/events`` on ``web_app`` in HTTP mode.
 
@@ -130,9 +138,10 @@ def create_slack_adapter(
     client = web_client(settings)
     installations: SlackInstallationStore | None = None
     authorize: Authorize | None = None
+    token_auth = TokenAuthorization(client) if client.token else None
     if installs:
         installations = SlackInstallationStore(deps.sessions, clock=clock)
-        fallback = single_workspace_authorize(client) if client.token else None
+        fallback = token_auth.authorize if token_auth is not None else None
         authorize = workspace_authorize(installations, fallback)
         _mount_installs(settings, clock, deps, installations, client, web_app)
     charts = SlackCharts(public_url=settings.public_url)
@@ -155,6 +164,7 @@ def create_slack_adapter(
         command=settings.slack_command,
         admins=AdminLookup(clock=clock, admin_group=settings.slack_admin_group),
         authorize=authorize,
+        token_auth=token_auth,
         on_uninstall=forget,
         charts=charts,
     )
@@ -177,7 +187,13 @@ def create_slack_adapter(
         clock=clock,
         installations=installations,
     )
-    return SlackAdapter(app=app, sender=sender, http=http, socket_mode=socket_mode)
+    return SlackAdapter(
+        app=app,
+        sender=sender,
+        http=http,
+        socket_mode=socket_mode,
+        auth_wait_seconds=auth_wait_seconds,
+    )
 
 
 def _mount_installs(
@@ -204,6 +220,10 @@ def _mount_installs(
         # oauth.v2.access is authenticated by the client secret, never by a bot token
         client=AsyncWebClient(base_url=client.base_url, timeout=client.timeout),
         installations=installations,
-        states=SlackOAuthStateStore(deps.sessions, clock=clock),
+        states=SlackOAuthStateStore(
+            deps.sessions,
+            secret=secret.get_secret_value() if secret is not None else "",
+            clock=clock,
+        ),
     )
     oauth.install(web_app)

@@ -21,7 +21,6 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack.charts import SlackCharts
@@ -36,6 +35,7 @@ from bot.adapters.slack.render import (
     render_reply,
     submitted_values,
 )
+from bot.adapters.slack.token_auth import TokenAuthorization
 from bot.core.commands import (
     Actor,
     CommandRegistry,
@@ -49,12 +49,18 @@ from bot.core.commands import (
 from bot.core.textcommand import parse_command_line
 from bot.core.timeutil import Clock
 from bot.deps import AppDeps
+from bot.store import slack_replay_store
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 UNKNOWN_TEAM_TEXT = "This workspace is not connected to outagebot, so I can't answer here."
+STARTING_TEXT = "I'm still connecting to Slack. Please try again in a minute."
+SETTLE_SECONDS = 60.0
+"""How long work after an ack waits for start-up's auth.test before giving up politely."""
 MALFORMED_TEXT = "I couldn't tell who asked, so I can't answer that."
+REPLAY_CHECK_SECONDS = 1.0
+"""The database's share of Slack's 3-second ack budget for the replay check."""
 Authorize = Callable[..., Awaitable[AuthorizeResult]]
 Uninstall = Callable[[str], Awaitable[object]]
 
@@ -70,24 +76,20 @@ def _dig(body: Mapping[str, Any], *path: str) -> str:
     return _text(node)
 
 
-def single_workspace_authorize(
-    client: AsyncWebClient,
-) -> Callable[..., Awaitable[AuthorizeResult]]:
-    """Authorize every request with the bot token (its ``auth.test``, asked once).
+def _header(req: AsyncBoltRequest, name: str) -> str:
+    # bolt keeps each header as a list of values
+    values = req.headers.get(name) or []
+    return _text(values[0] if values else "")
 
-    Requests from other teams are authorized too, so that the listener can tell the user
-    plainly that this workspace is not connected (see `SlackCommandApp._known_team`).
+
+def _retry_attempt(req: AsyncBoltRequest) -> int:
+    """Which retry this is: 0 for a first delivery.
+
+    Socket Mode envelopes carry ``retry_attempt: 0`` on every first delivery, which bolt turns
+    into an ``x-slack-retry-num: 0`` header; only a positive number is a retry.
     """
-    cached: list[AsyncSlackResponse] = []
-
-    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        if not cached:
-            cached.append(await client.auth_test())
-        return AuthorizeResult.from_auth_test_response(
-            bot_token=client.token, auth_test_response=cached[0]
-        )
-
-    return authorize
+    number = _header(req, "x-slack-retry-num").strip()
+    return int(number) if number.isdigit() else 0
 
 
 class SlackCommandApp:
@@ -102,6 +104,7 @@ class SlackCommandApp:
         command: str = "/outage",
         admins: AdminLookup | None = None,
         authorize: Authorize | None = None,
+        token_auth: TokenAuthorization | None = None,
         on_uninstall: Uninstall | None = None,
         charts: SlackCharts | None = None,
     ) -> None:
@@ -114,13 +117,17 @@ class SlackCommandApp:
         self._seen = SeenKeys()
         self._tasks: set[asyncio.Task[None]] = set()
         self.command = "/" + command.strip().lstrip("/")
+        if authorize is None:
+            token_auth = token_auth or TokenAuthorization(client)
+            authorize = token_auth.authorize
+        self.token_auth = token_auth
         # Signatures are checked by our HTTP endpoint (with our clock) before anything reaches
         # bolt; Socket Mode needs none. Everything after the ack runs in our own tasks. An
         # explicit authorize keeps bolt from turning itself into an OAuth app when it finds
         # SLACK_CLIENT_ID/SECRET in the environment; the token rides on each request's client.
         self.bolt = AsyncApp(
             client=AsyncWebClient(base_url=client.base_url, timeout=client.timeout),
-            authorize=authorize or single_workspace_authorize(client),
+            authorize=authorize,
             signing_secret="",
             request_verification_enabled=False,
             process_before_response=True,
@@ -148,8 +155,22 @@ class SlackCommandApp:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def warm_up(self, *, wait_seconds: float) -> None:
+        """Ask Slack which workspace the bot token is (at start-up), waiting a moment for it."""
+        if self.token_auth is None:
+            return
+        self.token_auth.warm_up()
+        if wait_seconds > 0:
+            try:
+                async with asyncio.timeout(wait_seconds):
+                    await self.token_auth.settled()
+            except TimeoutError:
+                log.warning("Slack's auth.test is slow; serving anyway, it is asked again")
+
     async def close(self, *, grace_seconds: float = 5.0) -> None:
         """Let running commands finish for a moment, then cancel the rest."""
+        if self.token_auth is not None:
+            await self.token_auth.close()
         if not self._tasks:
             return
         with contextlib.suppress(TimeoutError):
@@ -172,14 +193,27 @@ class SlackCommandApp:
         next_: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse:
         # Slack retries what it thinks we missed; we acked (or are acting on) the first try.
-        if req.headers.get("x-slack-retry-num"):
-            log.info("ignoring a Slack retry (%s)", _text(req.headers.get("x-slack-retry-reason")))
+        if _retry_attempt(req) > 0:
+            log.info("ignoring a Slack retry (%s)", _header(req, "x-slack-retry-reason"))
             return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
         key = _text(body.get("trigger_id")) or _text(body.get("event_id"))
-        if key and not self._seen.first_time(key):
+        if key and not (self._seen.first_time(key) and await self._first_time_stored(key)):
             log.info("ignoring a request already handled")
             return BoltResponse(status=200, body="")
         return await next_()
+
+    async def _first_time_stored(self, key: str) -> bool:
+        # The database remembers across restarts and processes; if it cannot answer, running
+        # the request (remembered in memory) beats dropping it.
+        try:
+            async with asyncio.timeout(REPLAY_CHECK_SECONDS):
+                return await slack_replay_store.claim(self._deps.sessions, key, now=self._clock())
+        except Exception as exc:
+            log.warning(
+                "could not check a Slack request against the database (%s); running it",
+                type(exc).__name__,
+            )
+            return True
 
     async def _on_command(
         self,
@@ -188,7 +222,7 @@ class SlackCommandApp:
         respond: AsyncRespond,
         context: AsyncBoltContext,
     ) -> None:
-        if not self._known_team(context):
+        if self._team_verdict(context) is False:
             await ack(text=UNKNOWN_TEAM_TEXT, response_type="ephemeral")
             return
         await ack()
@@ -204,7 +238,7 @@ class SlackCommandApp:
         context: AsyncBoltContext,
     ) -> None:
         await ack()
-        if not self._known_team(context):
+        if self._team_verdict(context) is False:
             await self._respond(respond, error_reply(UNKNOWN_TEAM_TEXT), replace_original=False)
             return
         line = _text(action.get("action_id"), 300).removeprefix(ACTION_PREFIX).strip()
@@ -218,7 +252,7 @@ class SlackCommandApp:
     ) -> None:
         # Closing the modal at once; the answer follows as an ephemeral message.
         await ack()
-        if not self._known_team(context):
+        if self._team_verdict(context) is False:
             return
         line = _text(view.get("callback_id"), 300).removeprefix(FORM_PREFIX).strip()
         channel_id, response_url = form_return(view)
@@ -247,6 +281,25 @@ class SlackCommandApp:
 
     # --- the work after the ack -------------------------------------------------------------
 
+    def _team_verdict(self, context: AsyncBoltContext) -> bool | None:
+        # None: start-up's auth.test has not answered yet, so the ack goes out regardless and
+        # the work after it decides (`_settled_team`).
+        if self.token_auth is not None and self.token_auth.is_provisional(context.authorize_result):
+            return None
+        return self._known_team(context)
+
+    async def _settled_team(self, context: AsyncBoltContext) -> bool | None:
+        """Whether the workspace is ours, once known; None if Slack has not said in time."""
+        verdict = self._team_verdict(context)
+        if verdict is not None or self.token_auth is None:
+            return verdict
+        try:
+            async with asyncio.timeout(SETTLE_SECONDS):
+                context.set_authorize_result(await self.token_auth.settled())
+        except TimeoutError:
+            return None
+        return self._known_team(context)
+
     def _known_team(self, context: AsyncBoltContext) -> bool:
         # In single-workspace mode the token's own workspace (auth.test) is the only one we
         # serve; a request from any other team gets an error and changes nothing.
@@ -266,6 +319,11 @@ class SlackCommandApp:
         *,
         replace_original: bool | None,
     ) -> None:
+        known = await self._settled_team(context)
+        if not known:
+            text = UNKNOWN_TEAM_TEXT if known is False else STARTING_TEXT
+            await self._respond(respond, error_reply(text), replace_original=False)
+            return
         try:
             reply = await self.reply_to(line, body, context)
         except Exception:
@@ -303,6 +361,8 @@ class SlackCommandApp:
         body: Mapping[str, Any],
         context: AsyncBoltContext,
     ) -> None:
+        if not await self._settled_team(context):
+            return
         try:
             command, options = form_options(self._registry, line, values)
             reply = await self.run(command, options, body, context, channel_id=channel_id)
@@ -408,8 +468,8 @@ class SlackCommandApp:
                 response_type="ephemeral" if reply.ephemeral else "in_channel",
                 replace_original=replace_original,
             )
-        except Exception:
-            log.exception("could not answer through Slack's response_url")
+        except Exception as exc:  # unreachable, or a response_url that is not one
+            log.warning("could not answer through Slack's response_url (%s)", type(exc).__name__)
             return
         if result.status_code >= 300:
             log.warning("Slack refused our answer: HTTP %s %s", result.status_code, result.body)

@@ -8,7 +8,10 @@ gets 401 before bolt — or anything else — sees it; bodies are capped before 
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -18,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.adapters.slack.app import SlackCommandApp
 from bot.core.timeutil import Clock
+from bot.web.body import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +59,8 @@ class SlackHttpEndpoint:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """One Slack request → 401 / 413 / 400, or bolt's answer."""
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return _error(413, "body too large")
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        raw = await read_capped(request, MAX_BODY_BYTES)
+        if raw is None:
             return _error(413, "body too large")
         try:
             text = raw.decode("utf-8")
@@ -68,15 +70,28 @@ class SlackHttpEndpoint:
             log.info("rejected a Slack request with a bad or stale signature")
             return _error(401, "invalid request")
         try:
+            body = parse_body(text, request.content_type)
+        except (ValueError, RecursionError):
+            return _error(400, "malformed body")
+        if not isinstance(body, dict) or not _KNOWN_KEYS.intersection(body):
+            return _error(400, "not a Slack command, interaction or event")
+        problem = payload_problem(body)
+        if problem is not None:
+            # Signed, so from Slack (or someone holding the secret), yet not what Slack sends.
+            log.info("refused a signed but malformed Slack request: %s", problem)
+            return _error(400, "malformed payload")
+        try:
+            # Handed over parsed: bolt's own parser takes any form body containing the word
+            # "payload" (a command's text, say) for an interaction. With a parsed body bolt
+            # wants its "socket_mode" label, which only tells it not to look for raw text.
             bolt_request = AsyncBoltRequest(
-                body=text,
+                body=body,
                 query=request.query_string,
                 headers={k.lower(): v for k, v in request.headers.items()},
+                mode="socket_mode",
             )
-        except (ValueError, TypeError):
+        except Exception:  # bolt digs ids out of the body as it builds a request
             return _error(400, "malformed body")
-        if not _KNOWN_KEYS.intersection(bolt_request.body):
-            return _error(400, "not a Slack command, interaction or event")
         response = await self._app.dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
@@ -86,6 +101,96 @@ class SlackHttpEndpoint:
         if not timestamp.isdigit() or len(timestamp) > 12 or not signature:
             return False
         return self._verifier.is_valid(raw, timestamp, signature)
+
+
+def parse_body(text: str, content_type: str) -> object:
+    """A Slack body: JSON (events), a form with a JSON ``payload`` (interactions), or a form."""
+    if content_type == "application/json" or text.startswith("{"):
+        return json.loads(text)
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    if "payload" in fields:
+        return json.loads(fields["payload"])
+    return fields
+
+
+_TEXT_FIELDS = frozenset(
+    {
+        "type", "id", "name", "team_id", "user_id", "channel_id", "enterprise_id", "event_id",
+        "api_app_id", "trigger_id", "response_url", "action_id", "callback_id", "command",
+        "thread_ts", "user_team", "context_team_id", "context_enterprise_id",
+        "private_metadata", "challenge", "value", "block_id",
+    }
+)  # fmt: skip
+"""Ids and text: a string when present."""
+_TEXT_OR_OBJECT_FIELDS = frozenset({"team", "user", "channel", "enterprise"})
+"""An id in events, an object ({"id": …}) in interactions."""
+_OBJECT_FIELDS = frozenset(
+    {"event", "view", "container", "message", "previous_message", "item", "assistant_thread",
+     "state", "tokens"}
+)  # fmt: skip
+_LIST_OF_OBJECTS_FIELDS = frozenset({"authorizations", "actions", "response_urls"})
+_MAX_DEPTH = 6
+
+
+def payload_problem(body: dict[str, Any]) -> str | None:
+    """What makes a parsed Slack payload unlike anything Slack sends; None when it is fine.
+
+    bolt and our listeners dig ids out of these fields and trust their types; a wrong type
+    would end in a 500 and a traceback instead of a plain refusal.
+    """
+    problem = _shape_problem(body, "", 0)
+    if problem is not None:
+        return problem
+    kind = body.get("type")
+    url = body.get("response_url")
+    if url is not None and not str(url).startswith(("https://", "http://")):
+        return "response_url is not a web address"
+    if "command" in body and "type" not in body:
+        missing = [f for f in ("command", "team_id", "user_id", "response_url") if not body.get(f)]
+        return f"a slash command without {', '.join(missing)}" if missing else None
+    if kind == "url_verification" and not isinstance(body.get("challenge"), str):
+        return "url_verification without a challenge"
+    if kind == "event_callback" and not isinstance(_dict(body, "event").get("type"), str):
+        return "event_callback without an event type"
+    if kind == "block_actions" and not (body.get("actions") and _dict(body, "user").get("id")):
+        return "block_actions without actions or user"
+    if kind in ("view_submission", "view_closed") and not (
+        _dict(body, "view").get("type") and _dict(body, "user").get("id")
+    ):
+        return f"{kind} without a view or user"
+    return None
+
+
+def _shape_problem(node: dict[str, Any], where: str, depth: int) -> str | None:
+    if depth > _MAX_DEPTH:
+        return f"{where or 'body'} nested too deeply"
+    for key, value in node.items():
+        path = f"{where}.{key}" if where else str(key)
+        if value is None:
+            continue
+        if key in _TEXT_FIELDS and not isinstance(value, str):
+            return f"{path} is not a string"
+        if key in _TEXT_OR_OBJECT_FIELDS and not isinstance(value, str | dict):
+            return f"{path} is neither an id nor an object"
+        if key in _OBJECT_FIELDS and not isinstance(value, dict):
+            return f"{path} is not an object"
+        if key in _LIST_OF_OBJECTS_FIELDS and not (
+            isinstance(value, list) and all(isinstance(item, dict) for item in value)
+        ):
+            return f"{path} is not a list of objects"
+        children = value if isinstance(value, list) else [value]
+        if key in _TEXT_OR_OBJECT_FIELDS | _OBJECT_FIELDS | _LIST_OF_OBJECTS_FIELDS:
+            for child in children:
+                if isinstance(child, dict):
+                    problem = _shape_problem(child, path, depth + 1)
+                    if problem is not None:
+                        return problem
+    return None
+
+
+def _dict(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -2,13 +2,15 @@
 
 Built from slack_sdk's pieces (`AuthorizeUrlGenerator`, ``oauth.v2.access`` on the Web API
 client, the async installation and state store interfaces implemented on our database in
-`bot.store.slack_install_store`). The state is single-use, expires, and is also set as a cookie
-on the browser that started the install, so a redirect link sent to someone else does nothing.
+`bot.store.slack_install_store`). The state is signed (nothing is stored to issue one),
+single-use, expires, and is also set as a cookie on the browser that started the install, so a
+redirect link sent to someone else does nothing, not even cancel that install.
 Every outcome is a short HTML page; nothing is stored unless Slack confirmed the code.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,12 +24,7 @@ from slack_sdk.oauth import AuthorizeUrlGenerator
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.store.slack_install_store import (
-    STATE_TTL,
-    SlackInstallationStore,
-    SlackOAuthStateStore,
-    TooManyInstalls,
-)
+from bot.store.slack_install_store import STATE_TTL, SlackInstallationStore, SlackOAuthStateStore
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +103,8 @@ class SlackOAuth:
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         """Issue a state and send the browser to Slack's consent screen."""
-        try:
-            state = await self._states.async_issue()
-        except TooManyInstalls:
-            log.warning("refused a Slack install: too many in progress")
-            return page("Please try again", "Too many installs at once. Try again shortly.", 503)
-        except Exception:
-            log.exception("could not issue a Slack OAuth state")
-            return page("Please try again", "We could not start the install. Try again.", 503)
+        # Signed, not stored: a flood of these costs nothing and crowds out no one.
+        state = await self._states.async_issue()
         response = web.Response(status=302, headers={"Location": self._urls.generate(state)})
         response.set_cookie(
             STATE_COOKIE,
@@ -130,11 +121,14 @@ class SlackOAuth:
         """Check the state, trade the code for a bot token, store the install."""
         query = request.query
         state = query.get("state", "")
+        cookie = request.cookies.get(STATE_COOKIE, "")
+        same_browser = bool(state) and hmac.compare_digest(cookie.encode(), state.encode())
         if query.get("error"):
-            # The user pressed Cancel on Slack's screen: spend the state, keep nothing.
-            await self._states.async_consume(state)
+            # The user pressed Cancel on Slack's screen: keep nothing. Only the browser that
+            # started the install spends its state; a forged cancel link must not.
+            if same_browser:
+                await self._states.async_consume(state)
             return _done(page("Install cancelled", "Nothing was installed.", 200))
-        same_browser = bool(state) and request.cookies.get(STATE_COOKIE) == state
         if not same_browser or not await self._states.async_consume(state):
             return _done(
                 page(

@@ -20,9 +20,12 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.render import render_reply
 from bot.core.commands import Reply
+from bot.core.mention import Mention, MentionKind
 from bot.core.timeutil import Clock
+from bot.delivery.retry_after import parse_retry_after
 from bot.delivery.sender import (
     ChannelRef,
+    PayloadRejectedError,
     PermanentDeliveryError,
     SentMessage,
     TransientDeliveryError,
@@ -34,7 +37,6 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "outagebot_alert"
 HISTORY_LIMIT = 100
 DEFAULT_RETRY_AFTER = 1.0
-MAX_RETRY_AFTER = 3600.0
 
 PERMANENT_ERRORS = frozenset(
     {
@@ -55,36 +57,41 @@ PERMANENT_ERRORS = frozenset(
         "team_access_not_granted",
         "ekm_access_denied",
         "org_login_required",
-        "msg_too_long",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "invalid_metadata_format",
-        "invalid_metadata_schema",
         "message_not_found",
         "cant_update_message",
         "edit_window_closed",
         "thread_not_found",
     }
 )
-_MENTION = re.compile(r"^(?:[USWB][A-Z0-9]{2,30}|here|channel|everyone)$")
+PAYLOAD_ERRORS = frozenset(
+    {
+        "msg_too_long",
+        "no_text",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "invalid_arguments",
+    }
+)
+"""Slack refused the message we built: our bug, not the channel's (`PayloadRejectedError`)."""
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,30}$")
 
 
-def format_mention(target: str | None) -> str | None:
-    """Mrkdwn for a configured mention: a user group ``S…``, a user ``U…``/``W…``, or ``here``.
+def format_mention(mention: Mention | None) -> str | None:
+    """Mrkdwn for a subscription's mention: a user group, ``@here`` or ``@channel``.
 
-    Anything else is dropped rather than pasted into the message.
+    A mention with no Slack form (a Discord role) is left out, with a log line: /subscribe
+    refuses those, so one here means a stored value from elsewhere.
     """
-    if not target:
+    if mention is None:
         return None
-    target = target.strip().lstrip("@!")
-    if not _MENTION.match(target):
-        log.warning("ignoring an unusable Slack mention target")
-        return None
-    if target in {"here", "channel", "everyone"}:
-        return f"<!{target}>"
-    if target.startswith("S"):
-        return f"<!subteam^{target}>"
-    return f"<@{target}>"
+    if mention.kind is MentionKind.SUBTEAM and _GROUP_ID.match(mention.id or ""):
+        return f"<!subteam^{mention.id}>"
+    if mention.kind in (MentionKind.HERE, MentionKind.CHANNEL):
+        return f"<!{mention.kind.value}>"
+    log.warning("ignoring a mention Slack cannot make: %s", mention.kind.value)
+    return None
 
 
 NOT_INSTALLED = "Slack: outagebot is not installed in this workspace (or was removed)"
@@ -136,7 +143,7 @@ class SlackSender:
         return client
 
     async def send(
-        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
     ) -> SentMessage:
         """chat.postMessage with our metadata."""
         client = await self._client_for(channel)
@@ -236,7 +243,9 @@ async def _call(
         raise TransientDeliveryError(f"Slack unreachable: {type(exc).__name__}") from exc
 
 
-def classify(exc: SlackApiError) -> TransientDeliveryError | PermanentDeliveryError:
+def classify(
+    exc: SlackApiError,
+) -> TransientDeliveryError | PermanentDeliveryError:
     """The worker's view of a Slack API error."""
     response = exc.response
     status = int(getattr(response, "status_code", 0) or 0)
@@ -246,19 +255,15 @@ def classify(exc: SlackApiError) -> TransientDeliveryError | PermanentDeliveryEr
         headers = getattr(response, "headers", None) or {}
         return TransientDeliveryError(
             "Slack rate limit",
-            retry_after=_retry_after(headers.get("Retry-After")),
+            retry_after=parse_retry_after(headers.get("Retry-After")) or DEFAULT_RETRY_AFTER,
             rate_limited=True,
         )
+    if error in PAYLOAD_ERRORS:
+        details = data.get("errors") if isinstance(data, dict) else None
+        detail = f" {str(details)[:300]}" if details else ""
+        return PayloadRejectedError(f"Slack refused our message: {error}{detail}")
     if error in PERMANENT_ERRORS:
         return PermanentDeliveryError(f"Slack refused: {error}")
     if status >= 500:
         return TransientDeliveryError(f"Slack HTTP {status}")
     return TransientDeliveryError(f"Slack error: {error or status}")
-
-
-def _retry_after(value: object) -> float:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
-    return min(seconds, MAX_RETRY_AFTER) if seconds >= 0 else DEFAULT_RETRY_AFTER

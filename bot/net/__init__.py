@@ -1,0 +1,1 @@
+"""Network rules shared by sources and delivery (neither may import the other)."""
