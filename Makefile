@@ -53,7 +53,7 @@ chaos: $(STAMP)  ## every tests/test_chaos_*.py, long: CHAOS_HOURS simulated hou
 	@tests=$$(ls tests/test_chaos_*.py 2>/dev/null); \
 	if [ -z "$$tests" ]; then echo "no chaos tests yet"; exit 0; fi; \
 	CHAOS_HOURS=$${CHAOS_HOURS:-48} CHAOS_SCALE=$${CHAOS_SCALE:-10} \
-		$(BIN)/pytest -m "slow or not slow" $$tests
+		$(BIN)/pytest -m "slow or not slow" --timeout=$${CHAOS_TEST_TIMEOUT:-3600} $$tests
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

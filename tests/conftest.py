@@ -11,6 +11,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +26,22 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PG_SKIP_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)"
 # Every log record of the run is scanned for secrets (tests/log_scan.py).
 pytest_plugins = ("tests.log_scan",)
+
+# With CI set, hypothesis draws the same examples every run, so a failure there reproduces on
+# any machine with `CI=true pytest …`; print_blob prints the failing example as a
+# @reproduce_failure line; no deadline, as timing on a loaded CI machine is noise. Recent
+# hypothesis has this profile built in; registered here so the suite does not depend on it.
+# Tests' own @settings override only the settings they name.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+if "CI" in os.environ:
+    hypothesis_settings.load_profile("ci")
 
 
 class FakeClock:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+from aiohttp.typedefs import Middleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.events import DetectionEvent, EventKind
@@ -25,18 +31,25 @@ from bot.core.status import (
 )
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog, parse_catalog
-from bot.sources.fetch import HttpFetcher
-from bot.sources.poller import StatusPoller
+from bot.sources.fetch import HttpFetcher, new_http_session
+from bot.sources.poller import EventRecorder, StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import Timeline, parse_timeline
-from bot.store import alert_store, repository, subscription_store
+from bot.store import alert_store, detection_store, repository, subscription_store
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
-from tests.conftest import FakeClock
+from bot.web.server import WebServer, create_web_app
+from bot.web.webhooks import StatuspageWebhook
+from tests.conftest import FIXTURES, FakeClock
+from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 
 TIMELINES = Path(__file__).resolve().parent / "fixtures" / "timelines"
 ANTHROPIC_TIMELINE = "anthropic_2025-12-14_9g6qpr72ttbr_elevated_errors_many_models.txt"
 OPENAI_TIMELINE = "openai_2024-09-16_bq8064vtt623_api_logins_failing.txt"
+ITERABLE_SUMMARY = json.loads(
+    (FIXTURES / "statuspage" / "statuspage_summary_iterable_2017-08-22.json").read_text()
+)
+"""Iterable's real summary.json of 2017-08-22, every component operational."""
 
 
 def real_timeline(file_name: str) -> Timeline:
@@ -138,6 +151,7 @@ async def make_poller(
     http: aiohttp.ClientSession,
     *,
     timeout: float = 1,
+    record_events: EventRecorder | None = None,
 ) -> StatusPoller:
     """A real poller over ``catalog`` (synced into the database) with the real HTTP client."""
     sessions = session_factory(engine)
@@ -149,7 +163,96 @@ async def make_poller(
         fetcher=HttpFetcher(http, timeout=timeout),
         prober=HttpProber(http),
         clock=clock,
+        record_events=record_events,
     )
+
+
+WEBHOOK_SOURCE_URL = "https://status.example.com/api/v2/summary.json"
+"""The statuspage source of service "svc" that `statuspage_webhook_server`'s webhook feeds."""
+WEBHOOK_SECRET = "s3cret-0123456789abcdef"
+
+# A Statuspage incident notification, as documented ("incident" subscription).
+INCIDENT_NOTIFICATION = {
+    "meta": {
+        "unsubscribe": "https://status.example.com/?unsubscribe=x",
+        "documentation": "https://doers.statuspage.io",
+    },
+    "page": {
+        "id": "abc",
+        "status_indicator": "major",
+        "status_description": "Partial System Outage",
+    },
+    "incident": {
+        "id": "inc-42",
+        "name": "Elevated API errors",
+        "status": "investigating",
+        "impact": "major",
+        "created_at": "2026-11-27T11:58:00Z",
+        "shortlink": "https://stspg.io/x",
+        "incident_updates": [
+            {
+                "id": "u1",
+                "status": "investigating",
+                "body": "We are looking into it.",
+                "created_at": "2026-11-27T11:58:00Z",
+            }
+        ],
+    },
+}
+
+
+@asynccontextmanager
+async def webhook_server(
+    clock: Clock,
+    poller: StatusPoller,
+    source_url: str,
+    *,
+    middlewares: Sequence[Middleware] = (),
+) -> AsyncIterator[WebServer]:
+    """The bot's web server on a free port whose Statuspage webhook (secret `WEBHOOK_SECRET`)
+    feeds ``poller`` pushes of ``source_url``; ``middlewares`` run before every handler."""
+    webhook = StatuspageWebhook(
+        sources_by_secret={WEBHOOK_SECRET: source_url}, ingest=poller.ingest_push
+    )
+    app = create_web_app(clock=clock, webhook=webhook)
+    app.middlewares.extend(middlewares)
+    server = WebServer(app, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@asynccontextmanager
+async def statuspage_webhook_server(
+    engine: AsyncEngine, clock: Clock, *, middlewares: Sequence[Middleware] = ()
+) -> AsyncIterator[WebServer]:
+    """`webhook_server` feeding a real poller of service "svc" (source `WEBHOOK_SOURCE_URL`)."""
+    async with new_http_session(user_agent="tests") as http:
+        catalog = catalog_for({"svc": WEBHOOK_SOURCE_URL})
+        poller = await make_poller(engine, clock, catalog, http, timeout=10)
+        async with webhook_server(
+            clock, poller, WEBHOOK_SOURCE_URL, middlewares=middlewares
+        ) as server:
+            yield server
+
+
+async def stored_event_kinds(engine: AsyncEngine, service_id: str = "svc") -> list[EventKind]:
+    """The kinds of the detection events stored for ``service_id``, oldest first."""
+    async with session_factory(engine)() as session:
+        stored = await detection_store.events_for(session=session, service_id=service_id)
+    return [e.kind for e in stored]
+
+
+async def post_json(url: str, body: object, *, token: str) -> tuple[int, Any]:
+    """POST ``body`` as JSON with a bearer token: (status, the decoded JSON answer)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.json()
 
 
 def bot_env(tmp_path: Path, catalog: Path, **extra: str) -> dict[str, str]:
@@ -196,6 +299,60 @@ async def read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str]
         seen.append(line)
         if match := re.search(pattern, line):
             return match
+
+
+def serve_iterable(server: FakeStatusServer, tmp_path: Path) -> Path:
+    """``server`` serves `ITERABLE_SUMMARY`; the path of a catalog of that one service."""
+    server.set_json(SUMMARY_PATH, ITERABLE_SUMMARY)
+    return write_catalog(tmp_path / "catalog.toml", {"iterable": server.url(SUMMARY_PATH)})
+
+
+@dataclass
+class BotProcess:
+    """A running `outagebot run` (see `running_bot_process`)."""
+
+    process: asyncio.subprocess.Process
+    stderr: asyncio.StreamReader
+    base_url: str
+    """Its web server, http://127.0.0.1:port."""
+    seen: list[str]
+    """The log lines read so far."""
+    rest: str = ""
+    """What it logged after the test stopped reading: set when the process is gone."""
+
+    async def read_until(self, pattern: str) -> re.Match[str]:
+        """Read its log until a line matches (at most 30 s)."""
+        return await asyncio.wait_for(read_until(self.stderr, pattern, self.seen), 30)
+
+    async def stop(self) -> int | None:
+        """SIGTERM, then its exit code (at most 30 s)."""
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), 30)
+
+    @property
+    def log(self) -> str:
+        """Everything it logged (complete once the context has exited)."""
+        return "".join(self.seen) + self.rest
+
+
+@asynccontextmanager
+async def running_bot_process(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[BotProcess]:
+    """`outagebot run` once its web server listens; killed at the end if the test did not
+    stop it, then the rest of its log read."""
+    process = await start_bot_run(tmp_path, env)
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        found = await asyncio.wait_for(
+            read_until(process.stderr, r"web server on http://[\d.]+:(\d+)", seen), 30
+        )
+        bot = BotProcess(process, process.stderr, f"http://127.0.0.1:{found.group(1)}", seen)
+        yield bot
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    bot.rest = (await process.stderr.read()).decode()
 
 
 # One service "svc" whose feed is never read: for tests that stage alerts by hand.

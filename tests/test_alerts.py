@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.commands import CommandRegistry
 from bot.core.mention import Mention, MentionKind
 from bot.core.rich import to_plain
 from bot.delivery.sender import PermanentDeliveryError, TransientDeliveryError
@@ -25,6 +25,7 @@ from bot.sources.timeline import incidents_at, parse_timeline, summary_at
 from bot.store import alert_store, repository
 from bot.store.engine import session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
+from bot.testing import TestAdapter, headline_text
 from cogs import load_cogs
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.recording_sender import RecordingSender
@@ -51,15 +52,10 @@ class Rig:
     async def say(
         self, command: str, *, community: str, channel: str, admin: bool = True, **options: str
     ) -> str:
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor(platform="test", user_id="mod", is_admin=admin),
-            community_id=community,
-            channel_id=channel,
+        reply = await TestAdapter.of(self.deps, self.clock, user="mod").invoke(
+            command, options, community=community, channel=channel, admin=admin
         )
-        reply = await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-        return "\n".join([reply.title or "", to_plain(reply.body, self.clock.now)])
+        return headline_text(reply, self.clock.now)
 
     async def step(self) -> None:
         self.server.set_json(SUMMARY_PATH, summary_at(TIMELINE, self.clock.now))

@@ -8,14 +8,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.alternatives import operational_alternatives
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
-from bot.core.rich import to_plain
+from bot.core.commands import CommandRegistry
 from bot.core.service_state import ServiceState
-from bot.core.textcommand import parse_command_line
 from bot.deps import AppDeps
 from bot.sources.catalog import load_catalog, parse_catalog
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
+from bot.testing import TestAdapter
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.helpers import incident, snapshot
@@ -51,14 +50,7 @@ CATALOG = parse_catalog(
 
 
 async def ask(deps: AppDeps, clock: FakeClock, line: str) -> str:
-    command, options = parse_command_line(deps.registry, line)
-    invocation = Invocation(
-        command=command, options=options, actor=Actor("test", "u"), community_id="c"
-    )
-    reply = await dispatch(deps.registry, invocation, deps, clock.now)
-    parts = [reply.title or "", to_plain(reply.body, clock.now)]
-    parts += [f"{f.name}: {to_plain(f.value, clock.now)}" for f in reply.fields]
-    return "\n".join([*parts, to_plain(reply.footer, clock.now)])
+    return await TestAdapter.of(deps, clock, user="u", community="c").text(line)
 
 
 @pytest.fixture

@@ -69,3 +69,40 @@ def test_no_module_is_too_long() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500
     ]
     assert long == []
+
+
+def imported_test_modules(path: Path) -> list[str]:
+    """The test modules (``test_*``) that ``path`` imports, absolutely or relatively."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names += [base] if base else []
+            # ``from . import test_x`` names the module in the imported names
+            names += [f"{base}.{alias.name}".strip(".") for alias in node.names if node.level]
+    return sorted({n for n in names if n.rsplit(".", 1)[-1].startswith("test_")})
+
+
+def test_no_test_module_imports_another() -> None:
+    # Shared test code lives in tests/helpers.py, tests/fakes/ and bot.testing: a test file
+    # imported by another runs its module-level fixtures twice and ties unrelated suites.
+    importing = {
+        str(p.relative_to(REPO)): found
+        for p in sorted((REPO / "tests").rglob("test_*.py"))
+        if (found := imported_test_modules(p))
+    }
+    assert importing == {}
+
+
+def test_the_test_import_rule_catches_a_violation(tmp_path: Path) -> None:
+    sneaky = tmp_path / "test_sneaky.py"
+    sneaky.write_text(
+        "from tests.test_alerts import TIMELINE\n"
+        "import tests.test_run\n"
+        "from . import test_web_api\n"
+        "from tests.helpers import make_poller\n"
+    )
+    assert imported_test_modules(sneaky) == ["test_web_api", "tests.test_alerts", "tests.test_run"]

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, dispatch
+from bot.core.commands import CommandRegistry, Reply
 from bot.core.rich import to_plain
 from bot.delivery.sender import ChannelRef, SentMessage
 from bot.delivery.worker import OutboxWorker
@@ -40,6 +40,7 @@ from bot.store import alert_store, migrate, repository
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import DeliveryRow
+from bot.testing import TestAdapter, headline_text
 from cogs import load_cogs
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.recording_sender import RecordingSender
@@ -70,15 +71,10 @@ class Rig:
     refused: list[str] = field(default_factory=list)
 
     async def say(self, command: str, *, user: str, admin: bool = False, **options: str) -> str:
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor(platform="test", user_id=user, is_admin=admin),
-            community_id=f"g-{user}",
-            channel_id=f"c-{user}",
+        reply = await TestAdapter.of(self.deps, self.clock).invoke(
+            command, options, user=user, community=f"g-{user}", channel=f"c-{user}", admin=admin
         )
-        reply = await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-        return "\n".join([reply.title or "", to_plain(reply.body, self.clock.now)])
+        return headline_text(reply, self.clock.now)
 
     async def report(self, user: str) -> str:
         answer = await self.say("report", user=user, service="claude", what="errors")
@@ -256,15 +252,10 @@ class ReportRig:
         options = {"service": "claude", "what": "errors"} | (
             {"details": details} if details else {}
         )
-        invocation = Invocation(
-            command="report",
-            options=options,
-            actor=Actor(platform="test", user_id=user),
-            community_id=f"g-{user}",
-            channel_id="c1",
+        reply = await TestAdapter.of(self.deps, self.clock).invoke(
+            "report", options, user=user, community=f"g-{user}", channel="c1"
         )
-        reply = await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-        answer = "\n".join([reply.title or "", to_plain(reply.body, self.clock.now)])
+        answer = headline_text(reply, self.clock.now)
         assert "Traceback" not in answer
         assert "Error" not in answer
         if THANKS in answer:
@@ -422,11 +413,13 @@ async def test_a_full_disk_is_a_friendly_error_no_corruption_and_work_resumes(
     await engine.dispose()
 
 
+@pytest.mark.parametrize("method", ["send", "reply_in_thread"])
 async def test_a_delivery_whose_outcome_could_not_be_stored_is_checked_not_lost_or_repeated(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, method: str
 ) -> None:
-    """SQLite variant of the PostgreSQL cut: the platform took the post, then the database refused
-    the "done". Without a restart the delivery must neither stay "sending" nor post twice."""
+    """SQLite variant of the PostgreSQL cut: the platform took the post (or the thread reply),
+    then the database refused the "done". Without a restart the delivery must neither stay
+    "sending" nor post twice: the check looks where the platform put it (the reply's thread)."""
     path = tmp_path / "bot.db"
     engine = create_engine(f"sqlite+aiosqlite:///{path}", sqlite_busy_seconds=0.2)
     await migrate.upgrade(engine)
@@ -441,22 +434,21 @@ async def test_a_delivery_whose_outcome_could_not_be_stored_is_checked_not_lost_
                 assert "Subscribed" in await rig.say(
                     "subscribe", user=channel, admin=True, service="claude"
                 )
-            original_send = rig.sender.send
+            original = getattr(rig.sender, method)
 
-            async def send_then_lock(
-                channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
-            ) -> SentMessage:
-                sent = await original_send(channel, reply, key=key, mention_role=mention_role)
+            async def then_lock(*args: Any, **kwargs: Any) -> SentMessage:
+                sent: SentMessage = await original(*args, **kwargs)
                 if not holder.in_transaction:
                     holder.execute("BEGIN IMMEDIATE")  # another writer: "done" cannot be stored
                 return sent
 
-            rig.sender.send = send_then_lock  # type: ignore[method-assign]
+            setattr(rig.sender, method, then_lock)
             clock.now = TIMELINE.started_at - timedelta(minutes=5)
             while not holder.in_transaction:
                 await rig.step()
                 clock.advance(minutes=1)
-            rig.sender.send = original_send  # type: ignore[method-assign]
+                assert clock.now < TIMELINE.updates[-1].posted_at, "nothing was delivered in time"
+            setattr(rig.sender, method, original)
             holder.execute("ROLLBACK")
             end = TIMELINE.updates[-1].posted_at + timedelta(minutes=15)
             while clock.now <= end:

@@ -41,10 +41,10 @@ from bot.store.models import AlertMessageRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import Scope
 from cogs import load_cogs
 from tests.conftest import FakeClock
+from tests.discord_harness import config_for, embed_of, slash
 from tests.fakes import discord_server
 from tests.fakes.discord_server import Call, FakeDiscord
 from tests.helpers import SVC_CATALOG, outage_event, record_event, subscribe_channels
-from tests.test_discord_adapter import config_for, embed_of, slash
 
 SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
 CHANNELS = max(30, int(90 * SCALE))

@@ -22,6 +22,7 @@ from bot.core.commands import (
 )
 from bot.core.rich import Quoted, rich, to_plain
 from bot.core.textcommand import parse_command_line
+from bot.testing import TestAdapter
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -72,11 +73,7 @@ def invocation(
 
 
 async def run(registry: CommandRegistry, line: str, *, admin: bool = False) -> str:
-    try:
-        command, options = parse_command_line(registry, line)
-    except UserFacingError as exc:
-        return "error: " + to_plain(exc.text, NOW)
-    reply = await dispatch(registry, invocation(command, options, admin=admin), None, NOW)
+    reply = await TestAdapter(registry, lambda: NOW, community="c1").run(line, admin=admin)
     return to_plain(reply.body, NOW)
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core import crowd
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.commands import CommandRegistry
 from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
 from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
@@ -21,6 +21,7 @@ from bot.store import detection_store, repository, subscription_store
 from bot.store.crowd_models import CrowdMemoryRow
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
+from bot.testing import TestAdapter
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
@@ -59,14 +60,14 @@ async def watched_with_a_learned_week(
 
 async def six_report_openai(deps: AppDeps, clock: FakeClock, minute: int) -> None:
     """Six new people in six communities /report OpenAI this minute."""
+    bot = TestAdapter.of(deps, clock)
     for user in range(6):
-        invocation = Invocation(
-            command="report",
-            options={"service": "openai", "what": "errors"},
-            actor=Actor("test", f"u{minute}-{user}"),
-            community_id=f"g{user}",
+        await bot.invoke(
+            "report",
+            {"service": "openai", "what": "errors"},
+            user=f"u{minute}-{user}",
+            community=f"g{user}",
         )
-        await dispatch(deps.registry, invocation, deps, clock.now)
 
 
 async def test_a_surge_of_reports_raises_an_early_warning_then_fades(
@@ -204,13 +205,9 @@ async def test_a_counted_report_gets_its_service_evaluated_without_waiting_for_t
     deps.cache[NUDGE_KEY] = watch.nudge
     await watch.tick()  # the detector exists; its memory has seen no report
     for user in ("u1", "u2", "u1"):  # the repeat is not counted, so it asks for nothing
-        invocation = Invocation(
-            command="report",
-            options={"service": "openai"},
-            actor=Actor("test", user),
-            community_id="g",
+        await TestAdapter.of(deps, clock).invoke(
+            "report", {"service": "openai"}, user=user, community="g"
         )
-        await dispatch(deps.registry, invocation, deps, clock.now)
     watch.nudge("no-such-service")
     delay_over.set()
     await watch.settle()

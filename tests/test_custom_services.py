@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import App, open_app
-from bot.core.commands import Actor, Invocation, Reply, dispatch
 from bot.core.detection import DetectionConfig
-from bot.core.rich import to_plain
 from bot.net.address_policy import AddressPolicy
 from bot.settings import Settings
+from bot.testing import TestAdapter, headline_text
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.fake_dns import FakeDns
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
@@ -37,16 +36,10 @@ class Bot:
     async def say(
         self, command: str, *, community: str = "guild-1", admin: bool = True, **options: str
     ) -> str:
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor(platform="test", user_id="u1", is_admin=admin),
-            community_id=community,
+        reply = await TestAdapter.of(self.app.deps, self.clock).invoke(
+            command, options, community=community, admin=admin
         )
-        reply: Reply = await dispatch(
-            self.app.deps.registry, invocation, self.app.deps, self.clock.now
-        )
-        return "\n".join([reply.title or "", to_plain(reply.body, self.clock.now)])
+        return headline_text(reply, self.clock.now)
 
 
 NOT_READABLE = "couldn't read a status page at that address"

@@ -189,6 +189,38 @@ def test_incident_missed_while_down_is_told_once() -> None:
     assert driver.see(summary(missed), T0 + timedelta(hours=4)) == []
 
 
+def missed_minor(minutes_long: int) -> Incident:
+    """A minor incident that opened at T0 and closed `minutes_long` later."""
+    ended = T0 + timedelta(minutes=minutes_long)
+    return incident(
+        "blip",
+        started=T0,
+        impact="minor",
+        updates=(("resolved", "ok", ended), ("investigating", "Hm", T0)),
+        resolved=ended,
+    )
+
+
+def test_a_missed_minor_blip_shorter_than_the_hold_is_never_told() -> None:
+    # The bot was down from T0 - 1 min; the blip came and went in that time.
+    driver = Driver(ServiceMemory(last_observed=T0 - timedelta(minutes=1)))
+    shorter = missed_minor(4)  # the hold is 5 min
+    assert driver.see(summary(shorter), T0 + timedelta(hours=1)) == []
+    assert driver.see(summary(shorter), T0 + timedelta(hours=2)) == []  # nor later
+    assert driver.events == []
+
+
+def test_a_missed_minor_incident_as_long_as_the_hold_is_told_once() -> None:
+    driver = Driver(ServiceMemory(last_observed=T0 - timedelta(minutes=1)))
+    as_long = missed_minor(5)
+    assert driver.see(summary(as_long), T0 + timedelta(hours=1)) == [
+        KINDS.INCIDENT_OPENED,
+        KINDS.INCIDENT_RESOLVED,
+    ]
+    assert driver.events[0].detail["missed"] == "true"
+    assert driver.see(summary(as_long), T0 + timedelta(hours=2)) == []
+
+
 def test_a_missed_incident_is_told_with_its_own_resolution_time() -> None:
     driver = Driver(ServiceMemory(last_observed=T0))
     missed = major(0, ("investigating", "Oops", 60), ("resolved", "Fine", 120), resolved=120)

@@ -16,8 +16,8 @@ from bot.app import App, open_app
 from bot.metrics import Metrics
 from bot.web.ops import Ops, not_ready
 from tests.conftest import FakeClock
+from tests.discord_harness import CALLBACK, config_for, embed_of, settings_for, slash
 from tests.fakes.discord_server import DROP_BEFORE, FakeDiscord
-from tests.test_discord_adapter import CALLBACK, config_for, embed_of, settings_for, slash
 
 
 class GatedSleep:

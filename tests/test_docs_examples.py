@@ -6,14 +6,13 @@ import json
 import re
 from pathlib import Path
 
-import aiohttp
-
 from bot.app import open_app
 from bot.metrics import Metrics
 from bot.operations import install_web
 from bot.settings import Settings
 from bot.web.server import WebServer, create_web_app
 from tests.conftest import REPO
+from tests.helpers import post_json
 
 ADMIN_TOKEN = "documented-example-admin-token-0123456789"
 RECEIVER = "http://127.0.0.1:9/hook"  # never contacted: no alert is open to send
@@ -51,15 +50,8 @@ async def test_the_documented_webhook_request_is_accepted(tmp_path: Path) -> Non
         server = WebServer(web_app, host="127.0.0.1", port=0)
         await server.start()
         try:
-            async with (
-                aiohttp.ClientSession() as http,
-                http.post(
-                    f"http://127.0.0.1:{server.bound_port}/api/v1/webhooks",
-                    json=body,
-                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                ) as response,
-            ):
-                status, answer = response.status, await response.json()
+            url = f"http://127.0.0.1:{server.bound_port}/api/v1/webhooks"
+            status, answer = await post_json(url, body, token=ADMIN_TOKEN)
         finally:
             await server.stop()
     assert status == 201, answer

@@ -18,6 +18,7 @@ from bot.store import alert_store, repository, subscription_store, warning_store
 from bot.store.crowd_models import EarlyWarningRow
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
+from bot.testing import TestAdapter
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
 
@@ -178,7 +179,7 @@ async def test_no_warning_without_anyone_reporting(engine: AsyncEngine, clock: F
 
 
 async def test_history_tells_the_lead_time(engine: AsyncEngine, clock: FakeClock) -> None:
-    from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+    from bot.core.commands import CommandRegistry
     from bot.deps import AppDeps
     from cogs import load_cogs
 
@@ -199,10 +200,7 @@ async def test_history_tells_the_lead_time(engine: AsyncEngine, clock: FakeClock
     deps = AppDeps(
         catalog=CATALOG, sessions=session_factory(engine), registry=load_cogs(CommandRegistry())
     )
-    invocation = Invocation(
-        command="history", options={"service": "openai"}, actor=Actor("test", "u"), community_id="g"
-    )
-    reply = await dispatch(deps.registry, invocation, deps, clock.now)
+    reply = await TestAdapter.of(deps, clock, user="u", community="g").run("history openai")
     assert "Early warnings: 1 confirmed, a median of 14 min before the official page." in to_plain(
         reply.body, clock.now
     )

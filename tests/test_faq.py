@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
-from bot.core.rich import Quoted, to_plain
-from bot.core.textcommand import parse_command_line
+from bot.core.commands import CommandRegistry
+from bot.core.rich import Quoted
 from bot.deps import AppDeps
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
@@ -19,6 +18,7 @@ from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, parse_timeline, summary_at
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
+from bot.testing import TestAdapter
 from cogs import load_cogs
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
@@ -64,25 +64,13 @@ class Replay:
         self, server: FakeStatusServer, poller: StatusPoller, deps: AppDeps, clock: FakeClock
     ):
         self.server, self.poller, self.deps, self.clock = server, poller, deps, clock
+        self.bot = TestAdapter.of(deps, clock, platform="discord", community="A")
 
     async def poll_at(self, moment: datetime) -> None:
         self.clock.now = moment
         self.server.set_json(SUMMARY_PATH, summary_at(TIMELINE, moment))
         self.server.set_json(INCIDENTS_PATH, incidents_at(TIMELINE, moment))
         await self.poller.poll_all()
-
-    async def ask(self, line: str, *, community: str = "A", admin: bool = False) -> str:
-        command, options = parse_command_line(self.deps.registry, line)
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor("discord", "u1", is_admin=admin),
-            community_id=community,
-        )
-        reply = await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-        parts = [reply.title or "", to_plain(reply.body, self.clock.now)]
-        parts += [f"{f.name}: {to_plain(f.value, self.clock.now)}" for f in reply.fields]
-        return "\n".join([*parts, to_plain(reply.footer, self.clock.now)])
 
 
 @pytest.fixture
@@ -142,16 +130,16 @@ async def _seed_history(session: object, url: str, clock: FakeClock) -> None:
 
 async def test_attack_quotes_only_what_the_provider_said(replay: Replay) -> None:
     await replay.poll_at(TIMELINE.started_at + timedelta(minutes=2))
-    early = await replay.ask("faq attack claude")
+    early = await replay.bot.text("faq attack claude")
     assert "have not said what caused it yet" in early
     await replay.poll_at(TIMELINE.started_at + timedelta(minutes=16))  # "We have identified…"
-    said = await replay.ask("faq attack claude")
+    said = await replay.bot.text("faq attack claude")
     assert "What the provider says so far" in said
     assert "We have identified that the outage" in said
     assert "https://status.claude.com/incidents/9g6qpr72ttbr" in said
     for moment in (TIMELINE.updates[-2].posted_at, TIMELINE.updates[-1].posted_at):
         await replay.poll_at(moment + timedelta(minutes=1))
-    after = await replay.ask("faq attack claude")
+    after = await replay.bot.text("faq attack claude")
     assert "network routing misconfiguration" in after  # the postmortem
 
 
@@ -159,7 +147,7 @@ async def test_duration_elapsed_per_component_and_estimate(replay: Replay) -> No
     now = TIMELINE.started_at + timedelta(minutes=40)
     await replay.poll_at(TIMELINE.started_at + timedelta(minutes=1))
     await replay.poll_at(now)
-    answer = await replay.ask("faq duration claude")
+    answer = await replay.bot.text("faq duration claude")
     assert "has been going on for 40 min" in answer
     for component in TIMELINE.components:
         assert f"{component}: major outage for 39 min" in answer
@@ -167,53 +155,49 @@ async def test_duration_elapsed_per_component_and_estimate(replay: Replay) -> No
     assert "lasted 52 min to 1 h 37 min (the middle half of 4 incidents" in answer
     assert "about 12 min to 57 min more" in answer
     # Without a service named, the one service in trouble is meant.
-    assert "has been going on for 40 min" in await replay.ask("faq how-long")
+    assert "has been going on for 40 min" in await replay.bot.text("faq how-long")
 
 
 async def test_compensation_again_prepare(replay: Replay) -> None:
     await replay.poll_at(TIMELINE.started_at + timedelta(minutes=10))
-    money = await replay.ask("faq compensation claude")
+    money = await replay.bot.text("faq compensation claude")
     assert "https://www.anthropic.com/legal/sla" in money
     assert "service credit" in money  # quoted from a past official update
-    again = await replay.ask("faq again claude")
+    again = await replay.bot.text("faq again claude")
     assert "Claude in the last 90 days: 5 incident(s) (5 major)" in again  # 4 past + this one
     assert "uptime" in again
     assert "mean time to recovery 1 h 15 min" in again
-    prepare = await replay.ask("faq prepare claude")
+    prepare = await replay.bot.text("faq prepare claude")
     assert "Other AI" in prepare
     assert "backoff" in prepare
 
 
 async def test_topics_and_community_entries_take_precedence(replay: Replay) -> None:
-    topics = await replay.ask("faq")
+    topics = await replay.bot.text("faq")
     assert all(key in topics for key in ("attack", "duration", "compensation", "again", "prepare"))
-    refused = await replay.ask("faq-edit set attack Ask in #status first")
+    refused = await replay.bot.text("faq-edit set attack Ask in #status first")
     assert "Only server admins" in refused
-    assert "Added" in await replay.ask("faq-edit set attack @everyone **no** it isn't", admin=True)
-    mine = await replay.ask("faq attack claude")
+    assert "Added" in await replay.bot.text(
+        "faq-edit set attack @everyone **no** it isn't", admin=True
+    )
+    mine = await replay.bot.text("faq attack claude")
     assert "@everyone **no** it isn't" in mine
     assert "community's admins" in mine
-    assert "this community's answer" in await replay.ask("faq")
+    assert "this community's answer" in await replay.bot.text("faq")
     # Another community still gets the built-in answer.
-    assert "community's admins" not in await replay.ask("faq attack claude", community="B")
-    assert "Updated" in await replay.ask("faq-edit set attack Changed", admin=True)
-    assert "Added" in await replay.ask("faq-edit set vpn Use the office VPN", admin=True)
-    assert "vpn" in await replay.ask("faq")
-    assert "Use the office VPN" in await replay.ask("faq vpn")
-    assert "built-in answer is back" in await replay.ask("faq-edit remove attack", admin=True)
-    assert "community's admins" not in await replay.ask("faq attack claude")
-    assert "no FAQ topic" in await replay.ask("faq nosuch")
-    assert "letters, digits" in await replay.ask("faq-edit set <@&1> x", admin=True)
+    assert "community's admins" not in await replay.bot.text("faq attack claude", community="B")
+    assert "Updated" in await replay.bot.text("faq-edit set attack Changed", admin=True)
+    assert "Added" in await replay.bot.text("faq-edit set vpn Use the office VPN", admin=True)
+    assert "vpn" in await replay.bot.text("faq")
+    assert "Use the office VPN" in await replay.bot.text("faq vpn")
+    assert "built-in answer is back" in await replay.bot.text("faq-edit remove attack", admin=True)
+    assert "community's admins" not in await replay.bot.text("faq attack claude")
+    assert "no FAQ topic" in await replay.bot.text("faq nosuch")
+    assert "letters, digits" in await replay.bot.text("faq-edit set <@&1> x", admin=True)
 
 
 async def test_entry_text_is_stored_as_written_and_quoted(replay: Replay) -> None:
     written = "<@&42> [x](javascript:alert(1))"
-    await replay.ask(f"faq-edit set vpn {written}", admin=True)
-    command, options = parse_command_line(replay.deps.registry, "faq vpn")
-    reply = await dispatch(
-        replay.deps.registry,
-        Invocation(command=command, options=options, actor=Actor("discord", "u"), community_id="A"),
-        replay.deps,
-        replay.clock.now,
-    )
+    await replay.bot.text(f"faq-edit set vpn {written}", admin=True)
+    reply = await replay.bot.run("faq vpn", user="u")
     assert reply.body == (Quoted(written),)

@@ -21,18 +21,18 @@ from bot.core.commands import CommandRegistry, Form, FormField, form_options
 from bot.sources.catalog import ServiceDef
 from cogs import workaround
 from tests.conftest import FakeClock
-from tests.fakes.discord_server import GUILD_ID, FakeDiscord
-from tests.fakes.slack_server import FakeSlack
-from tests.test_discord_adapter import (
+from tests.discord_harness import (
     BUTTON,
     DiscordBot,
-    _stamp,
     config_for,
     embed_of,
     settings_for,
     slash,
+    stamp,
 )
-from tests.test_slack_http import MEMBER, Harness, start_harness, text_of
+from tests.fakes.discord_server import GUILD_ID, FakeDiscord
+from tests.fakes.slack_server import FakeSlack
+from tests.slack_harness import MEMBER, Harness, start_harness, text_of
 
 FORM_ID = "obf:workaround add openai-api"
 
@@ -124,7 +124,7 @@ def _modal_submit(custom_id: str, values: dict[str, str]) -> dict[str, Any]:
             for name, value in values.items()
         ],
     }
-    return _stamp(payload)
+    return stamp(payload)
 
 
 async def test_discord_button_opens_the_modal_and_its_submit_shares_the_workaround(
@@ -137,7 +137,7 @@ async def test_discord_button_opens_the_modal_and_its_submit_shares_the_workarou
     click = copy.deepcopy(BUTTON)
     click["guild_id"] = GUILD_ID
     click["data"]["custom_id"] = "ob:workaround form openai-api"
-    modal = await discord_bot.interact(_stamp(click))
+    modal = await discord_bot.interact(stamp(click))
     assert modal["type"] == 9
     assert modal["data"]["custom_id"] == FORM_ID
     assert modal["data"]["title"] == "Share a workaround"

@@ -28,14 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters.discord import render as discord_render
 from bot.adapters.slack import render as slack_render
 from bot.core.commands import (
-    Actor,
     CommandRegistry,
     CommandSpec,
-    Invocation,
     OptionKind,
     Reply,
     UserFacingError,
-    dispatch,
 )
 from bot.core.rich import Link, Plain, RichText, Strong, to_plain
 from bot.core.service_state import ServiceState
@@ -45,6 +42,7 @@ from bot.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory
+from bot.testing import TestAdapter
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.helpers import snapshot
@@ -125,9 +123,6 @@ class Caller:
     community: str
     admin: bool
     roles: tuple[str, ...]
-
-    def actor(self) -> Actor:
-        return Actor(self.platform, self.user_id, is_admin=self.admin, roles=self.roles)
 
 
 callers = st.builds(
@@ -262,14 +257,16 @@ async def world(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
 async def run(
     deps: AppDeps, clock: FakeClock, command: str, options: dict[str, str], caller: Caller
 ) -> Reply:
-    invocation = Invocation(
-        command=command,
-        options=options,
-        actor=caller.actor(),
-        community_id=caller.community,
-        channel_id="ch-" + caller.community,
+    return await TestAdapter.of(deps, clock).invoke(
+        command,
+        options,
+        platform=caller.platform,
+        user=caller.user_id,
+        community=caller.community,
+        admin=caller.admin,
+        roles=caller.roles,
+        channel="ch-" + caller.community,
     )
-    return await dispatch(deps.registry, invocation, deps, clock.now)
 
 
 # --- what every reply must satisfy ---------------------------------------------------------------

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.adapters.console_render import render_reply
 from bot.core.alert_render import AlertView, render_alert, render_digest
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.commands import CommandRegistry
 from bot.deps import AppDeps
 from bot.store.engine import session_factory
+from bot.testing import TestAdapter
 from bot.web.server import WebServer, create_web_app
 from cogs import load_cogs
 from tests.conftest import FakeClock
@@ -53,15 +54,13 @@ async def test_an_incident_without_impact_reads_unknown_on_every_surface(
             catalog=catalog, sessions=session_factory(engine), registry=load_cogs(CommandRegistry())
         )
 
+        console = TestAdapter.of(
+            deps, lambda: NOW, platform="console", user="console", community="console"
+        )
+
         async def say(command: str, **options: str) -> str:
-            invocation = Invocation(
-                command=command,
-                options=options,
-                actor=Actor(platform="console", user_id="console", display_name="you"),
-                community_id="console",
-                channel_id="console",
-            )
-            return render_reply(await dispatch(deps.registry, invocation, deps, NOW), NOW)
+            reply = await console.invoke(command, options, channel="console")
+            return render_reply(reply, NOW)
 
         status, history = (
             await say("status", service="github"),

@@ -7,29 +7,25 @@ are the only thing a user controls, so forged ids are tried there too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.core.commands import (
-    Actor,
     CommandRegistry,
-    Invocation,
     Reply,
     UserFacingError,
-    dispatch,
 )
 from bot.core.rich import to_plain
 from bot.core.textcommand import parse_command_line
-from bot.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import repository
 from bot.store.community_models import FaqEntryRow, WorkaroundHideRow
 from bot.store.crowd_models import CommunityAdminRoleRow
 from bot.store.engine import session_factory
 from bot.store.models import SubscriptionRow
+from bot.testing import TestAdapter, deps_for
 from cogs import load_cogs
 from tests.conftest import FakeClock
 
@@ -48,39 +44,30 @@ CATALOG = parse_catalog(
 ROLE = "111111111111"
 
 
-@dataclass
-class Rig:
-    deps: AppDeps
+class Rig(TestAdapter):
     clock: FakeClock
 
+    # Each community answers from its own channel ("ch-A"), so a leak names the other's channel.
     async def reply(
         self,
         command: str,
         options: dict[str, str] | None = None,
         *,
         community: str,
-        platform: str = "discord",
-        user: str = "u1",
-        admin: bool = False,
-        roles: tuple[str, ...] = (),
         channel: str | None = None,
+        **who: Any,
     ) -> Reply:
-        invocation = Invocation(
-            command=command,
-            options=options or {},
-            actor=Actor(platform, user, is_admin=admin, roles=roles),
-            community_id=community,
-            channel_id=channel or f"ch-{community}",
+        return await self.invoke(
+            command, options, community=community, channel=channel or f"ch-{community}", **who
         )
-        return await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
 
-    async def say(self, line: str, **kwargs: object) -> str:
-        command, options = parse_command_line(self.deps.registry, line)
-        reply = await self.reply(command, options, **kwargs)  # type: ignore[arg-type]
-        now = self.clock.now
-        parts = [reply.title or "", to_plain(reply.body, now)]
-        parts += [f"{f.name}: {to_plain(f.value, now)}" for f in reply.fields]
-        return "\n".join([*parts, to_plain(reply.footer, now)])
+    async def say(
+        self, line: str, *, community: str, channel: str | None = None, **who: Any
+    ) -> str:
+        reply = await self.run(
+            line, community=community, channel=channel or f"ch-{community}", **who
+        )
+        return self.plain(reply)
 
     async def count(self, table: type) -> int:
         async with self.deps.sessions() as session:
@@ -89,11 +76,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(engine: AsyncEngine, clock: FakeClock) -> Rig:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
-    deps = AppDeps(catalog=CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    return Rig(deps, clock)
+    deps = await deps_for(session_factory(engine), CATALOG, load_cogs(CommandRegistry()))
+    return Rig.of(deps, clock, platform="discord")
 
 
 async def test_subscriptions_are_invisible_and_untouchable_elsewhere(rig: Rig) -> None:

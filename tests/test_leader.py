@@ -35,10 +35,16 @@ class Electorate:
         self.electors: list[LeaderElector] = []
         self.connections: list[list[Any]] = []
         self.events: list[tuple[int, str]] = []
+        self.elected: list[asyncio.Event] = []  # set at each elector's election
 
     def add(self) -> LeaderElector:
         index = len(self.electors)
         opened: list[Any] = []
+        elected = asyncio.Event()
+
+        def on_elected() -> None:
+            self.events.append((index, "elected"))
+            elected.set()
 
         async def connect() -> Any:
             connection = await self._connect()
@@ -47,12 +53,13 @@ class Electorate:
 
         elector = LeaderElector(
             connect,
-            on_elected=lambda: self.events.append((index, "elected")),
+            on_elected=on_elected,
             on_deposed=lambda: self.events.append((index, "deposed")),
             key=KEY,
         )
         self.electors.append(elector)
         self.connections.append(opened)
+        self.elected.append(elected)
         return elector
 
     async def close(self) -> None:
@@ -143,8 +150,13 @@ async def test_run_resigns_when_stopped(electorate: Electorate) -> None:
     a, b = electorate.add(), electorate.add()
     stop = asyncio.Event()
     task = asyncio.create_task(a.run(stop))
-    while not a.is_leader:
-        await asyncio.sleep(0)  # yields to the elector's round; no time passes
+    try:
+        # Bounded: a round that fails would retry forever, and the test would hang.
+        async with asyncio.timeout(30):
+            await electorate.elected[0].wait()
+    except TimeoutError:
+        task.cancel()
+        pytest.fail("run()'s first round did not elect the only elector within 30 s")
     stop.set()
     await task
     assert await b.step()

@@ -26,13 +26,10 @@ from bot.adapters.slack import web_client
 from bot.adapters.slack.identity import AdminLookup
 from bot.adapters.slack.sender import SlackSender
 from bot.core.commands import (
-    Actor,
     CommandRegistry,
     CommandSpec,
     Context,
-    Invocation,
     Reply,
-    dispatch,
 )
 from bot.core.rich import rich
 from bot.delivery.sender import ChannelRef, PermanentDeliveryError, TransientDeliveryError
@@ -41,6 +38,7 @@ from bot.settings import Settings
 from bot.sources.fetch import new_http_session
 from bot.store.engine import session_factory
 from bot.store.user_hash import load_or_create_salt
+from bot.testing import TestAdapter
 from bot.web.webhooks import parse_webhook_secrets
 from tests.conftest import FakeClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, FakeDiscord
@@ -163,8 +161,9 @@ async def test_a_failing_command_logs_its_traceback_without_secrets(logs: io.Str
 
     registry = CommandRegistry()
     registry.add(CommandSpec("leaky", "fails with a token in the error", leaky))
-    invocation = Invocation("leaky", {}, Actor("discord", "u1"), community_id="g")
-    reply = await dispatch(registry, invocation, None, NOW)
+    reply = await TestAdapter(registry, lambda: NOW, platform="discord", community="g").invoke(
+        "leaky"
+    )
     assert reply.ephemeral
     assert "went wrong on our side" in "".join(getattr(s, "text", "") for s in reply.body)
     assert rich("x")  # the reply is rich text; the details live only in the (redacted) log

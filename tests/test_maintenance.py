@@ -14,9 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.service_view import service_view
-from bot.sources.fetch import HttpFetcher, new_http_session
-from bot.sources.poller import StatusPoller
-from bot.sources.probe import HttpProber
+from bot.sources.fetch import new_http_session
 from bot.sources.statuspage import parse_statuspage
 from bot.store import alert_store, detection_store, repository, subscription_store
 from bot.store.engine import session_factory
@@ -24,7 +22,7 @@ from bot.store.models import AlertRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import Scope
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import catalog_for
+from tests.helpers import catalog_for, make_poller
 
 # Twilio's page on 2020-06-16: 73 components, 9 scheduled maintenances naming theirs.
 TWILIO = json.loads(
@@ -86,13 +84,8 @@ async def test_maintenance_follows_component_filters_and_ends_when_it_leaves_the
                     now=clock.now,
                 )
             await session.commit()
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http),
-            prober=HttpProber(http),
-            clock=clock,
-            record_events=record_alert_events,
+        poller = await make_poller(
+            engine, clock, catalog, http, timeout=10, record_events=record_alert_events
         )
 
         async def poll(maintenances: list[dict[str, object]]) -> None:

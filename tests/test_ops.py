@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.commands import CommandRegistry
 from bot.delivery.webhook_address import WebhookPolicy
 from bot.delivery.worker import OutboxWorker
 from bot.deps import AppDeps
@@ -29,15 +27,23 @@ from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, summary_at
 from bot.store import alert_store, repository
 from bot.store.engine import create_engine, session_factory
+from bot.testing import TestAdapter
 from bot.web.ops import Ops, install, not_ready
 from bot.web.server import WebServer, create_web_app
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import bot_env, catalog_for, read_until, start_bot_run, write_catalog
-from tests.test_alerts import TIMELINE
-from tests.test_run import ITERABLE
+from tests.helpers import (
+    ANTHROPIC_TIMELINE,
+    bot_env,
+    catalog_for,
+    real_timeline,
+    running_bot_process,
+    serve_iterable,
+)
+
+TIMELINE = real_timeline(ANTHROPIC_TIMELINE)
 
 
 class FakeAdapter:
@@ -173,10 +179,10 @@ async def test_metrics_move_after_a_poll_a_command_and_a_delivery(
             ops.metrics, poller=poller, registry=deps.registry, worker=worker, webhooks=webhooks
         )
 
+        moderator = TestAdapter.of(deps, clock, user="mod", community="A", channel="a1")
+
         async def say(command: str, **options: str) -> None:
-            actor = Actor(platform="test", user_id="mod", is_admin=True)
-            invocation = Invocation(command, options, actor, community_id="A", channel_id="a1")
-            await dispatch(deps.registry, invocation, deps, clock.now)
+            await moderator.invoke(command, options, admin=True)
 
         await say("subscribe", service="claude")
         await say("no-such-command")
@@ -242,10 +248,7 @@ async def test_metrics_on_a_separate_address(engine: AsyncEngine, clock: FakeClo
 
 async def test_the_real_process_is_ready_exports_metrics_and_logs_json(tmp_path: Path) -> None:
     async with FakeStatusServer() as status_page:
-        status_page.set_json(SUMMARY_PATH, ITERABLE)
-        catalog = write_catalog(
-            tmp_path / "catalog.toml", {"iterable": status_page.url(SUMMARY_PATH)}
-        )
+        catalog = serve_iterable(status_page, tmp_path)
         env = bot_env(
             tmp_path,
             catalog,
@@ -254,38 +257,23 @@ async def test_the_real_process_is_ready_exports_metrics_and_logs_json(tmp_path:
             CONSOLE="off",
             API_ADMIN_TOKEN="ops-admin-token-0123456789abcdefgh",
         )
-        process = await start_bot_run(tmp_path, env)
-        assert process.stderr is not None
-        seen: list[str] = []
-        try:
-            found = await asyncio.wait_for(
-                read_until(process.stderr, r"web server on http://[\d.]+:(\d+)", seen), 30
-            )
-            base = f"http://127.0.0.1:{found.group(1)}"
-            await asyncio.wait_for(
-                read_until(process.stderr, r"iterable is now operational", seen), 30
-            )
-            ready = await get(base + "/readyz")
-            _, _, metrics = await get(base + "/metrics")
+        async with running_bot_process(tmp_path, env) as bot:
+            await bot.read_until(r"iterable is now operational")
+            ready = await get(bot.base_url + "/readyz")
+            _, _, metrics = await get(bot.base_url + "/metrics")
             async with (
                 aiohttp.ClientSession() as http,
                 http.get(
-                    base + "/api/v1/webhooks",
+                    bot.base_url + "/api/v1/webhooks",
                     headers={"Authorization": "Bearer ops-admin-token-0123456789abcdefgh"},
                 ) as response,
             ):
                 api = (response.status, await response.json())
-            process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(process.wait(), 30) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        rest = (await process.stderr.read()).decode()
+            assert await bot.stop() == 0
     assert ready[0] == 200, ready
     assert sample(metrics, "outagebot_polls_total", kind="statuspage", result="ok") >= 1
     assert api == (200, {"webhooks": []})
-    lines = [line for line in ("".join(seen) + rest).splitlines() if line.strip()]
+    lines = [line for line in bot.log.splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert {"ts", "level", "logger", "message"} <= set(entries[0])
     assert any(e["message"] == "shutting down" for e in entries)

@@ -203,12 +203,10 @@ async def test_a_notification_wakes_an_idle_worker_without_waiting_for_its_tick(
         for wave, key in enumerate(("first", "second"), start=1):
             await stage(engine, [("fakechat", "g")] * 3, key=key, now=system_clock())
             async with asyncio.timeout(20):  # bounded: far below the hour-long tick
-                while len(sender.calls) < 3 * wave:
-                    await asyncio.sleep(0.01)
+                await sender.wait_for_calls(3 * wave)
         # The second incident reaches all six channels: three new posts, three digest edits.
         async with asyncio.timeout(20):
-            while len(sender.calls) < 9:
-                await asyncio.sleep(0.01)
+            await sender.wait_for_calls(9)
         assert sorted(c.action for c in sender.calls) == ["edit"] * 3 + ["send"] * 6
     finally:
         stop.set()

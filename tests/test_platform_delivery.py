@@ -24,15 +24,15 @@ from sqlmodel import select
 from bot.adapters.discord.sender import DiscordSender
 from bot.adapters.slack import web_client
 from bot.adapters.slack.sender import SlackSender
-from bot.core.commands import Actor, CommandRegistry, Invocation, Tone, dispatch
+from bot.core.commands import CommandRegistry, Tone
 from bot.core.events import EventKind
-from bot.core.rich import to_plain
 from bot.delivery.worker import OutboxWorker
 from bot.deps import AppDeps
 from bot.settings import Settings
 from bot.store import repository
 from bot.store.engine import session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
+from bot.testing import TestAdapter, headline_text
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, FakeDiscord
@@ -56,16 +56,15 @@ class Rig:
         self, platform: str, command: str, *, channel: str, **options: str
     ) -> tuple[str, bool]:
         """Run a command as an admin; (its answer as text, whether it was an error)."""
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor(platform=platform, user_id="mod", is_admin=True),
-            community_id=GUILD_ID if platform == "discord" else TEAM_ID,
-            channel_id=channel,
+        reply = await TestAdapter.of(self.deps, self.clock, user="mod").invoke(
+            command,
+            options,
+            platform=platform,
+            community=GUILD_ID if platform == "discord" else TEAM_ID,
+            channel=channel,
+            admin=True,
         )
-        reply = await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-        text = "\n".join([reply.title or "", to_plain(reply.body, self.clock.now)])
-        return text, reply.tone is Tone.WARNING
+        return headline_text(reply, self.clock.now), reply.tone is Tone.WARNING
 
     async def incident(self, incident_id: str = "inc", title: str = "Outage") -> None:
         """Incident ``incident_id`` of "svc" opens; the worker delivers what it staged."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -12,16 +11,15 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, dispatch
+from bot.core.commands import CommandRegistry
 from bot.core.rich import to_plain
-from bot.core.textcommand import parse_command_line
-from bot.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import privacy_store, repository
+from bot.store import privacy_store
 from bot.store.community_models import WorkaroundReportRow, WorkaroundRow, WorkaroundVoteRow
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import session_factory
 from bot.store.slack_install_models import SlackInstallationRow
+from bot.testing import TestAdapter, deps_for
 from cogs import load_cogs
 from tests.conftest import FakeClock
 
@@ -47,35 +45,8 @@ CATALOG = parse_catalog(
 )
 
 
-@dataclass
-class Rig:
-    deps: AppDeps
+class Rig(TestAdapter):
     clock: FakeClock
-
-    async def run(
-        self,
-        line: str,
-        *,
-        user: str = "u1",
-        community: str = "A",
-        platform: str = "discord",
-        admin: bool = False,
-    ) -> Reply:
-        command, options = parse_command_line(self.deps.registry, line)
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor(platform, user, is_admin=admin),
-            community_id=community,
-            channel_id="ch",
-        )
-        return await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-
-    def plain(self, reply: Reply) -> str:
-        now = self.clock.now
-        parts = [reply.title or "", to_plain(reply.body, now)]
-        parts += [f"{f.name}: {to_plain(f.value, now)}" for f in reply.fields]
-        return "\n".join([*parts, to_plain(reply.footer, now)])
 
     async def rows(self, table: type) -> list:  # type: ignore[type-arg]
         async with self.deps.sessions() as session:
@@ -84,11 +55,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(engine: AsyncEngine, clock: FakeClock) -> Rig:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
-    deps = AppDeps(catalog=CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    return Rig(deps, clock)
+    deps = await deps_for(session_factory(engine), CATALOG, load_cogs(CommandRegistry()))
+    return Rig.of(deps, clock, platform="discord", community="A", channel="ch")
 
 
 async def seed(rig: Rig) -> int:

@@ -8,16 +8,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
-from bot.core.rich import to_plain
+from bot.core.commands import CommandRegistry
 from bot.deps import AppDeps
 from bot.store import repository
 from bot.store.crowd_models import ReportRow
 from bot.store.crowd_store import StoredReport
 from bot.store.engine import session_factory
 from bot.store.report_ledger import ReportLedger
+from bot.testing import TestAdapter, headline_text
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.helpers import catalog_for
@@ -45,15 +45,10 @@ async def say(
     roles: tuple[str, ...] = (),
     **options: str,
 ) -> str:
-    invocation = Invocation(
-        command=command,
-        options=options,
-        community_id=community,
-        channel_id="c1",
-        actor=Actor(platform="discord", user_id=user, is_admin=admin, roles=roles),
+    reply = await TestAdapter.of(deps, clock, platform="discord", channel="c1").invoke(
+        command, options, user=user, community=community, admin=admin, roles=roles
     )
-    reply = await dispatch(deps.registry, invocation, deps, clock.now)
-    return "\n".join([reply.title or "", to_plain(reply.body, clock.now)])
+    return headline_text(reply, clock.now)
 
 
 async def test_report_counts_once_per_user_and_tells_what_others_see(
@@ -72,6 +67,23 @@ async def test_report_counts_once_per_user_and_tells_what_others_see(
     assert "Thanks, report received" in await say(
         deps, clock, "report", service="openai"
     )  # new window
+
+
+async def test_a_repeat_counts_again_only_once_the_30_minute_window_has_passed(
+    deps: AppDeps, clock: FakeClock
+) -> None:
+    first_at = clock.now
+    assert "Thanks, report received" in await say(deps, clock, "report", service="openai")
+    for repeat_after in (timedelta(minutes=20), timedelta(minutes=29, seconds=59)):
+        clock.now = first_at + repeat_after
+        again = await say(deps, clock, "report", service="openai")
+        assert "Already counted" in again, repeat_after
+    # Just past the window the first report no longer covers the user: this one counts.
+    clock.now = first_at + timedelta(minutes=30, seconds=1)
+    assert "Thanks, report received" in await say(deps, clock, "report", service="openai")
+    async with deps.sessions() as session:
+        counted = (await session.exec(select(ReportRow.counted).order_by(col(ReportRow.at)))).all()
+    assert counted == [True, False, False, True]
 
 
 async def test_user_ids_are_stored_as_salted_hashes(deps: AppDeps, clock: FakeClock) -> None:

@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from bot.core import crowd
 from bot.core.alerts import EDIT, POST
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.commands import CommandRegistry
 from bot.core.crowd_codec import decode_crowd_memory
 from bot.core.early_warning import LEVEL_LABELS
 from bot.core.rich import to_plain
@@ -36,6 +36,7 @@ from bot.store.crowd_models import CrowdMemoryRow, EarlyWarningRow, ReportRow
 from bot.store.engine import session_factory
 from bot.store.models import AlertRow, DeliveryRow
 from bot.store.subscription_store import Scope
+from bot.testing import TestAdapter, headline_text
 from cogs import load_cogs
 from cogs.report import MAX_PER_COMMUNITY_PER_HOUR, MAX_PER_USER_PER_HOUR
 from tests.conftest import FakeClock
@@ -65,15 +66,15 @@ class Rig:
     elapsed: int = 0
 
     async def report(self, user: str, community: str, platform: str = "discord") -> str:
-        invocation = Invocation(
-            command="report",
-            options={"service": "openai", "what": "errors"},
-            actor=Actor(platform, user),
-            community_id=community,
-            channel_id=f"ch-{community}",
+        reply = await TestAdapter.of(self.deps, self.clock).invoke(
+            "report",
+            {"service": "openai", "what": "errors"},
+            platform=platform,
+            user=user,
+            community=community,
+            channel=f"ch-{community}",
         )
-        reply = await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-        return f"{reply.title or ''}\n{to_plain(reply.body, self.clock.now)}".strip()
+        return headline_text(reply, self.clock.now).strip()
 
     async def wait(self, seconds: int) -> None:
         """Let time pass: nudged evaluations every NUDGE_DELAY s, the tick and the outbox every

@@ -18,7 +18,7 @@ from bot.core.rich import rich
 from bot.deps import AppDeps
 from tests.conftest import FakeClock
 from tests.fakes.slack_server import Failure, FakeSlack
-from tests.test_slack_http import Harness, start_harness
+from tests.slack_harness import Harness, start_harness
 
 PUBLIC = "https://bot.example.com"
 

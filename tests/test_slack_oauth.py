@@ -42,7 +42,7 @@ from bot.store.slack_install_store import (
 from tests.conftest import FakeClock
 from tests.fakes.slack_server import CLIENT_ID, CLIENT_SECRET, FakeSlack, Grant
 from tests.helpers import write_catalog
-from tests.test_slack_http import SECRET, SLASH_BODY, signature
+from tests.slack_harness import SECRET, SLASH_BODY, signature
 
 PUBLIC = "https://bot.example.com"
 TEAM, OTHER = "T222", "T333"

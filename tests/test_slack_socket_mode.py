@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -195,3 +196,37 @@ def test_a_bot_token_in_place_of_the_app_token_is_a_config_error(tmp_path: Path)
     settings = Settings(_env_file=None, slack_bot_token="xoxb-1", slack_app_token="xoxb-wrong-kind")
     with pytest.raises(ConfigError, match="xapp"):
         create_slack_adapter(settings, object(), lambda: None, web_app=None)  # type: ignore[arg-type]
+
+
+async def test_a_refresh_requested_disconnect_reconnects_and_keeps_serving(bot: SocketBot) -> None:
+    assert bot.slack.socket_connections == 1
+    await bot.slack.send_disconnect("refresh_requested")
+    await bot.slack.wait_until(lambda: bot.slack.socket_connections == 2)
+    assert len(bot.slack.calls_to("apps.connections.open")) == 2
+    await bot.slack.close_socket(0)  # Slack closes the old one a little later
+    await bot.slack.wait_until(lambda: bot.slack.open_sockets == 1)
+    await bot.deliver(command_envelope(bot.slack, "env-9", "status openai"), responses=1)
+    assert bot.adapter.socket_mode is not None
+    assert bot.adapter.socket_mode.connected
+
+
+async def test_a_form_whose_trigger_expired_is_answered_with_text(
+    bot: SocketBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    seconds = [100.0]
+    bot.slack.clock = lambda: seconds[0]
+    bot.slack.holds["views.open"] = release = asyncio.Event()
+    envelope = command_envelope(bot.slack, "env-10", "workaround form openai")
+    await bot.slack.send_envelope(envelope)
+    await bot.slack.wait_until(lambda: bool(bot.slack.calls_to("views.open")))
+    seconds[0] += 3.5  # the bot took longer than Slack's 3 s to open the modal
+    release.set()
+    await bot.slack.wait_until(lambda: bot.slack.acked("env-10"))
+    await bot.adapter.app.wait_idle()
+    await bot.slack.wait_until(lambda: len(bot.slack.responses) >= 1)
+    [answer] = bot.slack.responses
+    assert answer["_hook"] == "env-10"
+    assert answer["text"]
+    [warning] = [r for r in caplog.records if "modal" in r.getMessage()]
+    assert warning.getMessage() == "could not open a Slack modal: expired_trigger_id"
+    assert warning.exc_info is None  # Slack's 3 s are routine: no traceback

@@ -12,7 +12,7 @@ from bot.adapters.console_render import render_reply as render_console
 from bot.adapters.discord.render import render_reply as render_discord
 from bot.charts.model import Chart, ReportSeries
 from bot.charts.service_chart import CACHE_KEY, ReportCharts
-from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, Tone, dispatch
+from bot.core.commands import CommandRegistry, Reply, Tone
 from bot.core.rich import Quoted, to_plain
 from bot.core.service_state import ServiceState, derive_state
 from bot.core.service_view import service_view
@@ -22,6 +22,7 @@ from bot.sources.catalog import parse_catalog
 from bot.store import detection_store, repository
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import session_factory
+from bot.testing import TestAdapter, reply_text
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.helpers import incident, snapshot
@@ -120,21 +121,12 @@ async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
 
 
 async def ask(deps: AppDeps, clock: FakeClock, **options: str) -> Reply:
-    invocation = Invocation(
-        command="status", options=options, actor=Actor("test", "u1"), community_id="c1"
-    )
-    return await dispatch(deps.registry, invocation, deps, clock.now)
-
-
-def text_of(reply: Reply, clock: FakeClock) -> str:
-    parts = [reply.title or "", to_plain(reply.body, clock.now)]
-    parts += [f"{f.name}: {to_plain(f.value, clock.now)}" for f in reply.fields]
-    return "\n".join(parts)
+    return await TestAdapter.of(deps, clock, community="c1").invoke("status", options)
 
 
 async def test_overview_lists_every_monitored_service(deps: AppDeps, clock: FakeClock) -> None:
     reply = await ask(deps, clock)
-    text = text_of(reply, clock)
+    text = reply_text(reply, clock.now)
     assert reply.title == "Service status"
     assert reply.tone is Tone.DANGER
     assert "1 of 4 services report problems." in text
@@ -148,7 +140,7 @@ async def test_overview_lists_every_monitored_service(deps: AppDeps, clock: Fake
 @pytest.mark.parametrize("name", ["openai", "GPT", "OpenAI API", "openai-api", "  gpt  "])
 async def test_detail_by_alias_or_name(deps: AppDeps, clock: FakeClock, name: str) -> None:
     reply = await ask(deps, clock, service=name)
-    text = text_of(reply, clock)
+    text = reply_text(reply, clock.now)
     assert reply.title == "OpenAI API status"
     assert reply.tone is Tone.DANGER
     assert "Major outage since 42 min ago" in text
@@ -171,7 +163,7 @@ async def test_shared_page_incident_hidden_from_healthy_sibling(
     deps: AppDeps, clock: FakeClock
 ) -> None:
     reply = await ask(deps, clock, service="chatgpt")
-    text = text_of(reply, clock)
+    text = reply_text(reply, clock.now)
     assert "Operational" in text
     assert "Incident" not in text
     assert "No open incidents" in text
@@ -196,7 +188,7 @@ async def test_probe_only_service_says_where_its_state_comes_from(
         )
         await session.commit()
     reply = await ask(deps, clock, service="mistral")
-    text = text_of(reply, clock)
+    text = reply_text(reply, clock.now)
     assert "Operational" in text
     assert "comes from our own API check" in text
     assert "No open incidents" not in text  # there is no official page to have incidents
@@ -209,19 +201,16 @@ async def test_unreadable_page_is_explained(deps: AppDeps, clock: FakeClock) -> 
         )
         await session.commit()
     reply = await ask(deps, clock, service="claude")
-    text = text_of(reply, clock)
+    text = reply_text(reply, clock.now)
     assert "Unknown (status page unreachable)" in text
     assert "that alone is not an outage" in text
     assert "Components (last known): 🟢 API" in text  # stale data is labelled as such
-    overview = text_of(await ask(deps, clock), clock)
+    overview = reply_text(await ask(deps, clock), clock.now)
     assert "2 status pages could not be read." in overview  # Anthropic, and Mistral unprobed
 
 
 async def test_help_lists_commands(deps: AppDeps, clock: FakeClock) -> None:
-    invocation = Invocation(
-        command="help", options={}, actor=Actor("test", "u1"), community_id="c1"
-    )
-    reply = await dispatch(deps.registry, invocation, deps, clock.now)
+    reply = await TestAdapter.of(deps, clock, community="c1").invoke("help")
     assert "/status — " in to_plain(reply.body, clock.now)
 
 
@@ -253,7 +242,7 @@ async def test_detail_attaches_the_24h_report_chart(deps: AppDeps, clock: FakeCl
         "Reports per 15 min over the last 24 h: peak 7 at 11:30 UTC, usual 0; "
         "official incident 11:18–now shaded"
     )
-    text = text_of(reply, clock)
+    text = reply_text(reply, clock.now)
     assert (
         "8 problem reports in the last 24 h. Busiest 15 min: 7 (usual 0), from 30 min ago" in text
     )
@@ -268,7 +257,7 @@ async def test_a_quiet_service_gets_no_chart(deps: AppDeps, clock: FakeClock) ->
     reply = await ask(deps, clock, service="chatgpt")  # no reports, no incident of its own
     assert reply.image_png is None
     assert reply.image_alt == ""
-    assert "No problem reports in the last 24 h." in text_of(reply, clock)
+    assert "No problem reports in the last 24 h." in reply_text(reply, clock.now)
 
 
 async def test_status_answers_without_the_chart_when_drawing_fails(
@@ -284,5 +273,5 @@ async def test_status_answers_without_the_chart_when_drawing_fails(
     assert reply.title == "OpenAI API status"
     assert not reply.ephemeral
     assert reply.image_png is None
-    assert "2 problem reports in the last 24 h." in text_of(reply, clock)
+    assert "2 problem reports in the last 24 h." in reply_text(reply, clock.now)
     assert "drawing the report chart of openai-api failed" in caplog.text

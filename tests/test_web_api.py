@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -12,13 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from bot.store import crowd_store
-from bot.web.api import openapi_document
+from tests.openapi_check import DOC, check_response
 from tests.web_seed import (
     EVIL_TITLE,
     EVIL_UPDATE,
@@ -26,39 +23,6 @@ from tests.web_seed import (
     add_a_plain_and_a_disguised_link,
     seeded_web,
 )
-
-DOC: dict[str, Any] = json.loads(openapi_document())
-REGISTRY = Registry().with_resource(
-    "urn:openapi", Resource.from_contents(DOC, default_specification=DRAFT202012)
-)
-ETAG = re.compile(r'^"[0-9a-f]{32}"$')
-TEMPLATES = [
-    (re.compile(r"^/api/v1/services/[^/]+/reports$"), "/api/v1/services/{service_id}/reports"),
-    (re.compile(r"^/api/v1/services/[^/]+$"), "/api/v1/services/{service_id}"),
-    (re.compile(r"^/api/v1/services$"), "/api/v1/services"),
-    (re.compile(r"^/api/v1/incidents$"), "/api/v1/incidents"),
-    (re.compile(r"^/api/v1/openapi\.json$"), "/api/v1/openapi.json"),
-]
-
-
-def _pointer(*parts: str) -> str:
-    return "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def check_response(path: str, status: int, body: bytes, headers: Any) -> Any:
-    """Validate a JSON response against the documented response of its path and status."""
-    template = next(t for pattern, t in TEMPLATES if pattern.match(path))
-    responses = DOC["paths"][template]["get"]["responses"]
-    assert str(status) in responses, f"{path} answered {status}, which is not documented"
-    assert headers["Content-Type"].startswith("application/json")
-    pointer = _pointer("paths", template, "get", "responses", str(status), "content")
-    schema = {"$ref": f"urn:openapi#/{pointer}/application~1json/schema"}
-    document = json.loads(body)
-    Draft202012Validator(schema, registry=REGISTRY).validate(document)
-    if status == 200:
-        assert ETAG.match(headers["ETag"]), headers.get("ETag")
-        assert headers["Cache-Control"]
-    return document
 
 
 async def fetch(seeded: Seeded, path: str, **kwargs: Any) -> tuple[int, bytes, Any]:

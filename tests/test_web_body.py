@@ -22,19 +22,19 @@ from bot.adapters.slack.http import MAX_BODY_BYTES
 from bot.app import open_app
 from bot.core.events import EventKind
 from bot.settings import Settings
-from bot.sources.fetch import HttpFetcher, new_http_session
-from bot.sources.poller import StatusPoller
-from bot.sources.probe import HttpProber
-from bot.store import repository
-from bot.store.engine import session_factory
-from bot.web.server import WebServer, create_web_app
-from bot.web.webhooks import MAX_WEBHOOK_BYTES, StatuspageWebhook
+from bot.web.server import WebServer
+from bot.web.webhooks import MAX_WEBHOOK_BYTES
 from tests.conftest import FakeClock
 from tests.fakes.slack_server import FakeSlack
-from tests.helpers import catalog_for, write_catalog
-from tests.test_slack_http import SECRET as SLACK_SECRET
-from tests.test_slack_http import signature
-from tests.test_webhook import INCIDENT_NOTIFICATION, SECRET, URL, events
+from tests.helpers import (
+    INCIDENT_NOTIFICATION,
+    WEBHOOK_SECRET,
+    statuspage_webhook_server,
+    stored_event_kinds,
+    write_catalog,
+)
+from tests.slack_harness import SECRET as SLACK_SECRET
+from tests.slack_harness import signature
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,29 +95,12 @@ async def post_in_two_writes(
 
 @pytest.fixture
 async def hook_server(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Server]:
-    catalog = catalog_for({"svc": URL})
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
-    async with new_http_session(user_agent="tests") as http:
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http),
-            prober=HttpProber(http),
-            clock=clock,
-        )
-        webhook = StatuspageWebhook(sources_by_secret={SECRET: URL}, ingest=poller.ingest_push)
-        app = create_web_app(clock=clock, webhook=webhook)
-        started = asyncio.Event()
-        app.middlewares.append(signalling(started))
-        server = WebServer(app, host="127.0.0.1", port=0)
-        await server.start()
+    started = asyncio.Event()
+    async with statuspage_webhook_server(
+        engine, clock, middlewares=[signalling(started)]
+    ) as server:
         assert server.bound_port is not None
-        try:
-            yield Server(server.bound_port, started)
-        finally:
-            await server.stop()
+        yield Server(server.bound_port, started)
 
 
 def large_notification(size: int) -> bytes:
@@ -132,9 +115,11 @@ async def test_a_150_kb_statuspage_push_in_two_segments_is_accepted(
 ) -> None:
     body = large_notification(150_000)
     assert len(body) > 150_000
-    status, answer = await post_in_two_writes(hook_server, f"/hooks/statuspage/{SECRET}", body)
+    status, answer = await post_in_two_writes(
+        hook_server, f"/hooks/statuspage/{WEBHOOK_SECRET}", body
+    )
     assert (status, json.loads(answer)) == (200, {"ok": True})
-    assert await events(engine) == [EventKind.INCIDENT_OPENED]
+    assert await stored_event_kinds(engine) == [EventKind.INCIDENT_OPENED]
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
@@ -142,20 +127,20 @@ async def test_a_push_over_the_cap_is_refused_with_413(
     hook_server: Server, engine: AsyncEngine, chunked: bool
 ) -> None:
     body = b" " * (MAX_WEBHOOK_BYTES + 10)
-    path = f"/hooks/statuspage/{SECRET}"
+    path = f"/hooks/statuspage/{WEBHOOK_SECRET}"
     status, _ = await post_in_two_writes(hook_server, path, body, chunked=chunked)
     assert status == 413
-    assert await events(engine) == []
+    assert await stored_event_kinds(engine) == []
 
 
 async def test_a_chunked_push_under_the_cap_is_accepted(
     hook_server: Server, engine: AsyncEngine
 ) -> None:
     body = large_notification(150_000)
-    path = f"/hooks/statuspage/{SECRET}"
+    path = f"/hooks/statuspage/{WEBHOOK_SECRET}"
     status, _ = await post_in_two_writes(hook_server, path, body, chunked=True)
     assert status == 200
-    assert await events(engine) == [EventKind.INCIDENT_OPENED]
+    assert await stored_event_kinds(engine) == [EventKind.INCIDENT_OPENED]
 
 
 @pytest.fixture

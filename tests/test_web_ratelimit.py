@@ -16,7 +16,7 @@ from bot.web.ratelimit import (
     retry_after_header,
 )
 from tests.conftest import FakeClock
-from tests.test_web_api import check_response
+from tests.openapi_check import check_response
 from tests.web_seed import seeded_web
 
 

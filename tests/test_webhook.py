@@ -14,49 +14,24 @@ from sqlmodel import select
 
 from bot.core.events import EventKind
 from bot.sources.catalog import parse_catalog
-from bot.sources.fetch import HttpFetcher, new_http_session
-from bot.sources.poller import StatusPoller
-from bot.sources.probe import HttpProber
-from bot.store import detection_store, repository
+from bot.sources.fetch import new_http_session
+from bot.store import repository
 from bot.store.engine import session_factory
 from bot.store.models import ComponentRow, IncidentRow, ServiceIncidentRow
 from bot.web.overview_queries import open_incidents
-from bot.web.server import WebServer, create_web_app
-from bot.web.webhooks import StatuspageWebhook, parse_webhook_secrets
+from bot.web.webhooks import parse_webhook_secrets
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import catalog_for, make_poller
+from tests.helpers import (
+    INCIDENT_NOTIFICATION,
+    WEBHOOK_SECRET,
+    WEBHOOK_SOURCE_URL,
+    make_poller,
+    statuspage_webhook_server,
+    stored_event_kinds,
+    webhook_server,
+)
 
-URL = "https://status.example.com/api/v2/summary.json"
-SECRET = "s3cret-0123456789abcdef"
-
-INCIDENT_NOTIFICATION = {
-    "meta": {
-        "unsubscribe": "https://status.example.com/?unsubscribe=x",
-        "documentation": "https://doers.statuspage.io",
-    },
-    "page": {
-        "id": "abc",
-        "status_indicator": "major",
-        "status_description": "Partial System Outage",
-    },
-    "incident": {
-        "id": "inc-42",
-        "name": "Elevated API errors",
-        "status": "investigating",
-        "impact": "major",
-        "created_at": "2026-11-27T11:58:00Z",
-        "shortlink": "https://stspg.io/x",
-        "incident_updates": [
-            {
-                "id": "u1",
-                "status": "investigating",
-                "body": "We are looking into it.",
-                "created_at": "2026-11-27T11:58:00Z",
-            }
-        ],
-    },
-}
 COMPONENT_NOTIFICATION = {
     "meta": {},
     "page": {"id": "abc"},
@@ -76,25 +51,8 @@ COMPONENT_NOTIFICATION = {
 
 @pytest.fixture
 async def hook(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    catalog = catalog_for({"svc": URL})
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
-    async with new_http_session(user_agent="tests") as http:
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http),
-            prober=HttpProber(http),
-            clock=clock,
-        )
-        webhook = StatuspageWebhook(sources_by_secret={SECRET: URL}, ingest=poller.ingest_push)
-        server = WebServer(create_web_app(clock=clock, webhook=webhook), host="127.0.0.1", port=0)
-        await server.start()
-        try:
-            yield f"http://127.0.0.1:{server.bound_port}/hooks/statuspage/", engine
-        finally:
-            await server.stop()
+    async with statuspage_webhook_server(engine, clock) as server:
+        yield f"http://127.0.0.1:{server.bound_port}/hooks/statuspage/", engine
 
 
 async def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
@@ -106,20 +64,16 @@ async def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
         return r.status, await r.json()
 
 
-async def events(engine: AsyncEngine, service_id: str = "svc") -> list[EventKind]:
-    async with session_factory(engine)() as session:
-        stored = await detection_store.events_for(session=session, service_id=service_id)
-    return [e.kind for e in stored]
-
-
 async def test_incident_notification_is_detected_at_once(hook: tuple[str, AsyncEngine]) -> None:
     base, engine = hook
-    status, answer = await post(base + SECRET, json.dumps(INCIDENT_NOTIFICATION).encode())
+    status, answer = await post(base + WEBHOOK_SECRET, json.dumps(INCIDENT_NOTIFICATION).encode())
     assert (status, answer) == (200, {"ok": True})
-    assert await events(engine) == [EventKind.INCIDENT_OPENED]
-    status, _ = await post(base + SECRET, json.dumps(INCIDENT_NOTIFICATION).encode())  # a retry
+    assert await stored_event_kinds(engine) == [EventKind.INCIDENT_OPENED]
+    status, _ = await post(
+        base + WEBHOOK_SECRET, json.dumps(INCIDENT_NOTIFICATION).encode()
+    )  # a retry
     assert status == 200
-    assert await events(engine) == [EventKind.INCIDENT_OPENED]  # once
+    assert await stored_event_kinds(engine) == [EventKind.INCIDENT_OPENED]  # once
     async with session_factory(engine)() as session:
         stored = (await session.exec(select(IncidentRow))).all()
     assert [(i.external_id, i.status, i.resolved_at) for i in stored] == [
@@ -129,9 +83,11 @@ async def test_incident_notification_is_detected_at_once(hook: tuple[str, AsyncE
 
 async def test_component_notification_updates_the_component(hook: tuple[str, AsyncEngine]) -> None:
     base, engine = hook
-    assert (await post(base + SECRET, json.dumps(COMPONENT_NOTIFICATION).encode()))[0] == 200
+    assert (await post(base + WEBHOOK_SECRET, json.dumps(COMPONENT_NOTIFICATION).encode()))[
+        0
+    ] == 200
     async with session_factory(engine)() as session:
-        source = await repository.get_source(session=session, url=URL)
+        source = await repository.get_source(session=session, url=WEBHOOK_SOURCE_URL)
         assert source is not None
         rows = (await session.exec(select(ComponentRow))).all()
     assert [(r.name, r.status) for r in rows] == [("API", "major_outage")]
@@ -141,11 +97,11 @@ async def test_component_notification_updates_the_component(hook: tuple[str, Asy
     ("path", "body", "status"),
     [
         ("wrong-secret-0123456789", json.dumps(INCIDENT_NOTIFICATION).encode(), 404),
-        (SECRET, b"{not json", 400),
-        (SECRET, b"[1, 2]", 400),
-        (SECRET, json.dumps({"meta": {}, "page": {}}).encode(), 400),
-        (SECRET, json.dumps({"incident": {"status": "investigating"}}).encode(), 400),
-        (SECRET, b"x" * 1_100_000, 413),
+        (WEBHOOK_SECRET, b"{not json", 400),
+        (WEBHOOK_SECRET, b"[1, 2]", 400),
+        (WEBHOOK_SECRET, json.dumps({"meta": {}, "page": {}}).encode(), 400),
+        (WEBHOOK_SECRET, json.dumps({"incident": {"status": "investigating"}}).encode(), 400),
+        (WEBHOOK_SECRET, b"x" * 1_100_000, 413),
     ],
 )
 async def test_bad_requests_store_nothing(
@@ -155,7 +111,7 @@ async def test_bad_requests_store_nothing(
     got, answer = await post(base + path, body)
     assert got == status
     assert "error" in answer
-    assert await events(engine) == []
+    assert await stored_event_kinds(engine) == []
 
 
 def test_secret_pairs_are_validated_without_echoing_secrets() -> None:
@@ -261,16 +217,11 @@ async def test_a_push_is_attributed_to_services_by_component_as_a_poll_is(
         poller = await make_poller(engine, clock, catalog, http)
         status.set_json(SUMMARY_PATH, page)
         await poller.poll_all()
-        webhook = StatuspageWebhook(sources_by_secret={SECRET: url}, ingest=poller.ingest_push)
-        server = WebServer(create_web_app(clock=clock, webhook=webhook), host="127.0.0.1", port=0)
-        await server.start()
-        try:
-            hook = f"http://127.0.0.1:{server.bound_port}/hooks/statuspage/{SECRET}"
+        async with webhook_server(clock, poller, url) as server:
+            hook = f"http://127.0.0.1:{server.bound_port}/hooks/statuspage/{WEBHOOK_SECRET}"
             assert (await post(hook, json.dumps(ACTIONS_NOTIFICATION).encode()))[0] == 200
-        finally:
-            await server.stop()
-    assert await events(engine, "github-copilot") == []
-    assert await events(engine, "github") == [
+    assert await stored_event_kinds(engine, "github-copilot") == []
+    assert await stored_event_kinds(engine, "github") == [
         EventKind.INCIDENT_OPENED,
         EventKind.COMPONENT_CHANGED,
     ]

@@ -7,32 +7,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.web import webhook_api
 from bot.web.server import WebServer, create_web_app
-from tests.test_webhooks_out import Rig, conforms, rig, strict_rig
+from tests.helpers import post_json
+from tests.openapi_check import conforms
+from tests.webhooks_rig import Rig, build_rig
 
-__all__ = ["rig", "strict_rig"]  # fixtures shared with test_webhooks_out
+rig = pytest.fixture(build_rig(allow_private=True))
+strict_rig = pytest.fixture(build_rig(allow_private=False))
+
+LONG_TOKEN = "admin-token-for-tests-0123456789abcdef"
 
 
 async def test_admin_api(rig: Rig) -> None:
-    web_app = create_web_app(clock=rig.clock)
-    policy = rig.deps.webhook_policy
-    assert policy is not None
-    webhook_api.install(
-        web_app,
-        webhook_api.WebhookApi(
-            sessions=rig.deps.sessions,
-            catalog=rig.deps.catalog,
-            clock=rig.clock,
-            policy=policy,
-            admin_token="admin-token-for-tests",
-        ),
-    )
-    server = WebServer(web_app, host="127.0.0.1", port=0)
-    await server.start()
-    base = f"http://127.0.0.1:{server.bound_port}/api/v1/webhooks"
-
     async def call(
         method: str, path: str = "", *, token: str | None = "admin-token-for-tests", **kw: object
     ) -> tuple[int, object]:
@@ -46,7 +35,7 @@ async def test_admin_api(rig: Rig) -> None:
             conforms(answer, "AdminError")  # every refusal in the documented shape
         return response.status, answer
 
-    try:
+    async with admin_server(rig, token="admin-token-for-tests") as base:
         assert (await call("GET", token=None))[0] == 401
         assert (await call("GET", token="nope"))[0] == 401
         assert (await call("POST", data=b"{not json"))[0] == 400
@@ -81,44 +70,22 @@ async def test_admin_api(rig: Rig) -> None:
         assert (await call("DELETE", f"/{created['id']}"))[0] == 204
         assert (await call("DELETE", f"/{created['id']}"))[0] == 404
         assert (await call("DELETE", "/abc"))[0] == 400
-    finally:
-        await server.stop()
     assert await rig.targets() == []
 
 
 async def test_admin_api_refuses_private_targets(strict_rig: Rig) -> None:
-    web_app = create_web_app(clock=strict_rig.clock)
-    assert strict_rig.deps.webhook_policy is not None
-    webhook_api.install(
-        web_app,
-        webhook_api.WebhookApi(
-            sessions=strict_rig.deps.sessions,
-            catalog=strict_rig.deps.catalog,
-            clock=strict_rig.clock,
-            policy=strict_rig.deps.webhook_policy,
-            admin_token="t0ken-for-tests",
-        ),
-    )
-    server = WebServer(web_app, host="127.0.0.1", port=0)
-    await server.start()
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"http://127.0.0.1:{server.bound_port}/api/v1/webhooks",
-                json={"url": "http://169.254.169.254/latest", "services": ["claude"]},
-                headers={"Authorization": "Bearer t0ken-for-tests"},
-            ) as response,
-        ):
-            assert response.status == 422
-            assert "private network" in (await response.json())["error"]["message"]
-    finally:
-        await server.stop()
+    async with admin_server(strict_rig, token="t0ken-for-tests") as url:
+        body = {"url": "http://169.254.169.254/latest", "services": ["claude"]}
+        status, answer = await post_json(url, body, token="t0ken-for-tests")
+    assert status == 422
+    assert "private network" in answer["error"]["message"]
     assert await strict_rig.targets() == []
 
 
 @asynccontextmanager
-async def admin_server(rig: Rig, **web_options: Any) -> AsyncIterator[str]:
+async def admin_server(
+    rig: Rig, *, token: str = LONG_TOKEN, **web_options: Any
+) -> AsyncIterator[str]:
     """The admin API mounted on the bot's web application (public limiter, trusted proxies)."""
     web_app = create_web_app(clock=rig.clock, deps=rig.deps, **web_options)
     assert rig.deps.webhook_policy is not None
@@ -129,7 +96,7 @@ async def admin_server(rig: Rig, **web_options: Any) -> AsyncIterator[str]:
             catalog=rig.deps.catalog,
             clock=rig.clock,
             policy=rig.deps.webhook_policy,
-            admin_token=LONG_TOKEN,
+            admin_token=token,
         ),
     )
     server = WebServer(web_app, host="127.0.0.1", port=0)
@@ -138,9 +105,6 @@ async def admin_server(rig: Rig, **web_options: Any) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.bound_port}/api/v1/webhooks"
     finally:
         await server.stop()
-
-
-LONG_TOKEN = "admin-token-for-tests-0123456789abcdef"
 
 
 async def get_list(url: str, token: str, client: str | None = None) -> tuple[int, dict[str, Any]]:

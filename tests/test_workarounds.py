@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given
@@ -13,20 +12,14 @@ from sqlmodel import select
 
 from bot.core.alert_render import AlertView, render_alert
 from bot.core.commands import (
-    Actor,
     CommandRegistry,
-    Invocation,
-    Reply,
     UserFacingError,
-    dispatch,
 )
 from bot.core.rich import Link, Quoted, to_plain
-from bot.core.textcommand import parse_command_line
-from bot.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import repository
 from bot.store.community_models import WorkaroundRow, WorkaroundVoteRow
 from bot.store.engine import session_factory
+from bot.testing import TestAdapter, deps_for
 from cogs import load_cogs
 from cogs.workaround import check_link
 from tests.conftest import FakeClock
@@ -54,36 +47,8 @@ CATALOG = parse_catalog(
 INJECTION = "@everyone <script>alert(1)</script> **bold** [x](javascript:alert(1)) <@&42>"
 
 
-@dataclass
-class Rig:
-    deps: AppDeps
+class Rig(TestAdapter):
     clock: FakeClock
-
-    async def run(
-        self,
-        line: str,
-        *,
-        user: str = "u1",
-        community: str = "A",
-        platform: str = "discord",
-        admin: bool = False,
-    ) -> Reply:
-        command, options = parse_command_line(self.deps.registry, line)
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=Actor(platform, user, is_admin=admin),
-            community_id=community,
-            channel_id="ch",
-        )
-        return await dispatch(self.deps.registry, invocation, self.deps, self.clock.now)
-
-    async def text(self, line: str, **kwargs: object) -> str:
-        reply = await self.run(line, **kwargs)  # type: ignore[arg-type]
-        parts = [reply.title or "", to_plain(reply.body, self.clock.now)]
-        parts += [f"{f.name}: {to_plain(f.value, self.clock.now)}" for f in reply.fields]
-        parts.append(to_plain(reply.footer, self.clock.now))
-        return "\n".join(parts)
 
     async def add(self, text: str, **kwargs: object) -> int:
         reply = await self.run(f"workaround add openai {text}", **kwargs)  # type: ignore[arg-type]
@@ -94,11 +59,8 @@ class Rig:
 
 @pytest.fixture
 async def rig(engine: AsyncEngine, clock: FakeClock) -> Rig:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
-    deps = AppDeps(catalog=CATALOG, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    return Rig(deps, clock)
+    deps = await deps_for(session_factory(engine), CATALOG, load_cogs(CommandRegistry()))
+    return Rig.of(deps, clock, platform="discord", community="A", channel="ch")
 
 
 async def test_shared_across_communities_and_platforms(rig: Rig) -> None:

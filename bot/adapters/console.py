@@ -11,15 +11,8 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from bot.adapters.console_render import render_reply
-from bot.core.commands import (
-    Actor,
-    CommandRegistry,
-    Invocation,
-    UserFacingError,
-    dispatch,
-    error_reply,
-)
-from bot.core.textcommand import MAX_LINE_LENGTH, parse_command_line
+from bot.core.commands import Actor, CommandRegistry
+from bot.core.textcommand import MAX_LINE_LENGTH, answer_line
 from bot.core.timeutil import Clock
 from bot.deps import AppDeps
 
@@ -94,19 +87,15 @@ class ConsoleAdapter:
 
     async def answer(self, line: str) -> str:
         """The rendered reply to one command line."""
-        now = self._clock()
-        try:
-            command, options = parse_command_line(self._registry, line)
-        except UserFacingError as exc:
-            return render_reply(error_reply(*exc.text), now)
-        invocation = Invocation(
-            command=command,
-            options=options,
+        reply = await answer_line(
+            self._registry,
+            line,
             actor=Actor(platform="console", user_id="console", display_name="you", is_admin=True),
             community_id="console",
             channel_id="console",
+            deps=self._deps,
+            now=self._clock(),
         )
-        reply = await dispatch(self._registry, invocation, self._deps, now)
         return render_reply(reply, self._clock())
 
 

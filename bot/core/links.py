@@ -25,12 +25,13 @@ def plain_link_host(link: str) -> str | None:
     host = parts.hostname
     if parts.scheme.casefold() not in {"http", "https"} or host is None or "@" in parts.netloc:
         return None
-    if _HOST_NAME.match(host) or _is_ip(host):
+    if _HOST_NAME.match(host) or is_ip_address(host):
         return host
     return None
 
 
-def _is_ip(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address as written (no brackets, no port)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

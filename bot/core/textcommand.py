@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import shlex
+from datetime import datetime
+from typing import Any
 
-from bot.core.commands import CommandRegistry, OptionKind, UserFacingError
+from bot.core.commands import (
+    Actor,
+    CommandRegistry,
+    Invocation,
+    OptionKind,
+    Reply,
+    UserFacingError,
+    dispatch,
+    error_reply,
+)
 from bot.core.rich import Quoted
 from bot.core.text import clean_user_text
 
@@ -53,3 +64,31 @@ def parse_command_line(registry: CommandRegistry, line: str) -> tuple[str, dict[
         extra = clean_user_text(" ".join(positional), 60)
         raise UserFacingError("I didn't understand “", Quoted(extra), f"”. Try /help {spec.name}.")
     return name, options
+
+
+async def answer_line(
+    registry: CommandRegistry,
+    line: str,
+    *,
+    actor: Actor,
+    community_id: str,
+    channel_id: str | None,
+    deps: Any,
+    now: datetime,
+) -> Reply:
+    """The reply to one typed line: parse it, then dispatch. Never raises.
+
+    A line that does not parse gets the same friendly private answer as any other refusal.
+    """
+    try:
+        command, options = parse_command_line(registry, line)
+    except UserFacingError as exc:
+        return error_reply(*exc.text)
+    invocation = Invocation(
+        command=command,
+        options=options,
+        actor=actor,
+        community_id=community_id,
+        channel_id=channel_id,
+    )
+    return await dispatch(registry, invocation, deps, now)

@@ -12,6 +12,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from bot.core.links import is_ip_address
 from bot.core.timeutil import Clock
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -100,20 +101,12 @@ def client_address(
     if not trusted or not _is_trusted(address, trusted) or not forwarded_for:
         return address
     for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
-        if not _is_ip(hop):
+        if not is_ip_address(hop):
             return address  # a garbled header: fall back to the proxy itself
         address = hop
         if not _is_trusted(hop, trusted):
             return hop
     return address
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:

@@ -1,6 +1,8 @@
 """A fake Discord on loopback (REST + gateway websocket) for the real discord.py client.
 
-Message bodies get two of Discord's checks (`tests.fakes.discord_form_body`).
+Every body that makes or edits a message is checked as Discord checks it
+(`tests.fakes.discord_form_body`, which names the API version it follows); listings carry no
+nonce, and a message gets one thread at most, as on Discord.
 Every REST call is recorded; tests queue 429s (Retry-After, X-RateLimit-*) or 5xx answers,
 dispatch gateway events such as INTERACTION_CREATE, and drop the gateway connection. Chaos
 tests set ``inject`` to decide, per request, on an error answer or a dropped connection.
@@ -14,14 +16,24 @@ import itertools
 import json
 import math
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from tests.fakes.discord_form_body import form_body_error
+from tests.fakes.discord_commands import command_list_error
+from tests.fakes.discord_form_body import (
+    callback_errors,
+    invalid_form_body,
+    message_errors,
+    thread_name_errors,
+)
+from tests.fakes.discord_gateway import FakeGateway
+from tests.fakes.discord_interactions import InteractionLedger
+from tests.fakes.discord_rate_limits import add_rate_limit_headers
 
 API_PREFIX = "/api/v10"
 APPLICATION_ID = "290926444748734465"
@@ -43,6 +55,8 @@ class Call:
     json: Any
     files: tuple[str, ...]
     headers: dict[str, str]
+    uploads: tuple[str, ...] = ()
+    """Multipart field names of the uploaded files (``files[0]``, ...)."""
 
 
 @dataclass(slots=True)
@@ -65,24 +79,20 @@ Injected = Failure | str | None
 """What `FakeDiscord.inject` decides for a request: an error answer, a drop, or nothing."""
 
 
-@dataclass(slots=True)
-class _Gateway:
-    sockets: list[web.WebSocketResponse] = field(default_factory=list)
-    sequence: int = 0
-    identifies: int = 0
-    resumes: int = 0
-    heartbeats: int = 0
-    invalidations: int = 0
-    resumable: bool = True
-    dispatched: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
-    """Every `dispatch` of the session (sequence, event, data): a RESUME replays those missed."""
-
-
 class FakeDiscord:
     """The fake server; use as ``async with FakeDiscord() as discord: ...``."""
 
-    def __init__(self, *, guild_ids: tuple[str, ...] = (GUILD_ID,)) -> None:
+    def __init__(
+        self,
+        *,
+        guild_ids: tuple[str, ...] = (GUILD_ID,),
+        now: Callable[[], float] = time.monotonic,
+        token: str | None = None,
+    ) -> None:
+        """``now`` is the clock of the 3 s interaction window and of heartbeats (a test's own,
+        to move past them without waiting); ``token``, when given, is the only one accepted."""
         self.guild_ids = guild_ids
+        self.token = token
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
@@ -91,10 +101,12 @@ class FakeDiscord:
         }
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.interaction_messages: dict[str, dict[str, Any]] = {}
-        self.gateway = _Gateway()
-        self.gateway_up = asyncio.Event()
+        self.interactions = InteractionLedger(now)
+        self.gateway = FakeGateway(
+            ready_events=self._ready_events, notify=self._notify, now=now, token=token
+        )
+        self.gateway_up = self.gateway.up
         """Cleared: new gateway connections wait (an outage); REST keeps answering."""
-        self.gateway_up.set()
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -105,7 +117,7 @@ class FakeDiscord:
 
     async def __aenter__(self) -> Self:
         app = web.Application()
-        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/gateway", self.gateway.serve)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -174,6 +186,10 @@ class FakeDiscord:
             lambda: self.gateway.identifies >= identifies and self.gateway.resumes >= resumes
         )
 
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Until ``predicate`` holds, checked after each REST call and gateway op (5 s at most)."""
+        await self._wait(predicate)
+
     async def _wait(self, predicate: Callable[[], bool]) -> None:
         async with asyncio.timeout(5):
             async with self._changed:
@@ -185,98 +201,57 @@ class FakeDiscord:
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a gateway DISPATCH to every connected client (kept for a RESUME to replay)."""
-        connected = [ws for ws in self.gateway.sockets if not ws.closed]
-        if not connected:  # nobody connected: Discord keeps it for the session
-            self.gateway.sequence += 1
-            self.gateway.dispatched.append((self.gateway.sequence, event, data))
-        for ws in connected:
-            await self._send(ws, event, data)
-            self.gateway.dispatched.append((self.gateway.sequence, event, data))
+        if event == "INTERACTION_CREATE":  # its 3 s to answer start now
+            self.interactions.created(data)
+        await self.gateway.dispatch(event, data)
 
     async def dispatch_unparsable(self) -> None:
         """Send a GUILD_CREATE without an id, which discord.py's parser raises on."""
         await self.dispatch("GUILD_CREATE", {"unavailable": False, "name": "no id"})
 
     async def drop(self, code: int = 4000, *, resumable: bool = True) -> None:
-        """Close every gateway connection, as Discord does on an internal error.
+        """Close every gateway connection (see `FakeGateway.drop`)."""
+        await self.gateway.drop(code, resumable=resumable)
 
-        ``resumable=False`` ends the session too (as with 4009, session timed out): a RESUME is
-        then answered with INVALID_SESSION and the client must IDENTIFY again."""
-        self.gateway.resumable = self.gateway.resumable and resumable
-        for ws in list(self.gateway.sockets):
-            await ws.close(code=code, message=b"dropped by test")
-
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        await self.gateway_up.wait()
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.gateway.sockets.append(ws)
-        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45_000}, "s": None, "t": None})
-        try:
-            async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
-                    continue
-                payload = json.loads(msg.data)
-                await self._gateway_op(ws, payload["op"], payload.get("d"))
-        finally:
-            self.gateway.sockets.remove(ws)
-        return ws
-
-    async def _gateway_op(self, ws: web.WebSocketResponse, op: int, data: Any) -> None:
-        if op == 1:
-            self.gateway.heartbeats += 1
-            await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
-        elif op == 2:
-            self.gateway.identifies += 1
-            self.gateway.resumable, self.gateway.dispatched = True, []
-            shard = data.get("shard") or [0, 1]
-            await self._send(ws, "READY", self._ready(shard))
-            for guild_id in self.guild_ids:
-                await self._send(ws, "GUILD_CREATE", guild_payload(guild_id))
-            await self._notify()
-        elif op == 6 and not self.gateway.resumable:
-            self.gateway.invalidations += 1
-            await ws.send_json({"op": 9, "d": False, "s": None, "t": None})
-            await self._notify()
-        elif op == 6:
-            self.gateway.resumes += 1
-            for sequence, event, missed in self.gateway.dispatched:
-                if sequence > (data.get("seq") or 0):
-                    await ws.send_json({"op": 0, "t": event, "s": sequence, "d": missed})
-            await self._send(ws, "RESUMED", {})
-            await self._notify()
-
-    async def _send(self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
-        self.gateway.sequence += 1
-        await ws.send_json({"op": 0, "t": event, "s": self.gateway.sequence, "d": data})
-
-    def _ready(self, shard: list[int]) -> dict[str, Any]:
+    def _ready_events(self, shard: list[int]) -> list[tuple[str, dict[str, Any]]]:
         guilds = [{"id": g, "unavailable": True} for g in self.guild_ids]
-        return OBJECTS["ready"] | {
+        ready = OBJECTS["ready"] | {
             "user": BOT_USER,
             "guilds": guilds,
             "resume_gateway_url": self.gateway_url,
             "shard": shard,
         }
+        return [("READY", ready)] + [("GUILD_CREATE", guild_payload(g)) for g in self.guild_ids]
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
-        body, files = await _read_body(request)
-        call = Call(request.method, path, dict(request.query), body, files, dict(request.headers))
+        body, files, uploads = await _read_body(request)
+        call = Call(
+            request.method, path, dict(request.query), body, files, dict(request.headers), uploads
+        )
         self.calls.append(call)
         try:
-            injected = self.inject(call) if self.inject is not None else None
-            if isinstance(injected, Failure):
-                return _json(injected.body, status=injected.status, headers=injected.headers)
-            if injected == DROP_BEFORE:
-                return _dropped(request)
-            failure = self._failure_for(call)
-            if failure is not None:
-                return _json(failure.body, status=failure.status, headers=failure.headers)
-            answer = await self._route(call)
-            return _dropped(request) if injected == DROP_AFTER else answer
+            return await self._answer(request, call)
         finally:
             await self._notify()
+
+    async def _answer(self, request: web.Request, call: Call) -> web.StreamResponse:
+        # Interaction callbacks and webhooks are authorised by the token in their path.
+        by_path = call.path.startswith(("/interactions/", "/webhooks/"))
+        if self.token and not by_path and call.headers.get("Authorization") != f"Bot {self.token}":
+            return _error(401, 0, "401: Unauthorized")
+        injected = self.inject(call) if self.inject is not None else None
+        if isinstance(injected, Failure):
+            return _json(injected.body, status=injected.status, headers=injected.headers)
+        if injected == DROP_BEFORE:
+            return _dropped(request)
+        failure = self._failure_for(call)
+        if failure is not None:
+            return _json(failure.body, status=failure.status, headers=failure.headers)
+        answer = await self._route(call)
+        # Scripted answers above keep exactly the headers their test chose.
+        add_rate_limit_headers(answer, call.method, call.path)
+        return _dropped(request) if injected == DROP_AFTER else answer
 
     def _failure_for(self, call: Call) -> Failure | None:
         for failure in self.failures:
@@ -297,13 +272,19 @@ class FakeDiscord:
             return _json(OBJECTS["application"])
         if match := re.fullmatch(r"/applications/\d+(?:/guilds/(\d+))?/commands", p):
             scope = match.group(1) or "global"
+            if m == "PUT" and (bad := command_list_error(call.json)):
+                return _json(bad, status=400)
             if m == "PUT":
                 stamp = {"application_id": APPLICATION_ID, "version": "1"}
                 self.commands[scope] = [{**c, **stamp, "id": self._id()} for c in call.json]
             return _json(self.commands.get(scope, []))
         if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p):
+            if bad := callback_errors(call.json, call.uploads):
+                return _json(invalid_form_body(bad), status=400)
             return self._callback(match.group(1), match.group(2), call.json)
         if match := re.fullmatch(r"/webhooks/\d+/([^/]+)(/messages/@original)?", p):
+            if m in ("POST", "PATCH") and (bad := message_errors(call.json, call.uploads)):
+                return _json(invalid_form_body(bad), status=400)
             return self._webhook(m, match.group(1), bool(match.group(2)), call.json)
         if match := re.fullmatch(r"/channels/(\d+)", p):
             channel = self.channels.get(match.group(1))
@@ -313,7 +294,7 @@ class FakeDiscord:
         if match := re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?(/threads)?", p):
             return self._channel_messages(call, match.group(1), match.group(2), match.group(3))
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/threads", p)):
-            return self._forum_post(match.group(1), call.json)
+            return self._forum_post(match.group(1), call)
         if m == "GET" and (match := re.fullmatch(r"/guilds/(\d+)/threads/active", p)):
             return self._active_threads(match.group(1))
         return _error(404, 0, f"fake Discord has no {m} {p}")
@@ -334,6 +315,8 @@ class FakeDiscord:
 
     def _callback(self, interaction_id: str, token: str, body: dict[str, Any]) -> web.Response:
         kind = body["type"]
+        if refused := self.interactions.callback(interaction_id, token, kind):
+            return _json(refused[1], status=refused[0])
         data = body.get("data") or {}
         message = None
         if kind in (4, 5):
@@ -352,6 +335,8 @@ class FakeDiscord:
     def _webhook(
         self, method: str, token: str, original: bool, body: dict[str, Any]
     ) -> web.Response:
+        if refused := self.interactions.webhook(token):
+            return _json(refused[1], status=refused[0])
         if not original and method == "POST":
             message = self._message(CHANNEL_ID, body)
             self.interaction_messages.setdefault(token, message)
@@ -372,19 +357,25 @@ class FakeDiscord:
         if channel_id not in self.channels:
             return _error(404, 10003, "Unknown Channel")
         stored = self.messages.setdefault(channel_id, [])
-        if call.method in ("POST", "PATCH") and not threads and (bad := form_body_error(call.json)):
-            return _json(bad, status=400)
+        if call.method in ("POST", "PATCH"):
+            bad = (
+                thread_name_errors(call.json)
+                if threads
+                else message_errors(call.json, call.uploads)
+            )
+            if bad:
+                return _json(invalid_form_body(bad), status=400)
         if call.method == "GET" and message_id is None:
             limit = int(call.query.get("limit", "50"))
-            return _json(list(reversed(stored))[:limit])
+            return _json([_as_listed(x) for x in reversed(stored)][:limit])
         if call.method == "POST" and message_id is None:
             if self.channels[channel_id].get("type") in (15, 16):  # forum and media channels
                 return _error(400, 50008, "Cannot send messages in a non-text channel")
             nonce = call.json.get("nonce")
             if call.json.get("enforce_nonce") and nonce and self.honour_nonces:
-                for existing in stored:
-                    if existing["nonce"] == nonce:
-                        return _json(existing)
+                for earlier in stored:
+                    if earlier.get("nonce") == nonce:
+                        return _json(earlier)
             message = self._message(channel_id, call.json)
             stored.append(message)
             return _json(message)
@@ -392,12 +383,13 @@ class FakeDiscord:
         if existing is None:
             return _error(404, 10008, "Unknown Message")
         if call.method == "GET" and not threads:
-            return _json(existing)
+            return _json(_as_listed(existing))
         if call.method == "PATCH" and not threads:
             _edit(existing, call.json)
             return _json(existing)
         if call.method == "POST" and threads:
-            # A thread started from a message has the message's id.
+            if existing["id"] in self.channels:  # a thread started from a message has its id
+                return _error(400, 160004, "A thread has already been created for this message")
             return _json(self._thread(existing["id"], channel_id, call.json), status=201)
         return _error(405, 0, "method not allowed")
 
@@ -417,12 +409,16 @@ class FakeDiscord:
         ]
         return _json({"threads": threads, "members": []})
 
-    def _forum_post(self, channel_id: str, body: dict[str, Any]) -> web.Response:
+    def _forum_post(self, channel_id: str, call: Call) -> web.Response:
+        body = call.json
         forum = self.channels.get(channel_id)
         if forum is None:
             return _error(404, 10003, "Unknown Channel")
-        if bad := form_body_error(body.get("message")):
-            return _json(bad, status=400)
+        bad = thread_name_errors(body)
+        if starter_errors := message_errors(body.get("message"), call.uploads):
+            bad["message"] = starter_errors
+        if bad:
+            return _json(invalid_form_body(bad), status=400)
         thread_id = self._id()
         thread = self._thread(thread_id, channel_id, body)
         starter = self._message(thread_id, body.get("message") or {}, message_id=thread_id)
@@ -430,10 +426,12 @@ class FakeDiscord:
         return _json({**thread, "message": starter}, status=201)
 
 
-async def _read_body(request: web.Request) -> tuple[Any, tuple[str, ...]]:
+async def _read_body(request: web.Request) -> tuple[Any, tuple[str, ...], tuple[str, ...]]:
+    """The JSON body, the uploaded files' names and their multipart field names."""
     if request.content_type.startswith("multipart/"):
         payload: Any = None
         files: list[str] = []
+        uploads: list[str] = []
         reader = await request.multipart()
         async for part in reader:
             name = getattr(part, "name", None)
@@ -441,12 +439,13 @@ async def _read_body(request: web.Request) -> tuple[Any, tuple[str, ...]]:
                 payload = json.loads(await part.text())  # type: ignore[union-attr]
             else:
                 files.append(getattr(part, "filename", None) or str(name))
+                uploads.append(str(name))
                 await part.read()  # type: ignore[union-attr]
-        return payload, tuple(files)
+        return payload, tuple(files), tuple(uploads)
     if request.can_read_body:
         text = await request.text()
-        return (json.loads(text) if text else None), ()
-    return None, ()
+        return (json.loads(text) if text else None), (), ()
+    return None, (), ()
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -463,6 +462,12 @@ def _dropped(request: web.Request) -> web.Response:
     if request.transport is not None:
         request.transport.close()
     return web.Response(status=204)
+
+
+def _as_listed(message: dict[str, Any]) -> dict[str, Any]:
+    # Discord echoes a nonce only in the answer to the create (and its gateway event); a
+    # message read back later has none, so nothing may rely on finding it there.
+    return {k: v for k, v in message.items() if k != "nonce"}
 
 
 def _edit(message: dict[str, Any], body: dict[str, Any]) -> None:

@@ -3,6 +3,12 @@
 The real slack_sdk clients talk to it (``AsyncWebClient(base_url=fake.api_url)``); every call is
 recorded with its method, parameters and token, and tests can script errors and 429s per method.
 Chaos tests set ``inject`` to decide, per call, on an error answer or a dropped connection.
+
+It is as strict as Slack: tokens are checked, blocks, metadata and modals are validated with
+slack_sdk's own models (`tests.fakes.slack_rules`), trigger_ids expire after 3 s and response_urls
+after 5 uses or 30 minutes, history comes in pages, chat.postEphemeral needs channel membership.
+What Slack accepts but our product must never do (a message without a ``text`` fallback) lands
+in ``violations``, and leaving the fake with any fails the test.
 """
 
 from __future__ import annotations
@@ -12,12 +18,21 @@ import base64
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.slack_rules import (
+    Lifetimes,
+    history_page,
+    message_refusal,
+    token_refusal,
+    view_refusal,
+)
 
 TEAM_ID = "T111"
 BOT_USER_ID = "UBOT"
@@ -108,6 +123,19 @@ class FakeSlack:
     inject: Callable[[ApiCall], Injected] | None = None
     holds: dict[str, asyncio.Event] = field(default_factory=dict)
     """Method → an event: calls of that method are answered only once the test sets it."""
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for trigger_id and response_url lifetimes; tests inject a fake one."""
+    revoked_tokens: set[str] = field(default_factory=set)
+    """Tokens Slack no longer accepts (``token_revoked``)."""
+    outside_channels: set[str] = field(default_factory=set)
+    """Channels the bot is not a member of: chat.postEphemeral there fails with not_in_channel."""
+    history_page_size: int | None = None
+    """At most this many messages a page, whatever ``limit`` asks (Slack may return fewer)."""
+    violations: list[str] = field(default_factory=list)
+    """Things Slack accepts but our product must never do; non-empty fails the test on exit."""
+    socket_connections: int = 0
+    """How many Socket Mode websockets the app has opened so far."""
+    _lifetimes: Lifetimes = field(default_factory=Lifetimes)
     _runner: web.AppRunner | None = None
     _port: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -138,6 +166,8 @@ class FakeSlack:
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if exc is None and self.violations:
+            raise AssertionError(f"the product did what Slack discourages: {self.violations}")
 
     # --- addresses ------------------------------------------------------------------------
 
@@ -155,8 +185,17 @@ class FakeSlack:
         return f"ws://127.0.0.1:{self._port}/socket"
 
     def response_url(self, name: str = "r1") -> str:
-        """A response_url for payloads; what is posted to it lands in `responses`."""
+        """A response_url for payloads; what is posted to it lands in `responses`.
+
+        Its 30 minutes start at the first call for a name (the interaction that carries it).
+        """
+        self._lifetimes.issue_hook(name, self.clock())
         return f"{self.base}/respond/{name}"
+
+    def trigger_id(self, name: str) -> str:
+        """A trigger_id issued now, as in an interaction payload: it opens one modal within 3 s."""
+        self._lifetimes.issue_trigger(name, self.clock())
+        return name
 
     # --- scripting and inspection -----------------------------------------------------------
 
@@ -189,6 +228,9 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         call = ApiCall(method=method, params=params, token=token)
         self.calls.append(call)
+        if (refused := token_refusal(method, token, self.revoked_tokens)) is not None:
+            await self._notify()
+            return web.json_response(refused)
         if (hold := self.holds.get(method)) is not None:
             await self._notify()
             await hold.wait()
@@ -241,9 +283,17 @@ class FakeSlack:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": {"id": params.get("user"), "team_id": self.team_id, **user}}
 
+    def _message_refusal(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        if refused := message_refusal(params):
+            return refused
+        if params.get("blocks") and not params.get("text"):
+            # Slack posts it, but notifications and screen readers get nothing to show.
+            self.violations.append(f"{method} without a text fallback")
+        return None
+
     def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        if bad := _duplicate_action_ids(_as_list(params.get("blocks"))):
-            return bad
+        if refused := self._message_refusal("chat.postMessage", params):
+            return refused
         ts = f"1700000000.{next(self._ts):06d}"
         channel = str(params.get("channel"))
         metadata = params.get("metadata")
@@ -262,8 +312,8 @@ class FakeSlack:
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
 
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        if bad := _duplicate_action_ids(_as_list(params.get("blocks"))):
-            return bad
+        if refused := self._message_refusal("chat.update", params):
+            return refused
         for message in self.messages:
             if message.channel == params.get("channel") and message.ts == params.get("ts"):
                 message.text = str(params.get("text", ""))
@@ -275,14 +325,7 @@ class FakeSlack:
         wanted = [
             m for m in self.messages if m.channel == params.get("channel") and m.thread_ts is None
         ]
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in {"1", "true"}
-        out = []
-        for m in reversed(wanted[-int(params.get("limit", 100)) :]):
-            item: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text}
-            if with_metadata and m.metadata is not None:
-                item["metadata"] = m.metadata
-            out.append(item)
-        return {"ok": True, "messages": out, "has_more": False}
+        return self._page(list(reversed(wanted)), params)  # newest first, as Slack answers
 
     def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         parent = params.get("ts")
@@ -291,22 +334,39 @@ class FakeSlack:
             for m in self.messages
             if m.channel == params.get("channel") and (m.ts == parent or m.thread_ts == parent)
         ]
+        if not wanted:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(wanted, params)  # the parent, then replies oldest first
+
+    def _page(self, messages: list[StoredMessage], params: dict[str, Any]) -> dict[str, Any]:
         with_metadata = str(params.get("include_all_metadata", "")).lower() in {"1", "true"}
-        out = []
-        for m in wanted[: int(params.get("limit", 100))]:
+        items = []
+        for m in messages:
             item: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text}
             if with_metadata and m.metadata is not None:
                 item["metadata"] = m.metadata
-            out.append(item)
-        return {"ok": True, "messages": out, "has_more": False}
+            items.append(item)
+        return history_page(items, params, self.history_page_size)
 
     def _m_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
 
     def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("user"):
+            return {"ok": False, "error": "user_not_found"}
+        if refused := self._message_refusal("chat.postEphemeral", params):
+            return refused
+        if params.get("channel") in self.outside_channels:
+            return {"ok": False, "error": "not_in_channel"}
         return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
 
     def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        trigger = str(params.get("trigger_id") or "")
+        if error := self._lifetimes.trigger_error(trigger, self.clock()):
+            return {"ok": False, "error": error}
+        if refused := view_refusal(params.get("view")):
+            return refused
+        self._lifetimes.use_trigger(trigger)
         return {"ok": True, "view": {"id": "V111"}}
 
     def _m_oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -362,8 +422,17 @@ class FakeSlack:
     # --- response_url hooks -------------------------------------------------------------------
 
     async def _respond(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if error := self._lifetimes.use_hook(name, self.clock()):
+            return web.Response(status=404, text=error)
         body = await request.json()
-        body["_hook"] = request.match_info["name"]
+        if body.get("blocks") is not None and (
+            refused := message_refusal({"channel": name, **body})
+        ):
+            return web.Response(status=400, text=str(refused["error"]))
+        if body.get("blocks") and not body.get("text"):
+            self.violations.append("a response_url answer without a text fallback")
+        body["_hook"] = name
         self.responses.append(body)
         await self._notify()
         return web.Response(text="ok")
@@ -382,6 +451,7 @@ class FakeSlack:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self._sockets.append(ws)
+        self.socket_connections += 1
         await ws.send_json(
             {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A111"}}
         )
@@ -401,9 +471,32 @@ class FakeSlack:
     def socket_connected(self) -> bool:
         return bool(self._sockets)
 
+    @property
+    def open_sockets(self) -> int:
+        return len(self._sockets)
+
     async def send_envelope(self, envelope: dict[str, Any]) -> None:
-        """Push one Socket Mode envelope to the connected app."""
+        """Push one Socket Mode envelope to the connected app.
+
+        A first delivery says so as Slack's do (``retry_attempt: 0``, ``retry_reason: ""``), and
+        the trigger_id it carries starts its 3 seconds now.
+        """
+        envelope = {"retry_attempt": 0, "retry_reason": "", **envelope}
+        payload = envelope.get("payload")
+        trigger = payload.get("trigger_id") if isinstance(payload, dict) else None
+        if isinstance(trigger, str) and not self._lifetimes.knows_trigger(trigger):
+            self.trigger_id(trigger)
         await self._sockets[-1].send_json(envelope)
+
+    async def send_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Slack's notice that it will close this websocket soon: the app should reconnect."""
+        await self._sockets[-1].send_json(
+            {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
+        )
+
+    async def close_socket(self, index: int = 0) -> None:
+        """Close one websocket from Slack's side (the oldest by default)."""
+        await self._sockets[index].close()
 
     def acked(self, envelope_id: str) -> bool:
         return any(a.get("envelope_id") == envelope_id for a in self.acks)
@@ -420,22 +513,3 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         value = json.loads(value)
     return list(value) if isinstance(value, list) else []
-
-
-def _duplicate_action_ids(blocks: list[Any]) -> dict[str, Any] | None:
-    """Slack's answer to blocks whose action_ids repeat within one message, or None."""
-    seen: set[str] = set()
-    for b, block in enumerate(blocks):
-        for e, element in enumerate(block.get("elements") or [] if isinstance(block, dict) else []):
-            action_id = element.get("action_id") if isinstance(element, dict) else None
-            if action_id is None:
-                continue
-            if action_id in seen:
-                pointer = f"[json-pointer:/blocks/{b}/elements/{e}/action_id]"
-                return {
-                    "ok": False,
-                    "error": "invalid_blocks",
-                    "errors": [f"duplicate action_id {pointer}"],
-                }
-            seen.add(action_id)
-    return None

@@ -55,6 +55,10 @@ NOT_INSTALLED_TEXT = (
     "Ask a server admin to add me (with the bot and applications.commands scopes)."
 )
 FAILURE_TEXT = "Something went wrong on our side. It has been logged; please try again."
+GATEWAY_AUTHENTICATION_FAILED = 4004
+"""The gateway's close code for a token it refuses (the API may still have taken it)."""
+UNKNOWN_INTERACTION = 10062
+"""Discord's code for an interaction answered after its 3 s (or answered twice, by some)."""
 MAX_REMEMBERED_CHANNELS = 1024
 """Interactions whose raw ``channel_id`` is kept: far more than are answered at once."""
 
@@ -214,6 +218,8 @@ class DiscordAdapter:
         self._stopping = False
         self.problem: str | None = "connecting"
         """Why the adapter is not serving (what ``/readyz`` says), or None once ready."""
+        self.gave_up = asyncio.Event()
+        """Set when Discord refused the token: no more attempts until a restart."""
 
     @property
     def client(self) -> OutageClient:
@@ -281,11 +287,15 @@ class DiscordAdapter:
                     self._first_login_done.set()
                 await client.connect(reconnect=True)  # resumes by itself on network trouble
                 problem = "gateway closed"
-            except discord.LoginFailure:
-                self.problem = "token refused"
-                log.error("Discord refused DISCORD_TOKEN; Discord stays off until it is fixed")
-                await _close(client)
+            except discord.LoginFailure:  # the API answered 401
+                await self._give_up_on_the_token(client)
                 return
+            except discord.ConnectionClosed as exc:
+                if exc.code == GATEWAY_AUTHENTICATION_FAILED:
+                    await self._give_up_on_the_token(client)
+                    return
+                problem = f"gateway closed ({exc.code})"
+                log.error("Discord gateway closed with %s", exc.code)
             except _UNREACHABLE as exc:
                 problem = f"API unreachable ({type(exc).__name__})"
             except Exception as exc:  # discord.py gave up, e.g. on an event it cannot parse
@@ -304,6 +314,13 @@ class DiscordAdapter:
             await self._sleep(delay)
             if not self._stopping:
                 self._client = OutageClient(self, self._config)
+
+    async def _give_up_on_the_token(self, client: OutageClient) -> None:
+        # Retrying a refused token only piles up failed logins; a new token needs a restart.
+        self.problem = "token refused"
+        log.error("Discord refused DISCORD_TOKEN; Discord stays off until it is fixed")
+        await _close(client)
+        self.gave_up.set()
 
     async def setup(self, client: OutageClient) -> None:
         """Called from setup_hook: the application id is known, the gateway not yet open."""
@@ -394,9 +411,13 @@ class DiscordAdapter:
             if private:  # a form's answer: no modal from a modal, and only for the submitter
                 reply = replace(reply, ephemeral=True, form=None)
             await self._respond(interaction, reply, deferred=deferred)
-        except Exception:
-            log.exception("answering Discord interaction %s failed", interaction.id)
+        except Exception as exc:
             task.cancel()
+            if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION:
+                # Past Discord's 3 s (e.g. replayed after a reconnect): nobody can be told now.
+                log.warning("Discord interaction %s expired before it was answered", interaction.id)
+                return
+            log.exception("answering Discord interaction %s failed", interaction.id)
             await _send_failure(interaction, FAILURE_TEXT)
 
     async def _respond(

@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -347,7 +348,10 @@ class SlackCommandApp:
             return False
         try:
             await context.client.views_open(trigger_id=trigger_id, view=view)
-        except Exception:  # an expired trigger (over 3 s) or a refusal: answer with the text
+        except SlackApiError as exc:  # an expired trigger (over 3 s) or a refusal: answer with text
+            log.warning("could not open a Slack modal: %s", exc.response.get("error"))
+            return False
+        except Exception:
             log.exception("could not open a Slack modal")
             return False
         return True

@@ -193,32 +193,53 @@ class SlackSender:
     async def find_sent(
         self, channel: ChannelRef, key: str, *, thread_id: str | None = None
     ) -> SentMessage | None:
-        """Our message with this key among the channel's recent messages, or a thread's replies."""
+        """Our message with this key among the channel's recent messages, or a thread's replies.
+
+        Slack may answer a page with fewer messages than asked, so cursors are followed until
+        ``history_limit`` messages have been looked at.
+        """
         client = await self._client_for(channel)
-        if thread_id is not None:
-            response = await _call(
-                client.conversations_replies,
-                channel=channel.channel_id,
-                ts=thread_id,
-                limit=self._history_limit,
-                include_all_metadata=True,
-            )
-        else:
-            response = await _call(
-                client.conversations_history,
-                channel=channel.channel_id,
-                limit=self._history_limit,
-                include_all_metadata=True,
-            )
-        messages = response.get("messages") or []
-        for item in messages if isinstance(messages, list) else []:
-            metadata = item.get("metadata") if isinstance(item, dict) else None
-            if not isinstance(metadata, dict) or metadata.get("event_type") != EVENT_TYPE:
-                continue
-            payload = metadata.get("event_payload")
-            if isinstance(payload, dict) and payload.get("key") == key and item.get("ts"):
-                return SentMessage(message_id=str(item["ts"]))
+        read, cursor = 0, ""
+        while read < self._history_limit:
+            page: dict[str, Any] = {
+                "channel": channel.channel_id,
+                "limit": self._history_limit - read,
+                "include_all_metadata": True,
+            }
+            if cursor:
+                page["cursor"] = cursor
+            if thread_id is not None:
+                response = await _call(client.conversations_replies, ts=thread_id, **page)
+            else:
+                response = await _call(client.conversations_history, **page)
+            messages = response.get("messages")
+            messages = messages if isinstance(messages, list) else []
+            if (found := _with_key(messages, key)) is not None:
+                return found
+            read += len(messages)
+            cursor = _next_cursor(response)
+            if not messages or not cursor:
+                return None
         return None
+
+
+def _with_key(messages: list[Any], key: str) -> SentMessage | None:
+    for item in messages:
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        if not isinstance(metadata, dict) or metadata.get("event_type") != EVENT_TYPE:
+            continue
+        payload = metadata.get("event_payload")
+        if isinstance(payload, dict) and payload.get("key") == key and item.get("ts"):
+            return SentMessage(message_id=str(item["ts"]))
+    return None
+
+
+def _next_cursor(response: AsyncSlackResponse) -> str:
+    if not response.get("has_more"):
+        return ""
+    meta = response.get("response_metadata")
+    cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+    return cursor if isinstance(cursor, str) else ""
 
 
 def _metadata(key: str) -> dict[str, Any]:
