@@ -8,12 +8,15 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.adapters.discord import DiscordAdapter, DiscordConfig
-from bot.app import App
+from bot.app import App, open_app
+from bot.core.timeutil import Clock
 from bot.settings import Settings
 from tests.fakes.discord_interactions import as_sent_today
 from tests.fakes.discord_server import APPLICATION_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
@@ -127,3 +130,30 @@ def config_for(fake: FakeDiscord, state_file: Path, **overrides: Any) -> Discord
 def embed_of(body: dict[str, Any]) -> dict[str, Any]:
     embed: dict[str, Any] = body["data"]["embeds"][0]
     return embed
+
+
+@asynccontextmanager
+async def running_discord_bot(
+    fake: FakeDiscord, tmp_path: Path, clock: Clock, *, identify_at_once: bool = False
+) -> AsyncIterator[DiscordBot]:
+    """The real app and Discord adapter logged in to ``fake`` (a running fake Discord).
+
+    ``identify_at_once`` skips discord.py's 5 s (wall clock) wait before identifying again after
+    an invalid session: Discord needs no such wait from a single shard, and a test must not sleep.
+    """
+    async with open_app(settings_for(tmp_path), clock=clock) as app:
+        state_file = tmp_path / "data" / "discord_commands.sha256"
+        adapter = DiscordAdapter(config=config_for(fake, state_file), deps=app.deps, clock=clock)
+        await adapter.start()
+        if identify_at_once:
+            adapter.client.before_identify_hook = _identify_at_once  # type: ignore[method-assign]
+        try:
+            await fake.wait_for_gateway()
+            await adapter.wait_until_ready()
+            yield DiscordBot(fake, adapter, app, state_file)
+        finally:
+            await adapter.stop()
+
+
+async def _identify_at_once(shard_id: int | None, *, initial: bool = False) -> None:
+    """Identify with no wait (see `running_discord_bot`)."""

@@ -22,6 +22,7 @@ from tests.discord_harness import (
     DiscordBot,
     config_for,
     embed_of,
+    running_discord_bot,
     settings_for,
     slash,
     stamp,
@@ -32,17 +33,11 @@ from tests.fakes.discord_server import APPLICATION_ID, CHANNEL_ID, GUILD_ID, Fak
 @pytest.fixture
 async def bot(tmp_path: Path, clock: FakeClock) -> AsyncIterator[DiscordBot]:
     # Interactions' 3 s run on the test's clock: a busy machine cannot make an answer late.
-    on_test_clock = FakeDiscord(now=lambda: clock.now.timestamp())
-    async with on_test_clock as fake, open_app(settings_for(tmp_path), clock=clock) as app:
-        state_file = tmp_path / "data" / "discord_commands.sha256"
-        adapter = DiscordAdapter(config=config_for(fake, state_file), deps=app.deps, clock=clock)
-        await adapter.start()
-        try:
-            await fake.wait_for_gateway()
-            await adapter.wait_until_ready()
-            yield DiscordBot(fake, adapter, app, state_file)
-        finally:
-            await adapter.stop()
+    async with (
+        FakeDiscord(now=lambda: clock.now.timestamp()) as fake,
+        running_discord_bot(fake, tmp_path, clock) as bot,
+    ):
+        yield bot
 
 
 async def test_login_syncs_every_registered_command_once(bot: DiscordBot) -> None:

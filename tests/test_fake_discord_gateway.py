@@ -23,6 +23,7 @@ from tests.discord_harness import (
     DiscordBot,
     config_for,
     embed_of,
+    running_discord_bot,
     settings_for,
     slash,
 )
@@ -38,24 +39,13 @@ def fake_for(clock: FakeClock) -> FakeDiscord:
     return FakeDiscord(now=lambda: clock.now.timestamp(), token=TOKEN)
 
 
-async def _identify_at_once(shard_id: int | None, *, initial: bool = False) -> None:
-    """discord.py waits 5 s (wall clock) before identifying again; Discord needs no such wait
-    from a single shard, and a test must not sleep."""
-
-
 @pytest.fixture
 async def bot(tmp_path: Path, clock: FakeClock) -> AsyncIterator[DiscordBot]:
-    async with fake_for(clock) as fake, open_app(settings_for(tmp_path), clock=clock) as app:
-        state_file = tmp_path / "s.sha256"
-        adapter = DiscordAdapter(config=config_for(fake, state_file), deps=app.deps, clock=clock)
-        await adapter.start()
-        adapter.client.before_identify_hook = _identify_at_once  # type: ignore[method-assign]
-        try:
-            await fake.wait_for_gateway()
-            await adapter.wait_until_ready()
-            yield DiscordBot(fake, adapter, app, state_file)
-        finally:
-            await adapter.stop()
+    async with (
+        fake_for(clock) as fake,
+        running_discord_bot(fake, tmp_path, clock, identify_at_once=True) as bot,
+    ):
+        yield bot
 
 
 @pytest.fixture

@@ -12,11 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.adapters.discord import DiscordAdapter
 from bot.adapters.discord.render import render_form as discord_form
 from bot.adapters.slack.render import render_form as slack_form
 from bot.adapters.slack.render import submitted_values
-from bot.app import open_app
 from bot.core.commands import CommandRegistry, Form, FormField, form_options
 from bot.sources.catalog import ServiceDef
 from cogs import workaround
@@ -24,9 +22,8 @@ from tests.conftest import FakeClock
 from tests.discord_harness import (
     BUTTON,
     DiscordBot,
-    config_for,
     embed_of,
-    settings_for,
+    running_discord_bot,
     slash,
     stamp,
 )
@@ -90,16 +87,8 @@ def _service() -> ServiceDef:
 
 @pytest.fixture
 async def discord_bot(tmp_path: Path, clock: FakeClock) -> AsyncIterator[DiscordBot]:
-    async with FakeDiscord() as fake, open_app(settings_for(tmp_path), clock=clock) as app:
-        state_file = tmp_path / "data" / "discord_commands.sha256"
-        adapter = DiscordAdapter(config=config_for(fake, state_file), deps=app.deps, clock=clock)
-        await adapter.start()
-        try:
-            await fake.wait_for_gateway()
-            await adapter.wait_until_ready()
-            yield DiscordBot(fake, adapter, app, state_file)
-        finally:
-            await adapter.stop()
+    async with FakeDiscord() as fake, running_discord_bot(fake, tmp_path, clock) as bot:
+        yield bot
 
 
 def _inputs(node: Any) -> list[dict[str, Any]]:
