@@ -58,8 +58,9 @@ class Harness:
             text=text,
             user_id=user,
             team_id=team,
+            # The trigger_id is issued now: Slack lets it open one modal within 3 s.
             response_url=self.slack.response_url("cmd"),
-            trigger_id=f"111.{next(_triggers)}.xxx",
+            trigger_id=self.slack.trigger_id(f"111.{next(_triggers)}.xxx"),
         )
         return urlencode(fields).encode()
 
@@ -68,7 +69,7 @@ class Harness:
         payload["actions"][0]["action_id"] = action_id
         payload["user"]["id"] = user
         payload["response_url"] = self.slack.response_url("button")
-        payload["trigger_id"] = f"222.{next(_triggers)}.valid"
+        payload["trigger_id"] = self.slack.trigger_id(f"222.{next(_triggers)}.valid")
         return f"payload={quote(json.dumps(payload))}".encode()
 
     async def post(
@@ -128,6 +129,8 @@ async def start_harness(
         **overrides,
     )
     slack.users = {MEMBER: {"is_admin": False}, ADMIN: {"is_admin": True}}
+    # Slack's 3 s and 30 min lifetimes on the test's clock: a busy machine cannot expire them.
+    slack.clock = lambda: clock.now.timestamp()
     async with open_app(settings, clock=clock) as app:
         web_app = web.Application()
         adapter = create_slack_adapter(
