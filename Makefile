@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run console demo test lint format typecheck unit bench bench-quick chaos clean
+.PHONY: run console demo test lint format typecheck unit bench bench-quick chaos docker-check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,8 +26,8 @@ demo: $(STAMP)  ## replay a real outage offline: the alert lifecycle in a minute
 test: lint typecheck unit  ## everything CI checks
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot cogs tests bench
-	$(BIN)/ruff format --check bot cogs tests bench
+	$(BIN)/ruff check bot cogs tests bench scripts
+	$(BIN)/ruff format --check bot cogs tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,8 +36,8 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix bot cogs tests bench
-	$(BIN)/ruff format bot cogs tests bench
+	$(BIN)/ruff check --fix bot cogs tests bench scripts
+	$(BIN)/ruff format bot cogs tests bench scripts
 
 bench: $(STAMP)  ## every benchmark at full size; JSON results in bench/results/
 	@scripts=$$(ls bench/*.py 2>/dev/null | grep -v '/_'); \
@@ -54,6 +54,9 @@ chaos: $(STAMP)  ## every tests/test_chaos_*.py, long: CHAOS_HOURS simulated hou
 	if [ -z "$$tests" ]; then echo "no chaos tests yet"; exit 0; fi; \
 	CHAOS_HOURS=$${CHAOS_HOURS:-48} CHAOS_SCALE=$${CHAOS_SCALE:-10} \
 		$(BIN)/pytest -m "slow or not slow" --timeout=$${CHAOS_TEST_TIMEOUT:-3600} $$tests
+
+docker-check:  ## release check: build and run the image and docker-compose.yml (root; 3–8 min; docs/deploy.md)
+	$(PYTHON) scripts/docker_check.py $(DOCKER_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
