@@ -24,11 +24,10 @@ from bot.core.crowd import (
     expected_per_hour,
     learn_history,
     observe,
-    poisson_log_sf,
-    surprise_of,
     window_facts,
 )
 from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
+from bot.core.poisson import poisson_log_sf, surprise_of
 
 CONFIG = CrowdConfig()
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
@@ -269,6 +268,59 @@ def test_a_slow_ramp_is_flagged_once_it_is_well_above_usual() -> None:
     flagged = first_flag(seen)
     assert flagged is not None
     assert 15 <= flagged <= 90  # not while it is still about usual; well before it peaks
+
+
+def flag_after_each_report(
+    memory: CrowdMemory, stream: list[Report], config: CrowdConfig
+) -> datetime | None:
+    """Evaluate right after each report; when the first level above NONE came up."""
+    for report in stream:
+        memory = observe(memory, [report], config=config)
+        memory, assessment = evaluate(memory, now=report.at, config=config)
+        if assessment.level is not CrowdLevel.NONE:
+            return report.at
+    return None
+
+
+def test_the_cusum_path_flags_a_busy_surge_sooner_than_the_windows() -> None:
+    """A 5x surge on a busy service: the CUSUM (look-back log-likelihood ratio against the
+    learned baseline) raises POSSIBLE before the windows, whose reports must span 60 s."""
+    windows_only = replace(CONFIG, cusum_factor=0.0)
+    gains = []
+    for seed in range(8):
+        rng = random.Random(100 + seed)
+        memory = trained(flat(240), rng)
+        warmup = SURGE_AT - timedelta(minutes=40)
+        memory, _ = run(memory, reports(rng, warmup, 40, flat(240)), warmup, 40)
+        surge = reports(rng, SURGE_AT, 10, flat(5 * 240), prefix="s")
+        with_cusum = flag_after_each_report(memory, surge, CONFIG)
+        without = flag_after_each_report(memory, surge, windows_only)
+        assert with_cusum is not None
+        assert without is not None
+        assert with_cusum <= without
+        gains.append((without - with_cusum) / timedelta(seconds=1))
+    assert sorted(gains)[len(gains) // 2] >= 8  # seconds sooner, typically (seeds 100-107: 11.5)
+    assert max(gains) >= 30
+
+
+def test_the_cusum_path_needs_a_spread_crowd() -> None:
+    """Eleven reporters on a quiet service: one community is capped (as in the windows), and
+    a burst within 10 s is below the path's 20 s span; spread over 20 s and 11 communities,
+    it is a crowd."""
+    memory = trained(flat(6))
+    now = MONDAY + timedelta(seconds=25)
+
+    def level(step_s: float, communities: int) -> CrowdLevel:
+        burst = [
+            Report(MONDAY + timedelta(seconds=step_s * i), f"b{i}", f"c{i % communities}")
+            for i in range(11)
+        ]
+        _, assessment = evaluate(observe(memory, burst, config=CONFIG), now=now, config=CONFIG)
+        return assessment.level
+
+    assert level(2, 1) is CrowdLevel.NONE  # one server's raid
+    assert level(1, 11) is CrowdLevel.NONE  # all within 10 s
+    assert level(2, 11) is CrowdLevel.POSSIBLE
 
 
 # ---------------------------------------------------------------- abuse

@@ -27,6 +27,7 @@ from bot.core.alerts import EDIT, POST
 from bot.core.commands import CommandRegistry
 from bot.core.crowd_codec import decode_crowd_memory
 from bot.core.early_warning import LEVEL_LABELS
+from bot.core.poisson import surprise_of
 from bot.core.rich import to_plain
 from bot.crowd_watch import NUDGE_DELAY, NUDGE_KEY, CrowdWatch
 from bot.delivery.worker import OutboxWorker
@@ -246,7 +247,7 @@ async def test_new_accounts_over_two_communities_299_and_1_raise_nothing(rig: Ri
     most = counted_by_spec(Counter(raid=299, other=1))
     assert most == math.floor(1 + CONFIG.dominance_slack + CONFIG.dominance)
     shortest = min(CONFIG.windows)
-    best = crowd.surprise_of(most, floor_expected(shortest), len(CONFIG.windows))
+    best = surprise_of(most, floor_expected(shortest), len(CONFIG.windows))
     assert best < POSSIBLE.enter_surprise  # so: no warning, at any moment
 
     await rig.assert_nothing_raised()

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from bot.core.crowd_cusum import cusum_score
+from bot.core.poisson import poisson_log_sf, surprise_of
+
 WEEK_HOURS = 168
 HOUR = timedelta(hours=1)
 _WEEK_START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday, 00:00 UTC
-_LN10 = math.log(10.0)
 
 
 class CrowdLevel(StrEnum):
@@ -73,6 +75,10 @@ class CrowdConfig:
     min_hold: timedelta = timedelta(minutes=10)  # a level holds at least this long
     probe_surprise_bonus: float = 3.0  # decades of surprise a failing probe is worth ...
     probe_reporters_factor: float = 0.5  # ... and the share of reporters then needed
+    cusum_factor: float = 5.0  # the CUSUM path watches for this surge (k x usual); 0: off
+    cusum_lookback: timedelta = timedelta(minutes=10)  # how far back it looks
+    cusum_threshold: float = 8.6  # its threshold h at the floor rate, + ln(usual / floor)
+    cusum_min_span: timedelta = timedelta(seconds=20)  # its reports must span this long
 
     def __post_init__(self) -> None:
         if min(self.windows, default=timedelta(0)) <= timedelta(0) or self.floor_per_hour <= 0:
@@ -165,37 +171,6 @@ class CrowdAssessment:
     enter_level: CrowdLevel  # the highest level whose entry conditions hold now
     stay_level: CrowdLevel  # the highest level whose leave threshold is still met now
     windows: tuple[WindowStat, ...] = ()
-
-
-def poisson_log_sf(n: int, mu: float) -> float:
-    """ln P(X >= n) for X ~ Poisson(mu), accurate far into the tail (no underflow)."""
-    if n <= 0:
-        return 0.0
-    if mu <= 0:
-        return -math.inf
-    if n > mu:  # upper tail: p(n) * (1 + mu/(n+1) + mu^2/((n+1)(n+2)) + ...)
-        log_first = n * math.log(mu) - mu - math.lgamma(n + 1)
-        total = term = 1.0
-        k = n
-        while term > 1e-17 * total and k < n + 1_000_000:
-            k += 1
-            term *= mu / k
-            total += term
-        return log_first + math.log(total)
-    # otherwise 1 - P(X <= n-1), that sum taken downwards from its largest term
-    log_last = (n - 1) * math.log(mu) - mu - math.lgamma(n)
-    total = term = 1.0
-    for k in range(n - 1, 0, -1):
-        term *= k / mu
-        total += term
-        if term < 1e-17 * total:
-            break
-    return math.log1p(-min(math.exp(log_last + math.log(total)), 1.0 - 1e-16))
-
-
-def surprise_of(count: int, expected: float, tests: int = 1) -> float:
-    """-log10 of the Poisson upper tail, Bonferroni-corrected for `tests` looks (never < 0)."""
-    return max(0.0, -poisson_log_sf(count, expected) / _LN10 - math.log10(max(tests, 1)))
 
 
 def _utc(value: datetime) -> datetime:
@@ -379,6 +354,27 @@ def _window_stats(
     return tuple(stats)
 
 
+def _cusum_fires(
+    members: Sequence[tuple[datetime, str]], now: datetime, config: CrowdConfig, rates: _Rates
+) -> bool:
+    rule = config.rules[0]
+    score = cusum_score(
+        members,
+        now,
+        usual_per_hour=rates.at(now),
+        floor_per_hour=rates.floor,
+        factor=config.cusum_factor,
+        lookback=config.cusum_lookback,
+        threshold=config.cusum_threshold,
+        min_span=config.cusum_min_span,
+        min_reporters=rule.min_reporters,
+        min_communities=rule.min_communities,
+        dominance=config.dominance,
+        dominance_slack=config.dominance_slack,
+    )
+    return score >= 0
+
+
 def _enter_level(
     stats: Sequence[WindowStat], probe: ProbeSignal, config: CrowdConfig
 ) -> CrowdLevel:
@@ -466,6 +462,8 @@ def evaluate(
     stats = _window_stats(members, now, config, rates)
     surprise = max((s.surprise for s in stats), default=0.0)
     enter = _enter_level(stats, probe, config)
+    if enter is CrowdLevel.NONE and _cusum_fires(members, now, config, rates):
+        enter = CrowdLevel.POSSIBLE
     if memory.learned_hours < config.min_history_hours:
         enter = CrowdLevel.NONE  # no idea yet what "usual" is
     stay = LEVELS[sum(1 for rule in config.rules if surprise >= rule.leave_surprise)]
