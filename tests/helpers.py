@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp.typedefs import Middleware
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.status import (
@@ -30,6 +31,7 @@ from bot.core.status import (
     Snapshot,
 )
 from bot.core.timeutil import Clock
+from bot.delivery.alert_views import AlertView
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import EventRecorder, StatusPoller
@@ -396,19 +398,51 @@ async def subscribe_channels(
     async with sessions() as session:
         await repository.sync_catalog(session=session, catalog=SVC_CATALOG)
         for scope, channel_id in places:
-            await subscription_store.upsert_subscription(
-                session=session,
-                scope=scope,
-                channel_id=channel_id,
-                service_id="svc",
-                components=(),
-                min_severity="minor",
-                mention_role=None,
-                early_warnings=False,
-                maintenance=True,
-                now=clock.now,
-            )
+            await subscribe(session, scope, channel_id, "svc", clock.now)
         await session.commit()
+
+
+async def subscribe(
+    session: AsyncSession,
+    scope: Scope,
+    channel_id: str,
+    service_id: str,
+    now: datetime,
+    *,
+    components: tuple[str, ...] = (),
+) -> None:
+    """Subscribe a channel to a service as `/subscribe <service>` does with its defaults."""
+    await subscription_store.upsert_subscription(
+        session=session,
+        scope=scope,
+        channel_id=channel_id,
+        service_id=service_id,
+        components=components,
+        min_severity="minor",
+        mention_role=None,
+        early_warnings=False,
+        maintenance=True,
+        now=now,
+    )
+
+
+def incident_view(service_id: str, title: str, at: datetime, **changes: Any) -> AlertView:
+    """An open major incident's alert view as delivery renders it (`changes` override fields)."""
+    view = AlertView(
+        service_id=service_id,
+        service_name=service_id.title(),
+        kind="incident",
+        title=title,
+        status="investigating",
+        impact="major",
+        url=None,
+        components=(),
+        latest_update="",
+        latest_update_at=None,
+        started_at=at,
+        resolved_at=None,
+    )
+    return replace(view, **changes)
 
 
 async def record_event(engine: AsyncEngine, clock: FakeClock, event: DetectionEvent) -> None:

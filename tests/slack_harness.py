@@ -43,6 +43,22 @@ def signature(body: bytes, timestamp: str, secret: str = SECRET) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+def slash_command_body(
+    text: str, *, user: str, team: str, response_url: str, trigger_id: str
+) -> bytes:
+    """The form body Slack POSTs for `/outage <text>` (the real fixture's other fields)."""
+    fields = dict(parse_qsl(SLASH_BODY))
+    fields.update(
+        command="/outage",
+        text=text,
+        user_id=user,
+        team_id=team,
+        response_url=response_url,
+        trigger_id=trigger_id,
+    )
+    return urlencode(fields).encode()
+
+
 @dataclass
 class Harness:
     slack: FakeSlack
@@ -52,17 +68,14 @@ class Harness:
     http: aiohttp.ClientSession
 
     def command_body(self, text: str, *, user: str = MEMBER, team: str = "T111") -> bytes:
-        fields = dict(parse_qsl(SLASH_BODY))
-        fields.update(
-            command="/outage",
-            text=text,
-            user_id=user,
-            team_id=team,
-            # The trigger_id is issued now: Slack lets it open one modal within 3 s.
+        return slash_command_body(
+            text,
+            user=user,
+            team=team,
             response_url=self.slack.response_url("cmd"),
+            # Issued now: Slack lets a trigger_id open one modal within 3 s.
             trigger_id=self.slack.trigger_id(f"111.{next(_triggers)}.xxx"),
         )
-        return urlencode(fields).encode()
 
     def button_body(self, action_id: str, *, user: str = MEMBER) -> bytes:
         payload = json.loads(json.dumps(BUTTON_PAYLOAD))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core.alert_render import AlertView, render_digest
+from bot.core.alert_render import render_digest
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
@@ -17,6 +17,7 @@ from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
+from tests.helpers import incident_view, subscribe
 
 SERVICES = ("openai-api", "anthropic-api", "github")
 CATALOG = parse_catalog(
@@ -63,18 +64,8 @@ async def test_services_failing_together_share_one_message(
         await repository.sync_catalog(session=session, catalog=CATALOG)
         for service in SERVICES:
             for channel in ("ops", "other-guild-ops"):
-                await subscription_store.upsert_subscription(
-                    session=session,
-                    scope=Scope("test", "guild" if channel == "ops" else "guild-2"),
-                    channel_id=channel,
-                    service_id=service,
-                    components=(),
-                    min_severity="minor",
-                    mention_role=None,
-                    early_warnings=False,
-                    maintenance=True,
-                    now=clock.now,
-                )
+                scope = Scope("test", "guild" if channel == "ops" else "guild-2")
+                await subscribe(session, scope, channel, service, clock.now)
         await session.commit()
     sender = RecordingSender()
     worker = OutboxWorker(sessions=sessions, senders={"test": sender}, catalog=CATALOG, clock=clock)
@@ -282,20 +273,7 @@ async def test_major_outage_alert_names_working_alternatives(
 
 def test_a_digest_has_one_button_per_service() -> None:
     views = [
-        AlertView(
-            service_id=service,
-            service_name=service.title(),
-            kind="incident",
-            title=title,
-            status="investigating",
-            impact="major",
-            url=None,
-            components=(),
-            latest_update="",
-            latest_update_at=None,
-            started_at=datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
-            resolved_at=None,
-        )
+        incident_view(service, title, datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
         for service, title in (("svc", "API errors"), ("svc", "Login errors"), ("other", "Down"))
     ]
     reply = render_digest(views)

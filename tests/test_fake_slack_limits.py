@@ -27,6 +27,7 @@ from bot.delivery.sender import ChannelRef
 from bot.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.slack_server import Failure, FakeSlack
+from tests.helpers import incident_view
 
 TOKEN = "xoxb-limits"
 CHANNEL = ChannelRef(platform="slack", community_id="T111", channel_id="C42")
@@ -262,19 +263,13 @@ async def test_find_sent_stops_at_its_scan_depth(slack: FakeSlack, clock: FakeCl
 
 def _incident(title: str) -> AlertView:
     now = FakeClock().now
-    return AlertView(
-        service_id="openai",
+    return incident_view(
+        "openai",
+        title,
+        now,
         service_name="OpenAI",
-        kind="incident",
-        title=title,
-        status="investigating",
-        impact="major",
-        url=None,
-        components=(),
         latest_update="Looking into it",
         latest_update_at=now,
-        started_at=now,
-        resolved_at=None,
     )
 
 

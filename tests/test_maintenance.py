@@ -16,13 +16,13 @@ from bot.core.events import DetectionEvent, EventKind
 from bot.core.service_view import service_view
 from bot.sources.fetch import new_http_session
 from bot.sources.statuspage import parse_statuspage
-from bot.store import alert_store, detection_store, repository, subscription_store
+from bot.store import alert_store, detection_store, repository
 from bot.store.engine import session_factory
 from bot.store.models import AlertRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import Scope
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
-from tests.helpers import catalog_for, make_poller
+from tests.helpers import catalog_for, make_poller, subscribe
 
 # Twilio's page on 2020-06-16: 73 components, 9 scheduled maintenances naming theirs.
 TWILIO = json.loads(
@@ -71,18 +71,8 @@ async def test_maintenance_follows_component_filters_and_ends_when_it_leaves_the
         async with sessions() as session:
             await repository.sync_catalog(session=session, catalog=catalog)
             for channel, components in CHANNELS.items():
-                await subscription_store.upsert_subscription(
-                    session=session,
-                    scope=Scope("test", "g"),
-                    channel_id=channel,
-                    service_id="twilio",
-                    components=components,
-                    min_severity="minor",
-                    mention_role=None,
-                    early_warnings=False,
-                    maintenance=True,
-                    now=clock.now,
-                )
+                scope = Scope("test", "g")
+                await subscribe(session, scope, channel, "twilio", clock.now, components=components)
             await session.commit()
         poller = await make_poller(
             engine, clock, catalog, http, timeout=10, record_events=record_alert_events

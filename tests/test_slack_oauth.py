@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
@@ -42,7 +42,7 @@ from bot.store.slack_install_store import (
 from tests.conftest import FakeClock
 from tests.fakes.slack_server import CLIENT_ID, CLIENT_SECRET, FakeSlack, Grant
 from tests.helpers import write_catalog
-from tests.slack_harness import SECRET, SLASH_BODY, signature
+from tests.slack_harness import SECRET, signature, slash_command_body
 
 PUBLIC = "https://bot.example.com"
 TEAM, OTHER = "T222", "T333"
@@ -97,16 +97,14 @@ class Rig:
             return response.status, await response.text()
 
     async def command(self, text: str, *, team: str = TEAM, user: str = "W111") -> tuple[int, str]:
-        fields = dict(parse_qsl(SLASH_BODY))
-        fields.update(
-            command="/outage",
-            text=text,
-            team_id=team,
-            user_id=user,
+        body = slash_command_body(
+            text,
+            user=user,
+            team=team,
             response_url=self.slack.response_url(f"cmd-{team}"),
             trigger_id=f"{text}.{team}.{len(self.slack.calls)}",
         )
-        result = await self.signed(urlencode(fields).encode())
+        result = await self.signed(body)
         await self.adapter.app.wait_idle()
         return result
 
