@@ -47,7 +47,7 @@ from bot.core.crowd import (
     learn_history,
     observe,
 )
-from bot.crowd_watch import NUDGE_DELAY
+from bot.services.crowd_watch import NUDGE_DELAY
 
 NAME = "crowd_accuracy"
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday

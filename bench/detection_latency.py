@@ -2,7 +2,7 @@
 
 One fake page (plus calm background pages) is served from a child process. At a random moment
 the page flips from calm to an open major incident; the real StatusPoller, scheduled by
-bot.scheduling.create_scheduler (APScheduler, its own jitter) on a migrated SQLite database,
+bot.runtime.scheduling.create_scheduler (APScheduler, its own jitter) on a migrated SQLite database,
 reads it. Latency = the flip (the farm's clock, once the new bodies are served) to the poller's
 on_events callback, which runs after the transaction holding the event has committed.
 """
@@ -36,7 +36,7 @@ from _common import (
 
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
-from bot.scheduling import create_scheduler
+from bot.runtime.scheduling import create_scheduler
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber

@@ -5,8 +5,8 @@ The fake Discord (bench/_fake_discord.py, a child process) enforces 50 requests/
 A migrated database gets 1,000 subscriptions and one INCIDENT_OPENED event staged by
 alert_store.record_alert_events; OutboxWorker.run_forever (as the app runs it, woken once) then
 drains it. Then the end-to-end latency: a fake status page flips to a major incident, the real
-StatusPoller on bot.scheduling.create_scheduler reads it, the worker is woken by on_events, and
-the latency is the flip to the first message created at the fake Discord.
+StatusPoller on bot.runtime.scheduling.create_scheduler reads it, the worker is woken by
+on_events, and the latency is the flip to the first message created at the fake Discord.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from bot.app import USER_AGENT
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
 from bot.delivery.worker import WorkerConfig
-from bot.scheduling import create_scheduler
+from bot.runtime.scheduling import create_scheduler
 from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller

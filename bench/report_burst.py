@@ -25,7 +25,7 @@ from sqlmodel import select
 from bench._common import databases, write_result
 from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
 from bot.core.timeutil import system_clock
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store import migrate, repository
 from bot.store.crowd_models import ReportRow

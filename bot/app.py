@@ -26,26 +26,32 @@ from bot.core.commands import CommandRegistry
 from bot.core.events import DetectionEvent
 from bot.core.timeutil import Clock, system_clock
 from bot.core.wording import plural
-from bot.crowd_watch import NUDGE_KEY, CrowdWatch
-from bot.custom_services import CustomServices, builtin_source_urls, load_custom_services
 from bot.delivery.claim import OutboxLink, ShardRoute
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
 from bot.errors import ConfigError
-from bot.leader import LeaderElector, asyncpg_connector, single_process
-from bot.metrics import Metrics
 from bot.net.address_policy import AddressPolicy
-from bot.operations import (
+from bot.runtime.leader import LeaderElector, asyncpg_connector, single_process
+from bot.runtime.metrics import Metrics
+from bot.runtime.operations import (
     add_webhook_sender,
     install_web,
     instrument,
     start_metrics_server,
     webhook_policy,
 )
-from bot.scheduling import add_poll_job, add_retention_job, create_scheduler, job_id, take_over
+from bot.runtime.scheduling import (
+    add_poll_job,
+    add_retention_job,
+    create_scheduler,
+    job_id,
+    take_over,
+)
+from bot.runtime.shutdown import ShutdownDeadline
+from bot.services.crowd_watch import NUDGE_KEY, CrowdWatch
+from bot.services.custom_services import CustomServices, builtin_source_urls, load_custom_services
+from bot.services.deps import AppDeps
 from bot.settings import Settings
-from bot.shutdown import ShutdownDeadline
 from bot.sources.catalog import CatalogError, load_catalog
 from bot.sources.fetch import HttpFetcher, guarded_route, new_http_session
 from bot.sources.poller import StatusPoller

@@ -158,7 +158,7 @@ def _unknown_json(kind: str) -> dict[str, object]:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import main_demo
+    from bot.demo.replay import main_demo
 
     if not 1 <= args.speed <= 100_000:
         print("outagebot demo: --speed must be between 1 and 100000", file=sys.stderr)

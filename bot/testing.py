@@ -19,7 +19,7 @@ from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, dispatc
 from bot.core.rich import to_plain
 from bot.core.textcommand import answer_line
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
 from bot.store import repository
 

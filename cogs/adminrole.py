@@ -16,7 +16,7 @@ from bot.core.commands import (
     UserFacingError,
 )
 from bot.core.rich import rich
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store import crowd_store
 
 _ROLE = re.compile(r"^(?:<@&(\d{5,25})>|(\d{5,25}))$")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.alternatives import Alternative, operational_alternatives, same_job
 from bot.core.commands import (
     CommandRegistry,
     CommandSpec,
@@ -14,7 +13,8 @@ from bot.core.commands import (
 )
 from bot.core.rich import RichText, Strong, join_lines, rich
 from bot.core.service_state import ServiceState
-from bot.deps import AppDeps
+from bot.services.alternatives import Alternative, operational_alternatives, same_job
+from bot.services.deps import AppDeps
 from cogs.common import STATE_BADGE, resolve_service
 
 SHOWN = 8

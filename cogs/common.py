@@ -6,7 +6,7 @@ from bot.core.commands import Context, Tone, UserFacingError
 from bot.core.rich import Quoted
 from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 
 STATE_BADGE = {

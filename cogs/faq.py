@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alternatives import operational_alternatives
 from bot.core.commands import (
     CommandRegistry,
     CommandSpec,
@@ -42,7 +41,8 @@ from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text, truncate
 from bot.core.timeutil import format_duration
 from bot.core.wording import impact_adjective
-from bot.deps import AppDeps
+from bot.services.alternatives import operational_alternatives
+from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import community_store, detection_store, repository
 from bot.store.community_store import Community, StoredIncident

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.commands import CommandRegistry, CommandSpec, Context, OptionSpec, Reply, ReplyField
 from bot.core.rich import Quoted, RichText, join_lines, rich
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 
 _ABOUT = (
     "I watch the official status pages of the services this community depends on and answer "

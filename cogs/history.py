@@ -19,7 +19,7 @@ from bot.core.rich import Link, Plain, Quoted, Span, When, rich
 from bot.core.text import truncate
 from bot.core.timeutil import format_duration
 from bot.core.wording import impact_word
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store import community_store, warning_store
 from bot.store.community_store import StoredIncident
 from cogs.common import resolve_service

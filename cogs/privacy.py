@@ -13,7 +13,7 @@ from bot.core.commands import (
 )
 from bot.core.rich import RichText, When, join_lines, rich
 from bot.core.wording import plural
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store import privacy_store
 from bot.store.user_hash import load_or_create_salt, user_hash
 

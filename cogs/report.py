@@ -18,8 +18,8 @@ from bot.core.commands import (
 from bot.core.rich import rich
 from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text
-from bot.crowd_watch import NUDGE_KEY
-from bot.deps import AppDeps
+from bot.services.crowd_watch import NUDGE_KEY
+from bot.services.deps import AppDeps
 from bot.store import crowd_store
 from bot.store.report_ledger import ReportLedger
 from bot.store.user_hash import load_or_create_salt, user_hash

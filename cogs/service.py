@@ -13,8 +13,8 @@ from bot.core.commands import (
     UserFacingError,
 )
 from bot.core.rich import Quoted, rich
-from bot.custom_services import Requester
-from bot.deps import AppDeps
+from bot.services.custom_services import Requester
+from bot.services.deps import AppDeps
 from cogs.common import resolve_service
 
 

@@ -22,7 +22,7 @@ from bot.core.service_state import ServiceState, state_of_component
 from bot.core.service_view import service_view
 from bot.core.status import Incident, Snapshot
 from bot.core.wording import impact_word
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import detection_store, repository
 from cogs.common import STATE_BADGE, STATE_TONE, resolve_service

@@ -26,7 +26,7 @@ from bot.core.links import plain_link_host
 from bot.core.ranking import Candidate, rank
 from bot.core.rich import Link, Plain, Quoted, Span, When, join_lines, rich
 from bot.core.text import clean_user_text, truncate
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import community_store
 from bot.store.community_models import WorkaroundRow

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.commands import Context, Reply, Tone, UserFacingError
 from bot.core.rich import Quoted, rich
 from bot.core.text import clean_user_text
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store import community_store
 from bot.store.community_models import WorkaroundRow
 from bot.store.community_store import GLOBAL_HIDE_REPORTS, Community

@@ -16,7 +16,7 @@ from bot.core.mention import Mention, MentionKind
 from bot.core.rich import to_plain
 from bot.delivery.sender import PermanentDeliveryError, TransientDeliveryError
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.alternatives import operational_alternatives
 from bot.core.commands import CommandRegistry
 from bot.core.service_state import ServiceState
-from bot.deps import AppDeps
+from bot.services.alternatives import operational_alternatives
+from bot.services.deps import AppDeps
 from bot.sources.catalog import load_catalog, parse_catalog
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory

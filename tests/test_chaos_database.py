@@ -29,8 +29,8 @@ from bot.core.commands import CommandRegistry, Reply
 from bot.core.rich import to_plain
 from bot.delivery.sender import ChannelRef, SentMessage
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
-from bot.leader import LeaderElector, asyncpg_connector
+from bot.runtime.leader import LeaderElector, asyncpg_connector
+from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller

@@ -35,7 +35,7 @@ from bot.adapters.discord.sender import DiscordSender, GlobalRateLimiter
 from bot.core.commands import CommandRegistry
 from bot.core.events import EventKind
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store.engine import session_factory
 from bot.store.models import AlertMessageRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import Scope

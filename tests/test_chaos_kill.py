@@ -39,7 +39,7 @@ from sqlmodel import SQLModel
 
 from bot.core import crowd
 from bot.core.crowd_codec import encode_crowd_memory
-from bot.leader import asyncpg_connector
+from bot.runtime.leader import asyncpg_connector
 from bot.sources.catalog import load_catalog
 from bot.store import migrate, repository, subscription_store
 from bot.store.community_models import InstanceSecretRow

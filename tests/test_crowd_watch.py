@@ -13,9 +13,9 @@ from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
 from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
 from bot.core.status import Incident
-from bot.crowd_watch import NUDGE_KEY, CrowdWatch
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
+from bot.services.crowd_watch import NUDGE_KEY, CrowdWatch
+from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
 from bot.store import detection_store, repository, subscription_store
 from bot.store.crowd_models import CrowdMemoryRow

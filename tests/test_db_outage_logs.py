@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import _refresh_custom_services, _schedule_reminders
-from bot.crowd_watch import CrowdWatch
-from bot.custom_services import CustomServices
 from bot.delivery.worker import OutboxWorker
+from bot.services.crowd_watch import CrowdWatch
+from bot.services.custom_services import CustomServices
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
@@ -51,7 +51,7 @@ TIMELINE = parse_timeline(
 # The loops of the app: what each calls its work in the outage lines, and its logger.
 LOOPS = {
     "polling": "bot.sources.poller",
-    "crowd watch": "bot.crowd_watch",
+    "crowd watch": "bot.services.crowd_watch",
     "outbox deliveries": "bot.delivery.worker",
     "reminders": "bot.app",
     "following custom services": "bot.app",

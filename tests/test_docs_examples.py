@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from bot.app import open_app
-from bot.metrics import Metrics
-from bot.operations import install_web
+from bot.runtime.metrics import Metrics
+from bot.runtime.operations import install_web
 from bot.settings import Settings
 from bot.web.server import WebServer, create_web_app
 from tests.conftest import REPO

@@ -180,7 +180,7 @@ async def test_no_warning_without_anyone_reporting(engine: AsyncEngine, clock: F
 
 async def test_history_tells_the_lead_time(engine: AsyncEngine, clock: FakeClock) -> None:
     from bot.core.commands import CommandRegistry
-    from bot.deps import AppDeps
+    from bot.services.deps import AppDeps
     from cogs import load_cogs
 
     worker, _ = await setup(engine, clock)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandRegistry
 from bot.core.rich import Quoted
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller

@@ -38,7 +38,7 @@ from bot.core.rich import Link, Plain, RichText, Strong, to_plain
 from bot.core.service_state import ServiceState
 from bot.core.status import Incident, IncidentUpdate
 from bot.core.textcommand import parse_command_line
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store import detection_store, repository
 from bot.store.engine import session_factory

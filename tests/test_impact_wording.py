@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters.console_render import render_reply
 from bot.core.alert_render import AlertView, render_alert, render_digest
 from bot.core.commands import CommandRegistry
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store.engine import session_factory
 from bot.testing import TestAdapter
 from bot.web.server import WebServer, create_web_app

@@ -18,8 +18,8 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
-from bot.leader import AlreadyRunningError, LeaderElector, asyncpg_connector, single_process
-from bot.scheduling import take_over
+from bot.runtime.leader import AlreadyRunningError, LeaderElector, asyncpg_connector, single_process
+from bot.runtime.scheduling import take_over
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 from tests.helpers import bot_env, write_catalog
@@ -138,7 +138,7 @@ async def test_an_unreachable_database_means_no_leader_and_no_crash(
         key=KEY,
         check_timeout=2,
     )
-    with caplog.at_level(logging.WARNING, logger="bot.leader"):
+    with caplog.at_level(logging.WARNING, logger="bot.runtime.leader"):
         assert not await elector.step()
         assert not await elector.step()
     unreachable = [r for r in caplog.records if "unreachable" in r.getMessage()]

@@ -158,7 +158,7 @@ def test_driver_debug_lines_keep_the_sql_and_hide_the_values() -> None:
     assert "a1b2c3d4e5f6" not in out
 
 
-FORGED = "Anthropic\r\nFAKE 2026-12-06 12:00:00,000 ERROR bot.leader: takeover\u2028again"
+FORGED = "Anthropic\r\nFAKE 2026-12-06 12:00:00,000 ERROR bot.runtime.leader: takeover\u2028again"
 TITLE_ESCAPE = "\x1b]0;pwn\x07Degraded \x9b31m"
 
 

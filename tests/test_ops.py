@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.commands import CommandRegistry
 from bot.delivery.webhook_address import WebhookPolicy
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
-from bot.metrics import Metrics
-from bot.operations import add_webhook_sender, install_web, instrument, start_metrics_server
+from bot.runtime.metrics import Metrics
+from bot.runtime.operations import add_webhook_sender, install_web, instrument, start_metrics_server
+from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller

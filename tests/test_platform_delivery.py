@@ -27,7 +27,7 @@ from bot.adapters.slack.sender import SlackSender
 from bot.core.commands import CommandRegistry, Tone
 from bot.core.events import EventKind
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.store import repository
 from bot.store.engine import session_factory

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.core.commands import CommandRegistry
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store import repository
 from bot.store.crowd_models import ReportRow
 from bot.store.crowd_store import StoredReport

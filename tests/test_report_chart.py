@@ -19,7 +19,7 @@ from bot.charts.service_chart import CACHE_KEY, ReportCharts, report_chart, repo
 from bot.core import crowd
 from bot.core.commands import CommandRegistry
 from bot.core.crowd_codec import encode_crowd_memory
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store.crowd_models import CrowdMemoryRow, ReportRow
 from bot.store.engine import session_factory

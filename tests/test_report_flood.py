@@ -29,9 +29,9 @@ from bot.core.crowd_codec import decode_crowd_memory
 from bot.core.early_warning import LEVEL_LABELS
 from bot.core.poisson import surprise_of
 from bot.core.rich import to_plain
-from bot.crowd_watch import NUDGE_DELAY, NUDGE_KEY, CrowdWatch
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
+from bot.services.crowd_watch import NUDGE_DELAY, NUDGE_KEY, CrowdWatch
+from bot.services.deps import AppDeps
 from bot.store import repository, subscription_store
 from bot.store.crowd_models import CrowdMemoryRow, EarlyWarningRow, ReportRow
 from bot.store.engine import session_factory

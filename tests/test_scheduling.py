@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.scheduling import add_poll_job, create_scheduler, job_id
+from bot.runtime.scheduling import add_poll_job, create_scheduler, job_id
 
 
 class NoPoller:

@@ -14,8 +14,8 @@ import pytest
 
 from bot.app import run
 from bot.core.events import EventKind
+from bot.runtime.shutdown import ShutdownDeadline
 from bot.settings import Settings
-from bot.shutdown import ShutdownDeadline
 from bot.sources.catalog import load_catalog
 from bot.store import migrate, repository, webhook_store
 from bot.store.engine import create_engine, session_factory

@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.slack.charts import ChartCache
 from bot.core.commands import CommandSpec, Context, Reply
 from bot.core.rich import rich
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from tests.conftest import FakeClock
 from tests.fakes.slack_server import Failure, FakeSlack
 from tests.slack_harness import Harness, start_harness

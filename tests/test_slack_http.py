@@ -19,7 +19,7 @@ from sqlmodel import select
 from bot.adapters.slack.app import UNKNOWN_TEAM_TEXT
 from bot.core.commands import CommandSpec, Context, Reply
 from bot.core.rich import rich
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store.engine import session_factory
 from bot.store.models import SubscriptionRow
 from bot.store.slack_replay_store import SlackSeenRequestRow

@@ -17,7 +17,7 @@ from bot.core.rich import Quoted, to_plain
 from bot.core.service_state import ServiceState, derive_state
 from bot.core.service_view import service_view
 from bot.core.status import ComponentStatus, Indicator
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store import detection_store, repository
 from bot.store.crowd_models import ReportRow

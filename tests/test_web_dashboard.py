@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandRegistry
 from bot.core.service_state import ServiceState
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import repository
 from bot.store.engine import session_factory

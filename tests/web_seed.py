@@ -17,7 +17,7 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandRegistry
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.store import community_store, crowd_store, detection_store, repository
 from bot.store.community_models import WorkaroundRow, WorkaroundVoteRow

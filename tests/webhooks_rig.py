@@ -21,7 +21,7 @@ from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.webhook_address import WebhookPolicy
 from bot.delivery.webhook_sender import WebhookSender, owner_notifier
 from bot.delivery.worker import OutboxWorker, WorkerConfig
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.sources.fetch import new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.timeline import incidents_at, summary_at

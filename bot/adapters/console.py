@@ -14,7 +14,7 @@ from bot.adapters.console_render import render_reply
 from bot.core.commands import Actor, CommandRegistry
 from bot.core.textcommand import MAX_LINE_LENGTH, answer_line
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.charts.model import Chart, ReportSeries
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store.report_series import load_report_series
 
 log = logging.getLogger(__name__)

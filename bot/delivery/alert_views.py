@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alternatives import operational_alternatives
 from bot.core.alert_render import (
     AlertView,
     render_alert,
@@ -21,6 +20,7 @@ from bot.core.early_warning import WarningView, render_early_warning
 from bot.core.faq_facts import DurationEstimate, estimate_duration, similar_durations
 from bot.core.rich import Link, Plain, Quoted, Span
 from bot.core.service_state import ServiceState
+from bot.services.alternatives import operational_alternatives
 from bot.sources.catalog import Catalog
 from bot.store import detection_store, warning_store
 from bot.store.crowd_models import EarlyWarningRow

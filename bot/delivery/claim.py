@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.leader import Connect
+from bot.runtime.leader import Connect
 from bot.store.engine import OUTBOX_CHANNEL
 from bot.store.models import DeliveryRow, SubscriptionRow
 

@@ -12,7 +12,7 @@ from typing import Literal
 from aiohttp import web
 
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.web.layout import error_page
 from bot.web.ratelimit import IPNetwork, RateLimiter, client_address, retry_after_header
 

@@ -12,14 +12,14 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alternatives import Alternative, operational_alternatives
 from bot.core.history import PastIncident, mean_time_to_recovery, uptime_percent
 from bot.core.links import plain_link_host
 from bot.core.ranking import Candidate, rank
 from bot.core.service_state import ServiceState, state_of_component
 from bot.core.service_view import service_view
 from bot.core.status import IncidentUpdate
-from bot.deps import AppDeps
+from bot.services.alternatives import Alternative, operational_alternatives
+from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import community_store, crowd_store, detection_store, repository
 from bot.store.community_store import Community, StoredIncident

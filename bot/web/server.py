@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from bot.core.timeutil import Clock, format_timestamp
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.web import api, badges, pages
 from bot.web.endpoint import WEB, WebContext
 from bot.web.ratelimit import RateLimiter, parse_trusted_proxies

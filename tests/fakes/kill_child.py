@@ -41,11 +41,11 @@ from bot.adapters.slack import web_client
 from bot.adapters.slack.sender import SlackSender
 from bot.core.commands import Actor, Invocation, dispatch
 from bot.core.events import DetectionEvent
-from bot.crowd_watch import CrowdWatch
 from bot.delivery.claim import OutboxLink
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
-from bot.leader import asyncpg_connector
+from bot.runtime.leader import asyncpg_connector
+from bot.services.crowd_watch import CrowdWatch
+from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import is_sqlite

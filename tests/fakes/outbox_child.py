@@ -22,7 +22,7 @@ from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
 from bot.delivery.claim import OutboxLink
 from bot.delivery.worker import OutboxWorker, WorkerConfig
-from bot.leader import asyncpg_connector
+from bot.runtime.leader import asyncpg_connector
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.store import alert_store, migrate, repository
 from bot.store.engine import create_engine, is_sqlite, session_factory

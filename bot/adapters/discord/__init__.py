@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 
 from bot.adapters.discord.adapter import DiscordAdapter, DiscordConfig
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
 from bot.errors import ConfigError
+from bot.services.deps import AppDeps
 from bot.settings import Settings
 
 __all__ = ["DiscordAdapter", "DiscordConfig", "create_discord_adapter", "discord_config"]

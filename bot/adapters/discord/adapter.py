@@ -45,7 +45,7 @@ from bot.core.commands import (
 )
 from bot.core.textcommand import parse_command_line
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from bot.adapters.slack.sender import SlackSender
 from bot.adapters.slack.socket_mode import SlackSocketMode
 from bot.adapters.slack.token_auth import TokenAuthorization
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
 from bot.errors import ConfigError
+from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.store.slack_install_store import (
     SlackInstallationStore,

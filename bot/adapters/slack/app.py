@@ -49,7 +49,7 @@ from bot.core.commands import (
 )
 from bot.core.textcommand import parse_command_line
 from bot.core.timeutil import Clock
-from bot.deps import AppDeps
+from bot.services.deps import AppDeps
 from bot.store import slack_replay_store
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from bot.core.commands import CommandRegistry
 from bot.sources.catalog import Catalog
 
 if TYPE_CHECKING:
-    from bot.custom_services import CustomServices
     from bot.delivery.webhook_address import WebhookPolicy
+    from bot.services.custom_services import CustomServices
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.webhook_address import WebhookPolicy
 from bot.delivery.webhook_sender import WebhookSender, owner_notifier
 from bot.delivery.worker import OutboxWorker
-from bot.deps import AppDeps
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
+from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.sources.poller import StatusPoller
 from bot.store.models import DeliveryRow

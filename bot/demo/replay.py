@@ -47,7 +47,7 @@ class ReplayClock:
 
 def load_demo_timeline() -> Timeline:
     """The shipped real incident."""
-    text = resources.files("bot.demo_data").joinpath(TIMELINE_FILE).read_text("utf-8")
+    text = resources.files("bot.demo.data").joinpath(TIMELINE_FILE).read_text("utf-8")
     return parse_timeline(text)
 
 

@@ -1,6 +1,6 @@
 """Scheduled jobs on APScheduler: one interval job per status source, and retention.
 
-With several processes on PostgreSQL only the leader (bot/leader.py) runs the scheduler; the
+With several processes on PostgreSQL only the leader (bot/runtime/leader.py) runs the scheduler; the
 others keep it paused, ready to resume when they are elected.
 """
 

@@ -1,0 +1,1 @@
+"""`outagebot demo`: a real outage replayed offline (``replay``), from the payloads in ``data``."""

@@ -1,0 +1,1 @@
+"""The running process: scheduling, leader election, operations endpoints, metrics, shutdown."""
