@@ -207,8 +207,11 @@ async def _serve(conn: Connection, layout: Sequence[Mapping[str, bytes]]) -> Non
             await server.__aexit__(None, None, None)
 
 
-def _farm_main(conn: Connection, layout: Sequence[Mapping[str, bytes]]) -> None:
-    asyncio.run(_serve(conn, layout))
+Layout = Sequence[Mapping[str, bytes]]
+
+
+def _farm_main(conn: Connection, layout: Layout | Callable[[], Layout]) -> None:
+    asyncio.run(_serve(conn, layout() if callable(layout) else layout))
 
 
 class Farm:
@@ -216,18 +219,20 @@ class Farm:
 
     Start it before the benchmark's event loop (the child is forked). Every path answers with
     a strong ETag and Last-Modified and honours revalidation with 304; other paths are 404.
+    `layout` may be a function the child calls to build it, so that thousands of pages' bodies
+    never sit in the benchmark's own memory.
     """
 
-    def __init__(self, layout: Sequence[Mapping[str, bytes]]) -> None:
+    def __init__(self, layout: Layout | Callable[[], Layout]) -> None:
         self._conn, child = multiprocessing.get_context("fork").Pipe()
         self._process = multiprocessing.get_context("fork").Process(
             target=_farm_main, args=(child, layout), daemon=True
         )
         self._process.start()
         child.close()
-        if not self._conn.poll(30):
+        if not self._conn.poll(120):
             self.close()
-            raise RuntimeError("the fake-page farm did not start within 30 s")
+            raise RuntimeError("the fake-page farm did not start within 120 s")
         self.ports: list[int] = self._conn.recv()
 
     def summary_url(self, page: int) -> str:

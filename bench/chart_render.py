@@ -28,13 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import databases, write_result
 from bot.charts.model import Chart, IncidentWindow, ReportSeries
 from bot.charts.render import render_report_chart
+from bot.charts.series import BUCKET, load_report_series
 from bot.charts.service_chart import ReportCharts
 from bot.core import crowd
 from bot.core.crowd_codec import encode_crowd_memory
 from bot.store import migrate
 from bot.store.crowd_models import CrowdMemoryRow, ReportRow
 from bot.store.engine import create_engine, session_factory
-from bot.store.report_series import BUCKET, load_report_series
 
 NOW = datetime(2026, 11, 27, 16, 7, 30, tzinfo=UTC)
 RENDER_P95_MS = 200.0

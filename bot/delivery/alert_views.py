@@ -15,6 +15,7 @@ from bot.core.alert_render import (
     render_reminder,
     render_thread_update,
 )
+from bot.core.alerts import AlertKind
 from bot.core.commands import Reply
 from bot.core.early_warning import WarningView, render_early_warning
 from bot.core.faq_facts import DurationEstimate, estimate_duration, similar_durations
@@ -58,7 +59,7 @@ def alert_view(
 
 async def estimate_for(session: AsyncSession, alert: AlertRow) -> DurationEstimate | None:
     """For an open incident: how long similar past incidents of this service lasted."""
-    if alert.kind != "incident" or alert.resolved_at is not None:
+    if alert.kind != AlertKind.INCIDENT or alert.resolved_at is not None:
         return None
     history = await detection_store.incident_history(
         session=session, service_id=alert.service_id, since=alert.started_at - ESTIMATE_HISTORY
@@ -71,7 +72,7 @@ async def alternatives_for(
     session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow, catalog: Catalog
 ) -> tuple[str, ...]:
     """Names of services doing the same job that work now, for a major outage's alert."""
-    serious = alert.kind == "incident" and alert.impact in {"major", "critical"}
+    serious = alert.kind == AlertKind.INCIDENT and alert.impact in {"major", "critical"}
     if not (serious and alert.resolved_at is None and subscription.alternatives):
         return ()
     service = catalog.get(alert.service_id)
@@ -117,7 +118,7 @@ async def render_single(
     session: AsyncSession, alert: AlertRow, view: AlertView, catalog: Catalog
 ) -> Reply:
     """One alert's message: an incident or maintenance, or an early warning."""
-    if alert.kind != warning_store.KIND:
+    if alert.kind != AlertKind.EARLY_WARNING:
         return render_alert(view)
     warning = (
         await session.exec(select(EarlyWarningRow).where(EarlyWarningRow.alert_id == alert.id))

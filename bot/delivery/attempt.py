@@ -18,15 +18,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alert_render import AlertView
-from bot.core.alerts import EDIT, POST, THREAD
+from bot.core.alerts import EDIT, POST, THREAD, AlertKind
 from bot.core.backoff import backoff_delay
 from bot.core.commands import Reply
 from bot.core.mention import Mention
+from bot.core.outbox import DeliveryOutcome, DeliveryStatus
 from bot.core.timeutil import Clock
 from bot.delivery.alert_views import (
     minimal_reply,
     render_message,
-    render_single,
     thread_reply,
 )
 from bot.delivery.data_delivery import deliver_data
@@ -50,7 +50,6 @@ from bot.store.subscription_store import disable_subscription
 log = logging.getLogger(__name__)
 _Result = TypeVar("_Result")
 
-PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 RATE_LIMITED = "rate limited"
 RATE_LIMIT_PATIENCE = 10
 """How many times more attempts a delivery gets while the platform answers 429s."""
@@ -97,24 +96,28 @@ class DeliveryAttempts:
         self._database = database
         self._limiter = limiter
         self.on_outcome = on_outcome
-        self._views = RoundViews(catalog)
+        self.views = RoundViews(catalog)
 
     def start_round(self) -> None:
         """Forget the views rendered last round: alerts may have changed since."""
-        self._views.clear()
+        self.views.clear()
 
-    async def process(self, delivery_id: int, *, owner: int | None) -> str:
+    async def process(self, delivery_id: int, *, owner: int | None) -> DeliveryStatus:
         """Attempt one delivery claimed by ``owner``; returns its status afterwards."""
         async with self._sessions() as session:
             delivery = await session.get(DeliveryRow, delivery_id)
-            if delivery is None or delivery.status != PENDING:
-                return DONE
+            if delivery is None or delivery.status != DeliveryStatus.PENDING:
+                return DeliveryStatus.DONE
             if delivery.claimed_by != owner:
-                return DONE  # taken back after we lost our link: its new owner sends it
+                return (
+                    DeliveryStatus.DONE
+                )  # taken back after we lost our link: its new owner sends it
             subscription = await session.get(SubscriptionRow, delivery.subscription_id)
             alert = await session.get(AlertRow, delivery.alert_id)
             if subscription is None or alert is None or not subscription.enabled:
-                return await self._finish(session, delivery, FAILED, "subscription or alert gone")
+                return await self._finish(
+                    session, delivery, DeliveryStatus.FAILED, "subscription or alert gone"
+                )
             message = (
                 await session.exec(
                     select(AlertMessageRow).where(
@@ -130,39 +133,55 @@ class DeliveryAttempts:
             if delivery.action != POST and message is None:
                 return await self._wait_for_post(session, delivery)
             if delivery.action == POST and message is not None:
-                return await self._finish(session, delivery, DONE, None)
+                return await self._finish(session, delivery, DeliveryStatus.DONE, None)
             if (
                 delivery.action == EDIT
                 and message is not None
                 and message.rendered_version >= alert.version
             ):
-                return await self._finish(session, delivery, DONE, None)  # a later edit did it
+                return await self._finish(
+                    session, delivery, DeliveryStatus.DONE, None
+                )  # a later edit did it
             # After a 429 nothing was created, so there is nothing to look for before resending.
             retrying = delivery.attempts > 0 and not (delivery.last_error or "").startswith(
                 RATE_LIMITED
             )
-            delivery.status, delivery.attempts = SENDING, delivery.attempts + 1
+            delivery.status, delivery.attempts = DeliveryStatus.SENDING, delivery.attempts + 1
             session.add(delivery)
             await session.commit()
             try:
                 await self._act(
                     session, delivery, alert, message, subscription, channel, sender, retrying
                 )
-            except TransientDeliveryError as exc:
-                return await self._retry(
-                    session, delivery, str(exc), exc.retry_after, unsure=retrying, paced=exc
-                )
-            except PermanentDeliveryError as exc:
-                if exc.pause_subscription:
-                    await disable_subscription(
-                        session=session, subscription_id=subscription.id or 0, reason=str(exc)
-                    )
-                    log.warning("subscription %s paused: %s", subscription.id, exc)
-                return await self._finish(session, delivery, FAILED, str(exc))
             except Exception as exc:
-                self._database.failed(exc, "delivery %s failed unexpectedly", delivery.id)
-                return await self._retry(session, delivery, type(exc).__name__, None)
-            return await self._finish(session, delivery, DONE, None)
+                return await self._settle_failure(session, delivery, exc, unsure=retrying)
+            return await self._finish(session, delivery, DeliveryStatus.DONE, None)
+
+    async def settle_failure(self, delivery_id: int, exc: Exception) -> DeliveryStatus:
+        """Store a failed first attempt (marked ``sending`` elsewhere, `bot.delivery.bulk_post`)
+        as `process` would have: a retry, a failure, a paused subscription."""
+        async with self._sessions() as session:
+            delivery = await session.get(DeliveryRow, delivery_id)
+            if delivery is None:
+                return DeliveryStatus.DONE
+            return await self._settle_failure(session, delivery, exc, unsure=False)
+
+    async def _settle_failure(
+        self, session: AsyncSession, delivery: DeliveryRow, exc: Exception, *, unsure: bool
+    ) -> DeliveryStatus:
+        if isinstance(exc, TransientDeliveryError):
+            return await self._retry(
+                session, delivery, str(exc), exc.retry_after, unsure=unsure, paced=exc
+            )
+        if isinstance(exc, PermanentDeliveryError):
+            if exc.pause_subscription:
+                await disable_subscription(
+                    session=session, subscription_id=delivery.subscription_id, reason=str(exc)
+                )
+                log.warning("subscription %s paused: %s", delivery.subscription_id, exc)
+            return await self._finish(session, delivery, DeliveryStatus.FAILED, str(exc))
+        self._database.failed(exc, "delivery %s failed unexpectedly", delivery.id)
+        return await self._retry(session, delivery, type(exc).__name__, None)
 
     async def _act(
         self,
@@ -175,10 +194,10 @@ class DeliveryAttempts:
         sender: PlatformSender | AlertDataSender,
         retrying: bool,
     ) -> None:
-        view = await self._views.view(session, alert, subscription)
+        view = await self.views.view(session, alert, subscription)
         if isinstance(sender, AlertDataSender):
             await deliver_data(
-                session, sender, channel, delivery, alert, message, view, limit=self._limit
+                session, sender, channel, delivery, alert, message, view, limit=self.limit
             )
             return
         if delivery.action == POST:
@@ -188,12 +207,12 @@ class DeliveryAttempts:
                     session, shared, alert, delivery, view, subscription, channel, sender
                 )
                 return
-            reply = await render_single(session, alert, view, self._catalog)
+            reply = await self.views.single(session, alert, subscription)
             await _release(session)
-            await self._limit(delivery.platform)
+            await self.limit(delivery.platform)
             found = await sender.find_sent(channel, delivery.key) if retrying else None
             if found is None:
-                await self._limit(delivery.platform)
+                await self.limit(delivery.platform)
             mention = Mention.from_stored(subscription.mention_role)
             sent = found
             if sent is None:
@@ -201,7 +220,7 @@ class DeliveryAttempts:
                 async def post(shown: Reply) -> SentMessage:
                     return await sender.send(channel, shown, key=delivery.key, mention_role=mention)
 
-                sent = await _plain_if_refused(delivery, view, post, reply)
+                sent = await plain_if_refused(delivery, view, post, reply)
             session.add(
                 AlertMessageRow(
                     alert_id=alert.id or 0,
@@ -215,11 +234,9 @@ class DeliveryAttempts:
             version = alert.version
             reply = await render_message(session, message, subscription, self._catalog)
             await _release(session)
-            await self._limit(delivery.platform)
+            await self.limit(delivery.platform)
             target = SentMessage(message.message_id, message.thread_id)
-            await _plain_if_refused(
-                delivery, view, lambda r: sender.edit(channel, target, r), reply
-            )
+            await plain_if_refused(delivery, view, lambda r: sender.edit(channel, target, r), reply)
             message.rendered_version = max(message.rendered_version, version)
             session.add(message)
         elif delivery.action == THREAD and message is not None:
@@ -235,7 +252,7 @@ class DeliveryAttempts:
             ).one()
             reply = thread_reply(delivery.body, view, named=bool(others))
             await _release(session)
-            await self._limit(delivery.platform)
+            await self.limit(delivery.platform)
             # A thread started from a message takes its id (Discord) or its ts (Slack).
             thread = message.thread_id or message.message_id
             found = (
@@ -244,7 +261,7 @@ class DeliveryAttempts:
                 else None
             )
             if found is None:
-                await self._limit(delivery.platform)
+                await self.limit(delivery.platform)
             else:  # found where we looked: in that thread, which then exists
                 found = SentMessage(found.message_id, found.thread_id or thread)
             parent = SentMessage(message.message_id, message.thread_id)
@@ -254,7 +271,7 @@ class DeliveryAttempts:
                 async def answer(shown: Reply) -> SentMessage:
                     return await sender.reply_in_thread(channel, parent, shown, key=delivery.key)
 
-                replied = await _plain_if_refused(delivery, view, answer, reply)
+                replied = await plain_if_refused(delivery, view, answer, reply)
             if replied.thread_id and not message.thread_id:
                 message.thread_id = replied.thread_id
                 session.add(message)
@@ -262,7 +279,7 @@ class DeliveryAttempts:
     async def _recent_open_message(
         self, session: AsyncSession, subscription: SubscriptionRow, alert: AlertRow
     ) -> AlertMessageRow | None:
-        if alert.kind != "incident" or self._config.digest_window <= timedelta(0):
+        if alert.kind != AlertKind.INCIDENT or self._config.digest_window <= timedelta(0):
             return None
         since = self._clock() - self._config.digest_window
         return await recent_open_message(session, subscription, alert, since=since)
@@ -289,15 +306,16 @@ class DeliveryAttempts:
         session.add(joined)
         await session.flush()
         digest = await render_message(session, joined, subscription, self._catalog)
-        await self._limit(subscription.platform)
+        await self.limit(subscription.platform)
         target = SentMessage(shared.message_id, shared.thread_id)
-        await _plain_if_refused(delivery, view, lambda r: sender.edit(channel, target, r), digest)
+        await plain_if_refused(delivery, view, lambda r: sender.edit(channel, target, r), digest)
 
-    async def _limit(self, platform: str) -> None:
+    async def limit(self, platform: str) -> None:
+        """Wait for the worker's limiter (if any) before a request to ``platform``."""
         if self._limiter is not None:
             await self._limiter(platform)
 
-    async def _wait_for_post(self, session: AsyncSession, delivery: DeliveryRow) -> str:
+    async def _wait_for_post(self, session: AsyncSession, delivery: DeliveryRow) -> DeliveryStatus:
         post = (
             await session.exec(
                 select(DeliveryRow).where(
@@ -307,13 +325,15 @@ class DeliveryAttempts:
                 )
             )
         ).first()
-        if post is None or post.status == FAILED:
-            return await self._finish(session, delivery, FAILED, "the alert was never posted here")
+        if post is None or post.status == DeliveryStatus.FAILED:
+            return await self._finish(
+                session, delivery, DeliveryStatus.FAILED, "the alert was never posted here"
+            )
         delivery.next_attempt_at = self._clock() + timedelta(seconds=self._config.base_backoff)
         delivery.claimed_by = None
         session.add(delivery)
         await session.commit()
-        return PENDING
+        return DeliveryStatus.PENDING
 
     async def _retry(
         self,
@@ -324,7 +344,7 @@ class DeliveryAttempts:
         *,
         unsure: bool = False,
         paced: TransientDeliveryError | None = None,
-    ) -> str:
+    ) -> DeliveryStatus:
         """``unsure``: an earlier attempt may have created the message; a 429 now (on the check,
         say) does not prove otherwise, so the next attempt checks again."""
         limit = self._config.max_attempts
@@ -334,7 +354,9 @@ class DeliveryAttempts:
             log.warning(
                 "delivery %s gave up after %s attempts: %s", delivery.id, delivery.attempts, error
             )
-            return await self._finish(session, delivery, FAILED, error, outcome="exhausted")
+            return await self._finish(
+                session, delivery, DeliveryStatus.FAILED, error, outcome=DeliveryOutcome.EXHAUSTED
+            )
         told = clamp_wait(retry_after) if retry_after is not None else None
         if told is not None:
             # The platform said exactly when: no more, no less (and nothing was created now).
@@ -348,31 +370,32 @@ class DeliveryAttempts:
                 cap=self._config.max_backoff,
                 jitter=0.5,
             )
-        delivery.status, delivery.last_error = PENDING, error[:300]
+        delivery.status, delivery.last_error = DeliveryStatus.PENDING, error[:300]
         delivery.next_attempt_at = self._clock() + timedelta(seconds=delay)
         delivery.claimed_by = None
         session.add(delivery)
         await session.commit()
-        await self._tell(delivery, "retry")
-        return PENDING
+        await self.tell(delivery, DeliveryOutcome.RETRY)
+        return DeliveryStatus.PENDING
 
     async def _finish(
         self,
         session: AsyncSession,
         delivery: DeliveryRow,
-        status: str,
+        status: DeliveryStatus,
         error: str | None,
         *,
-        outcome: str | None = None,
-    ) -> str:
+        outcome: DeliveryOutcome | None = None,
+    ) -> DeliveryStatus:
         delivery.status, delivery.last_error = status, (error or None) and error[:300]
         delivery.done_at, delivery.claimed_by = self._clock(), None
         session.add(delivery)
         await session.commit()
-        await self._tell(delivery, outcome or status)
+        await self.tell(delivery, outcome or DeliveryOutcome(status))
         return status
 
-    async def _tell(self, delivery: DeliveryRow, outcome: str) -> None:
+    async def tell(self, delivery: DeliveryRow, outcome: DeliveryOutcome) -> None:
+        """Tell the outcome hook, which must never stop deliveries."""
         if self.on_outcome is None:
             return
         try:
@@ -391,7 +414,7 @@ async def _release(session: AsyncSession) -> None:
     await session.commit()
 
 
-async def _plain_if_refused(
+async def plain_if_refused(
     delivery: DeliveryRow,
     view: AlertView,
     call: Callable[[Reply], Awaitable[_Result]],

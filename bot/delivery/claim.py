@@ -22,21 +22,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 from sqlalchemy import BigInteger, ColumnElement, cast, false, literal_column, or_, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.runtime.leader import Connect
+from bot.core.outbox import DeliveryStatus
 from bot.store.engine import OUTBOX_CHANNEL
 from bot.store.models import DeliveryRow, SubscriptionRow
+from bot.store.pg_connection import Connect
+from bot.store.pg_driver import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
 
 OWNER_LOCK_CLASS = 0x0B07
 """First key of the two-key advisory locks that mark live workers (the second is the owner)."""
-_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_LOST: tuple[type[BaseException], ...] = (OSError, TimeoutError, *CONNECTION_ERRORS)
+_LOST_OR_CANCELLED: tuple[type[BaseException], ...] = (*_LOST, asyncio.CancelledError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ async def claim_due(
     picked = (
         select(DeliveryRow.id)
         .where(
-            DeliveryRow.status == "pending",
+            DeliveryRow.status == DeliveryStatus.PENDING,
             col(DeliveryRow.next_attempt_at) <= now,
             col(DeliveryRow.claimed_by).is_(None),
             route,
@@ -118,7 +120,9 @@ async def due_deliveries(
     query = select(DeliveryRow).order_by(col(DeliveryRow.id))
     if owner is None:
         query = query.where(
-            DeliveryRow.status == "pending", col(DeliveryRow.next_attempt_at) <= now, route
+            DeliveryRow.status == DeliveryStatus.PENDING,
+            col(DeliveryRow.next_attempt_at) <= now,
+            route,
         ).limit(limit)
     else:
         async with sessions() as session:
@@ -131,10 +135,10 @@ async def due_deliveries(
         return list((await session.exec(query)).all())
 
 
-async def channels_of(
+async def subscriptions_of(
     session: AsyncSession, subscription_ids: set[int]
-) -> dict[int, tuple[str, str, str]]:
-    """(platform, community, channel) of each subscription."""
+) -> dict[int, SubscriptionRow]:
+    """The subscriptions of a round's deliveries, by id (their channels, and what posts need)."""
     if not subscription_ids:
         return {}
     rows = (
@@ -142,18 +146,20 @@ async def channels_of(
             select(SubscriptionRow).where(col(SubscriptionRow.id).in_(list(subscription_ids)))
         )
     ).all()
-    return {(r.id or 0): (r.platform, r.community_id, r.channel_id) for r in rows}
+    return {(r.id or 0): r for r in rows}
 
+
+INTERRUPTED = "interrupted; checking before resending"
+"""The note on a delivery put back after it was left ``sending``: the next attempt looks first."""
 
 _RELEASE_ORPHANS = text(
     """
     UPDATE deliveries SET
         claimed_by = NULL,
-        status = 'pending',
-        last_error = CASE WHEN status = 'sending'
-            THEN 'interrupted; checking before resending' ELSE last_error END
+        status = :pending,
+        last_error = CASE WHEN status = :sending THEN :interrupted ELSE last_error END
     WHERE claimed_by IS NOT NULL
-      AND status IN ('pending', 'sending')
+      AND status IN (:pending, :sending)
       AND NOT EXISTS (
         SELECT 1 FROM pg_locks AS l
         WHERE l.locktype = 'advisory'
@@ -165,10 +171,17 @@ _RELEASE_ORPHANS = text(
     """
 )
 
+_RELEASE_PARAMS = {
+    "lock_class": OWNER_LOCK_CLASS,
+    "pending": DeliveryStatus.PENDING.value,
+    "sending": DeliveryStatus.SENDING.value,
+    "interrupted": INTERRUPTED,
+}
+
 
 async def release_orphans(session: AsyncSession) -> int:
     """Put back the deliveries of workers that are gone (their owner lock is free)."""
-    result: Any = await session.exec(_RELEASE_ORPHANS, params={"lock_class": OWNER_LOCK_CLASS})  # type: ignore[call-overload]
+    result: Any = await session.exec(_RELEASE_ORPHANS, params=_RELEASE_PARAMS)  # type: ignore[call-overload]
     await session.commit()
     released = int(result.rowcount or 0)
     if released:
@@ -223,7 +236,7 @@ class OutboxLink:
         if connection is not None and not connection.is_closed():
             try:
                 await asyncio.wait_for(connection.close(), self._timeout)
-            except (*_LOST, asyncio.CancelledError):
+            except _LOST_OR_CANCELLED:
                 connection.terminate()
 
     async def _take_owner(self, connection: Any) -> int:

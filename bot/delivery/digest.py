@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql._expression_select_cls import SelectBase
 
-from bot.core.alerts import POST
+from bot.core.alerts import POST, AlertKind
+from bot.core.outbox import DeliveryStatus
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 
+ChannelKey = tuple[str, str, str]
+"""(platform, community, channel)."""
+_Query = TypeVar("_Query", bound=SelectBase[*tuple[Any, ...]])
 
-async def recent_open_message(
-    session: AsyncSession, subscription: SubscriptionRow, alert: AlertRow, *, since: datetime
-) -> AlertMessageRow | None:
-    """An open incident's message posted in this channel since ``since`` (not ``alert``'s)."""
-    query = (
-        select(AlertMessageRow)
-        .join(AlertRow, col(AlertRow.id) == col(AlertMessageRow.alert_id))
+
+def _open_posted_since(query: _Query, since: datetime) -> _Query:
+    """``query`` over the messages of open incidents posted (not merely staged) since ``since``,
+    with the subscription of their channel."""
+    return (
+        query.join(AlertRow, col(AlertRow.id) == col(AlertMessageRow.alert_id))
         .join(SubscriptionRow, col(SubscriptionRow.id) == col(AlertMessageRow.subscription_id))
         .join(
             DeliveryRow,
@@ -26,16 +32,54 @@ async def recent_open_message(
             & (col(DeliveryRow.action) == POST),
         )
         .where(
+            AlertRow.kind == AlertKind.INCIDENT,
+            col(AlertRow.resolved_at).is_(None),
+            DeliveryRow.status == DeliveryStatus.DONE,
+            col(DeliveryRow.done_at) >= since,
+        )
+    )
+
+
+async def recent_open_message(
+    session: AsyncSession, subscription: SubscriptionRow, alert: AlertRow, *, since: datetime
+) -> AlertMessageRow | None:
+    """An open incident's message posted in this channel since ``since`` (not ``alert``'s)."""
+    query = (
+        _open_posted_since(select(AlertMessageRow), since)
+        .where(
             SubscriptionRow.platform == subscription.platform,
             SubscriptionRow.community_id == subscription.community_id,
             SubscriptionRow.channel_id == subscription.channel_id,
-            AlertRow.kind == "incident",
-            col(AlertRow.resolved_at).is_(None),
             col(AlertRow.id) != alert.id,
-            DeliveryRow.status == "done",  # posted, not merely staged
-            col(DeliveryRow.done_at) >= since,
         )
         .order_by(col(DeliveryRow.done_at).desc())
         .limit(1)
     )
     return (await session.exec(query)).first()
+
+
+async def open_alerts_posted_in(
+    session: AsyncSession, channels: Collection[ChannelKey], *, since: datetime
+) -> dict[ChannelKey, set[int]]:
+    """The open incidents (alert ids) with a message posted since ``since`` in each of these
+    channels: what `recent_open_message` looks for, for a whole round's channels at once."""
+    if not channels:
+        return {}
+    query = _open_posted_since(
+        select(
+            SubscriptionRow.platform,
+            SubscriptionRow.community_id,
+            SubscriptionRow.channel_id,
+            AlertMessageRow.alert_id,
+        ),
+        since,
+    ).where(
+        col(SubscriptionRow.community_id).in_({c[1] for c in channels}),
+        col(SubscriptionRow.channel_id).in_({c[2] for c in channels}),
+    )
+    found: dict[ChannelKey, set[int]] = {}
+    for platform, community, channel, alert_id in (await session.exec(query)).all():
+        key = (platform, community, channel)
+        if key in channels:
+            found.setdefault(key, set()).add(alert_id)
+    return found

@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alert_render import AlertView
-from bot.delivery.alert_views import alert_view, alternatives_for, estimate_for
+from bot.core.commands import Reply
+from bot.delivery.alert_views import alert_view, alternatives_for, estimate_for, render_single
 from bot.sources.catalog import Catalog
 from bot.store.models import AlertRow, SubscriptionRow
 
@@ -20,10 +21,12 @@ class RoundViews:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._views: dict[tuple[int, int, bool], AlertView] = {}
+        self._replies: dict[tuple[int, int, bool], Reply] = {}
 
     def clear(self) -> None:
         """Forget everything: a new round sees the newest state."""
         self._views.clear()
+        self._replies.clear()
 
     async def view(
         self, session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow
@@ -38,3 +41,14 @@ class RoundViews:
                 await alternatives_for(session, alert, subscription, self._catalog),
             )
         return self._views[key]
+
+    async def single(
+        self, session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow
+    ) -> Reply:
+        """The message of ``alert`` alone (`render_single`) as ``subscription``'s channel shows
+        it: built once per round for every channel that shows the same."""
+        key = (alert.id or 0, alert.version, subscription.alternatives)
+        if key not in self._replies:
+            view = await self.view(session, alert, subscription)
+            self._replies[key] = await render_single(session, alert, view, self._catalog)
+        return self._replies[key]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.commands import Reply, Tone
+from bot.core.outbox import DeliveryOutcome
 from bot.core.rich import Quoted, rich
 from bot.core.timeutil import Clock
 from bot.delivery.retry_after import parse_retry_after
@@ -32,12 +33,6 @@ from bot.delivery.sender import (
     PlatformSender,
     TransientDeliveryError,
 )
-from bot.delivery.webhook_address import (
-    WebhookAddressError,
-    WebhookDnsError,
-    WebhookPolicy,
-    resolve_target,
-)
 from bot.delivery.webhook_payload import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -47,6 +42,12 @@ from bot.delivery.webhook_payload import (
     sign,
 )
 from bot.net.address_policy import pinned_result
+from bot.net.webhook_address import (
+    WebhookAddressError,
+    WebhookDnsError,
+    WebhookPolicy,
+    resolve_target,
+)
 from bot.store import webhook_store
 from bot.store.models import DeliveryRow
 from bot.store.webhook_models import WEBHOOK_PLATFORM, WebhookTargetRow
@@ -166,7 +167,7 @@ class WebhookSender:
 
     async def note_outcome(self, delivery: DeliveryRow, outcome: str) -> None:
         """Worker hook: a webhook delivery whose retries ran out counts as one failure."""
-        if delivery.platform != WEBHOOK_PLATFORM or outcome != "exhausted":
+        if delivery.platform != WEBHOOK_PLATFORM or outcome != DeliveryOutcome.EXHAUSTED:
             return
         async with self._sessions() as session:
             target = await webhook_store.target_of_subscription(

@@ -5,7 +5,9 @@ there, the restarted worker asks the platform whether the message already exists
 Discord nonce / Slack metadata) before sending again, so a crash at any point posts nothing
 twice and loses nothing.
 
-This module claims due deliveries and runs rounds; sending one delivery is `bot.delivery.attempt`.
+This module claims due deliveries and runs rounds; a round's plain first attempts (posts, edits,
+thread replies) go out together (`bot.delivery.fast_lane`), and sending one delivery is
+`bot.delivery.attempt`.
 """
 
 from __future__ import annotations
@@ -19,27 +21,29 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.outbox import DeliveryStatus
 from bot.core.timeutil import Clock
 from bot.delivery.attempt import (
-    DONE,
-    PENDING,
-    SENDING,
     DeliveryAttempts,
     Limiter,
     OutcomeHook,
     WorkerConfig,
 )
+from bot.delivery.bulk_post import NewPosts
+from bot.delivery.bulk_update import Updates
 from bot.delivery.claim import (
+    INTERRUPTED,
     OutboxLink,
     ShardRoute,
-    channels_of,
     due_deliveries,
     release_orphans,
+    subscriptions_of,
 )
+from bot.delivery.fast_lane import FastLane
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.sources.catalog import Catalog
 from bot.store.availability import DatabaseOutageLog
-from bot.store.models import DeliveryRow
+from bot.store.models import DeliveryRow, SubscriptionRow
 
 __all__ = ["Limiter", "OutboxWorker", "OutcomeHook", "WorkerConfig"]
 
@@ -79,6 +83,18 @@ class OutboxWorker:
             limiter=limiter,
             on_outcome=on_outcome,
         )
+        self._fast = FastLane(
+            sessions=sessions,
+            attempts=self._attempts,
+            clock=clock,
+            config=self._config,
+            sources=[
+                NewPosts(
+                    senders=senders, attempts=self._attempts, clock=clock, config=self._config
+                ),
+                Updates(senders=senders, attempts=self._attempts),
+            ],
+        )
         self._wake = asyncio.Event()
         self._link, self._shards = link, shards
         self._owner: int | None = None
@@ -111,8 +127,8 @@ class OutboxWorker:
         async with self._sessions() as session:
             result = await session.exec(
                 update(DeliveryRow)
-                .where(col(DeliveryRow.status) == SENDING)
-                .values(status=PENDING, last_error="interrupted; checking before resending")
+                .where(col(DeliveryRow.status) == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.PENDING, last_error=INTERRUPTED)
             )
             await session.commit()
         return int(result.rowcount or 0)
@@ -176,29 +192,56 @@ class OutboxWorker:
         # One queue per channel, not per subscription: a channel following several services
         # gets its messages in order, and a second service failing joins the first's message.
         async with self._sessions() as session:
-            places = await channels_of(session, {d.subscription_id for d in due})
-        channels: dict[tuple[str, str, str], list[int]] = {}
+            subscriptions = await subscriptions_of(session, {d.subscription_id for d in due})
+        channels: dict[tuple[str, str, str], list[DeliveryRow]] = {}
         for delivery in due:
-            place = places.get(delivery.subscription_id, ("", "", str(delivery.subscription_id)))
-            channels.setdefault(place, []).append(delivery.id or 0)
+            sub = subscriptions.get(delivery.subscription_id)
+            orphan = ("", "", str(delivery.subscription_id))
+            place = (sub.platform, sub.community_id, sub.channel_id) if sub else orphan
+            channels.setdefault(place, []).append(delivery)
+        queues = list(channels.values())
+        # First the fast lane, together (`bot.delivery.fast_lane`); then the rest one by one.
+        fast = await self._fast_waves(queues, subscriptions)
         gate = asyncio.Semaphore(self._config.channel_concurrency)
 
-        async def drain(ids: Sequence[int]) -> int:
+        async def drain(queue: Sequence[DeliveryRow]) -> int:
+            handled = 0
             async with gate:
-                handled = 0
-                for delivery_id in ids:  # in order: a post before its edits and replies
+                for delivery in queue:  # in order: a post before its edits and replies
                     try:
-                        outcome = await self._attempts.process(delivery_id, owner=self._owner)
+                        outcome = await self._attempts.process(delivery.id or 0, owner=self._owner)
                     except BaseException:
-                        self._stranded.add(delivery_id)
+                        self._stranded.add(delivery.id or 0)
                         raise
                     handled += 1
-                    if outcome != DONE:
+                    if outcome != DeliveryStatus.DONE:
                         break
                 return handled
 
-        counts = await asyncio.gather(*(drain(ids) for ids in channels.values()))
-        return sum(counts)
+        counts = await asyncio.gather(*(drain(queue) for queue in queues if queue))
+        return fast + sum(counts)
+
+    async def _fast_waves(
+        self, queues: list[list[DeliveryRow]], subscriptions: Mapping[int, SubscriptionRow]
+    ) -> int:
+        """Offer the fast lane each channel's next delivery, wave after wave, while it takes
+        any; returns how many it handled. What it settled leaves its queue, and a queue whose
+        delivery did not succeed is done for this round, as one by one."""
+        handled = 0
+        while heads := [queue[0] for queue in queues if queue]:
+            settled = await self._fast.run(
+                heads, subscriptions, owner=self._owner, stranded=self._stranded
+            )
+            if not settled:
+                break
+            handled += len(settled)
+            for queue in queues:
+                status = settled.get(queue[0].id or 0) if queue else None
+                if status == DeliveryStatus.DONE:
+                    del queue[0]
+                elif status is not None:
+                    queue.clear()
+        return handled
 
     async def _requeue_stranded(self) -> None:
         ids, query = list(self._stranded), update(DeliveryRow)
@@ -207,8 +250,8 @@ class OutboxWorker:
         async with self._sessions() as session:  # "interrupted": look before resending
             await session.exec(
                 query.where(
-                    col(DeliveryRow.id).in_(ids), col(DeliveryRow.status) == SENDING
-                ).values(status=PENDING, last_error="interrupted; checking before resending")
+                    col(DeliveryRow.id).in_(ids), col(DeliveryRow.status) == DeliveryStatus.SENDING
+                ).values(status=DeliveryStatus.PENDING, last_error=INTERRUPTED)
             )
             await session.commit()
         self._stranded.difference_update(ids)

@@ -7,8 +7,9 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -26,10 +27,11 @@ from bot.core.events import DetectionEvent
 from bot.core.network_guard import NetworkGuard
 from bot.core.service_state import ServiceState, worst
 from bot.core.service_view import service_view
-from bot.core.status import Snapshot
+from bot.core.status import Snapshot, SourceKind
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog, ServiceDef, SourceDef
 from bot.sources.catalog_drift import StaleNamesLog, service_state
+from bot.sources.checked_writes import CheckedWriter
 from bot.sources.fetch import HttpFetcher
 from bot.sources.probe import HttpProber, ProbeSpec, ProbeVerdict
 from bot.sources.reader import SourceReader
@@ -97,6 +99,7 @@ class StatusPoller:
         # Detection memory per (service, url), and when each page's "last checked" was written.
         self._memories: dict[tuple[str, str], ServiceMemory] = {}
         self._flushed: dict[str, datetime] = {}
+        self._checked = CheckedWriter(sessions)
         # The latest state each (service, official source) gives; a service shows the worst.
         self._source_states: dict[tuple[str, str], ServiceState] = {}
         self._stale_names = StaleNamesLog(log)
@@ -161,12 +164,16 @@ class StatusPoller:
 
     async def drain(self, grace_seconds: float) -> None:
         """Let polls in flight finish (then cancel stragglers), so shutdown never cuts a write."""
-        pending = {t for t in self._in_flight if not t.done()}
+        pending: set[asyncio.Task[object]] = {t for t in self._in_flight if not t.done()}
+        writing = self._checked.writing  # a shared write, which its waiters may leave behind
+        if writing is not None:
+            pending.add(writing)
         if not pending:
             return
         _, late = await asyncio.wait(pending, timeout=grace_seconds)
         for task in late:
-            self._stopped.add(task)
+            if task is not writing:
+                self._stopped.add(task)
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=5)
@@ -202,10 +209,15 @@ class StatusPoller:
             try:
                 async with self._limit:
                     source = self._sources[url]
-                    if source.kind == "probe":
-                        result = await self._probe(source)
+                    if source.kind == SourceKind.PROBE:
+                        outcome, checked_at = await self._probe(source), None
                     else:
-                        result = await self._read(source)
+                        outcome, checked_at = await self._read(source)
+                if checked_at is not None:
+                    # Outside the limit: a poll waiting for the shared write holds no slot, so
+                    # the other unchanged pages of the round can join that write.
+                    await self._touch(url, checked_at)
+                result = outcome
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -230,16 +242,16 @@ class StatusPoller:
         self._publish(events)
         return events
 
-    async def _read(self, source_def: SourceDef) -> str:
+    async def _read(self, source_def: SourceDef) -> tuple[str, datetime | None]:
+        """The result, and when "last checked" is still to be written (None: nothing to)."""
         url = source_def.url
         # Fetch before opening a session: no database connection waits on a slow page.
         result = await self._reader.read(kind=source_def.kind, url=url, options=source_def.options)
         if result.unchanged and result.snapshot is not None:
             now = self._clock()
             if self._quiet(url, result.snapshot, now):
-                if now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY:
-                    await self._touch(url, now)
-                return "unchanged"
+                due = now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY
+                return "unchanged", now if due else None
         async with self._sessions() as session:
             source = await self._source_row(session, url)
             now = self._clock()
@@ -272,8 +284,8 @@ class StatusPoller:
         self._flushed[url] = now
         self._publish(events)
         if result.snapshot is None:
-            return "failed"
-        return "unchanged" if result.unchanged else "ok"
+            return "failed", None
+        return ("unchanged" if result.unchanged else "ok"), None
 
     async def _source_row(self, session: AsyncSession, url: str) -> SourceRow:
         source = await repository.get_source(session=session, url=url)
@@ -364,7 +376,7 @@ class StatusPoller:
             after, events = observe_snapshot(
                 memory, view, service_id=service.id, now=now, config=self._config
             )
-            if events or replace(after, last_observed=memory.last_observed) != memory:
+            if events or not _same_but_time(after, memory):
                 return False
             updates[key] = after
         self._memories.update(updates)
@@ -372,11 +384,7 @@ class StatusPoller:
 
     async def _touch(self, url: str, now: datetime) -> None:
         service_ids = [s.id for s in self._services_by_url[url]]
-        async with self._sessions() as session:
-            await repository.touch_checked(
-                session=session, url=url, service_ids=service_ids, now=now
-            )
-            await session.commit()
+        await self._checked.touch(url, service_ids, now)
         self._database.answered()
         self._flushed[url] = now
 
@@ -451,6 +459,14 @@ class StatusPoller:
             log.info("%s: %s %s", event.service_id, event.kind.value, event.title or "")
         if events and self.on_events is not None:
             self.on_events(events)
+
+
+_MEMORY_BUT_TIME = attrgetter(*(f.name for f in fields(ServiceMemory) if f.name != "last_observed"))
+
+
+def _same_but_time(after: ServiceMemory, before: ServiceMemory) -> bool:
+    """Whether detection remembers the same, apart from when it last looked."""
+    return bool(_MEMORY_BUT_TIME(after) == _MEMORY_BUT_TIME(before))
 
 
 def _probe_only_state(verdict: ProbeVerdict, *, down: bool, suspect: bool) -> ServiceState | None:

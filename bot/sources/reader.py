@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.core.status import Snapshot
+from bot.core.status import Snapshot, SourceKind
 from bot.sources.errors import SourceFormatError
 from bot.sources.fetch import FetchOutcome, HttpFetcher
 from bot.sources.parsers import parse_source
@@ -14,10 +14,12 @@ from bot.sources.statuspage_merge import merge_parts, part_urls
 
 log = logging.getLogger(__name__)
 
+_NO_PART: tuple[None, None, None] = (None, None, None)
+
 ACCEPT: Mapping[str, str] = {
-    "statuspage": "application/json",
-    "gcloud": "application/json",
-    "feed": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
+    SourceKind.STATUSPAGE: "application/json",
+    SourceKind.GCLOUD: "application/json",
+    SourceKind.FEED: "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
 }
 
 
@@ -41,6 +43,8 @@ class SourceReader:
         self._validators: dict[str, tuple[str | None, str | None]] = {}
         self._parts: dict[str, tuple[str | None, str | None, Snapshot]] = {}
         self._unsupported: set[str] = set()
+        # The last merge per page and the parses it came from: a 304 everywhere merges nothing.
+        self._merged: dict[str, tuple[tuple[Snapshot, ...], Snapshot]] = {}
 
     def footprint(self) -> dict[str, int]:
         """Entries held per cache, for checking that they stay bounded by the sources."""
@@ -49,12 +53,14 @@ class SourceReader:
             "validators": len(self._validators),
             "parts": len(self._parts),
             "unsupported_parts": len(self._unsupported),
+            "merged": len(self._merged),
         }
 
     def forget(self, url: str) -> None:
         """Drop everything kept for a source that is no longer polled."""
         self._last.pop(url, None)
         self._validators.pop(url, None)
+        self._merged.pop(url, None)
         for part in part_urls(url):
             self._parts.pop(part, None)
             self._unsupported.discard(part)
@@ -79,7 +85,7 @@ class SourceReader:
             error = result.error or f"unexpected answer ({result.outcome.value})"
             return ReadResult(None, False, error, etag, last_modified)
         try:
-            parsed = parse_source(kind, result.body, options)
+            parsed = self._shared(url, parse_source(kind, result.body, options))
         except SourceFormatError as exc:
             return ReadResult(None, False, f"unreadable payload: {exc}", etag, last_modified)
         self._last[url] = parsed
@@ -89,14 +95,37 @@ class SourceReader:
         return ReadResult(snapshot, False, None, result.etag, result.last_modified)
 
     def _complete(self, kind: str, url: str, snapshot: Snapshot) -> Snapshot:
-        if kind != "statuspage":
+        if kind != SourceKind.STATUSPAGE:
             return snapshot
         parts = [self._parts[p][2] for p in part_urls(url) if p in self._parts]
-        return merge_parts(snapshot, parts) if parts else snapshot
+        if not parts:
+            return snapshot
+        inputs = (snapshot, *parts)
+        last = self._merged.get(url)
+        if last is not None and _same_objects(inputs, last[0]):
+            return last[1]
+        merged = merge_parts(snapshot, parts)
+        self._merged[url] = (inputs, merged)
+        return merged
+
+    def _shared(self, url: str, parsed: Snapshot) -> Snapshot:
+        """`parsed`, holding the very components and incidents the page's other parses hold
+        where they are equal: summary.json repeats what components.json and incidents.json
+        list, and thousands of pages are kept in memory, so one copy of each is enough."""
+        known = [self._last.get(url), *(self._parts.get(p, _NO_PART)[2] for p in part_urls(url))]
+        components = {c: c for snapshot in known if snapshot for c in snapshot.components}
+        incidents = {i: i for snapshot in known if snapshot for i in snapshot.incidents}
+        if not components and not incidents:
+            return parsed
+        return replace(
+            parsed,
+            components=tuple(components.get(c, c) for c in parsed.components),
+            incidents=tuple(incidents.get(i, i) for i in parsed.incidents),
+        )
 
     async def _refresh_parts(self, kind: str, url: str) -> bool:
         """Fetch the extra endpoints; True when one changed. Failures keep the previous copy."""
-        if kind != "statuspage":
+        if kind != SourceKind.STATUSPAGE:
             return False
         changed = False
         for part in part_urls(url):
@@ -114,10 +143,14 @@ class SourceReader:
             if result.outcome is not FetchOutcome.OK or result.body is None:
                 continue  # unchanged, or failing for now: the previous copy stands
             try:
-                parsed = parse_source("statuspage", result.body)
+                parsed = self._shared(url, parse_source(SourceKind.STATUSPAGE, result.body))
             except SourceFormatError as exc:
                 log.debug("ignoring %s: %s", part, exc)
                 continue
             self._parts[part] = (result.etag, result.last_modified, parsed)
             changed = True
         return changed
+
+
+def _same_objects(now: tuple[Snapshot, ...], then: tuple[Snapshot, ...]) -> bool:
+    return len(now) == len(then) and all(a is b for a, b in zip(now, then, strict=True))

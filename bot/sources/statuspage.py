@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 
 from bot.core.status import (
@@ -14,6 +15,7 @@ from bot.core.status import (
     Maintenance,
     PageInfo,
     Snapshot,
+    SourceKind,
 )
 from bot.sources.errors import SourceFormatError
 from bot.sources.json_values import (
@@ -25,7 +27,7 @@ from bot.sources.json_values import (
     time_or_none,
 )
 
-KIND = "statuspage"
+KIND = SourceKind.STATUSPAGE
 
 _KNOWN_KEYS = ("page", "status", "components", "incidents", "scheduled_maintenances")
 
@@ -169,8 +171,8 @@ def _incidents(raw: object) -> Iterator[Incident]:
         yield Incident(
             id=ident,
             name=name,
-            status=line_or_none(entry.get("status")) or "unknown",
-            impact=line_or_none(entry.get("impact")) or "none",
+            status=_word(entry.get("status"), "unknown"),
+            impact=_word(entry.get("impact"), "none"),
             started_at=time_or_none(entry.get("started_at"))
             or time_or_none(entry.get("created_at")),
             resolved_at=time_or_none(entry.get("resolved_at")),
@@ -187,7 +189,7 @@ def _updates(raw: object) -> Iterator[IncidentUpdate]:
         if created_at is None:
             continue
         yield IncidentUpdate(
-            status=line_or_none(entry.get("status")) or "unknown",
+            status=_word(entry.get("status"), "unknown"),
             body=body_text(entry.get("body")),
             created_at=created_at,
             id=str_or_none(entry.get("id")),
@@ -213,12 +215,18 @@ def _maintenances(raw: object) -> Iterator[Maintenance]:
         yield Maintenance(
             id=ident,
             name=name,
-            status=line_or_none(entry.get("status")) or "unknown",
+            status=_word(entry.get("status"), "unknown"),
             scheduled_for=time_or_none(entry.get("scheduled_for")),
             scheduled_until=time_or_none(entry.get("scheduled_until")),
             url=_url(entry),
             component_ids=tuple(_component_ids(entry.get("components"))),
         )
+
+
+def _word(value: object, default: str) -> str:
+    """A status or impact: one of a few words, so one shared copy of each is kept, not one per
+    incident, update and maintenance of thousands of pages."""
+    return sys.intern(line_or_none(value) or default)
 
 
 def _entries(raw: object) -> Iterator[Mapping[str, object]]:

@@ -30,12 +30,16 @@ def merge_parts(summary: Snapshot, parts: list[Snapshot]) -> Snapshot:
             current = incidents.get(incident.id)
             if current is None or _fuller(incident, current):
                 incidents[incident.id] = incident
+    merged = tuple(incidents.values())
+    lists_all = summary.lists_all_open_incidents or any(p.lists_all_open_incidents for p in parts)
+    if (components, merged, lists_all) == (
+        summary.components,
+        summary.incidents,
+        summary.lists_all_open_incidents,
+    ):
+        return summary  # the parts add nothing: no second copy of the page to keep
     return replace(
-        summary,
-        components=components,
-        incidents=tuple(incidents.values()),
-        lists_all_open_incidents=summary.lists_all_open_incidents
-        or any(p.lists_all_open_incidents for p in parts),
+        summary, components=components, incidents=merged, lists_all_open_incidents=lists_all
     )
 
 

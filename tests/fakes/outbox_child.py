@@ -1,32 +1,40 @@
 """One of several delivery worker processes sharing an outbox (scale-out tests and bench/scale.py).
 
 Seeding: `seed` subscribes N channels of FakeChatPlatform to one service and stages one incident,
-one post per channel, in a single transaction, as the poller would.
+one post per channel, in a single transaction, as the poller would; `stage_update` stages one
+update of it (an edit and a thread reply per channel).
 
-Usage: python -m tests.fakes.outbox_child DATABASE_URL PLATFORM_URL
+Usage: python -m tests.fakes.outbox_child DATABASE_URL PLATFORM_URL [--stats] [--profile PATH]
 Drains with the app's OutboxWorker (sharing the outbox through OutboxLink on PostgreSQL) until
-nothing is pending or being sent anywhere, then prints how many deliveries it handled.
+nothing is pending or being sent anywhere, then prints how many deliveries it handled; with
+``--stats`` a JSON line instead, adding the CPU time of the drain and of rendering the replies
+into text (bench/scale.py), and with
+``--profile`` cProfile's stats of the drain written to PATH.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
+import cProfile
+import json
+import time
 from datetime import UTC, datetime
 
 import aiohttp
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.core.commands import Reply
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
 from bot.delivery.claim import OutboxLink
 from bot.delivery.worker import OutboxWorker, WorkerConfig
-from bot.runtime.leader import asyncpg_connector
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.store import alert_store, migrate, repository
 from bot.store.engine import create_engine, is_sqlite, session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
+from bot.store.pg_connection import asyncpg_connector
 from tests.fakes.http_sender import PLATFORM, HttpChatSender
 
 CATALOG: Catalog = parse_catalog(
@@ -46,6 +54,31 @@ def opened(now: datetime, key: str = "opened") -> DetectionEvent:
     return DetectionEvent(
         EventKind.INCIDENT_OPENED, "svc", now, key, f"inc-{key}", "Outage", detail
     )
+
+
+def updated(now: datetime, key: str = "updated") -> DetectionEvent:
+    """A later update of the incident `opened` started (an edit and a thread reply each)."""
+    event = opened(now, "opened")
+    detail = dict(event.detail) | {"status": "identified", "update_status": "identified"}
+    detail |= {"update_body": "Found it", "update_at": now.isoformat()}
+    return DetectionEvent(
+        EventKind.INCIDENT_UPDATED, "svc", now, key, event.incident_id, "Outage", detail
+    )
+
+
+async def stage_update(database_url: str, *, now: datetime | None = None) -> int:
+    """Stage one update of the incident `seed` opened; returns deliveries staged."""
+    now = now or datetime.now(UTC)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            staged = await alert_store.record_alert_events(
+                session=session, events=[updated(now)], now=now
+            )
+            await session.commit()
+        return staged
+    finally:
+        await engine.dispose()
 
 
 async def seed(database_url: str, channels: int, *, now: datetime | None = None) -> int:
@@ -78,6 +111,21 @@ async def seed(database_url: str, channels: int, *, now: datetime | None = None)
         await engine.dispose()
 
 
+class TimedRenderSender(HttpChatSender):
+    """HttpChatSender that adds up the CPU time of turning replies into platform text: the
+    adapter's share of a delivery, told apart from the worker's in bench/scale.py."""
+
+    render_cpu = 0.0
+
+    @classmethod
+    def _text(cls, reply: Reply) -> str:
+        started = time.process_time()
+        try:
+            return HttpChatSender._text(reply)
+        finally:
+            cls.render_cpu += time.process_time() - started
+
+
 async def drain(database_url: str, platform_url: str) -> int:
     """Send until the outbox is empty everywhere; returns how many deliveries this one did."""
     engine = create_engine(database_url)
@@ -89,7 +137,7 @@ async def drain(database_url: str, platform_url: str) -> int:
         async with aiohttp.ClientSession() as http:
             worker = OutboxWorker(
                 sessions=sessions,
-                senders={PLATFORM: HttpChatSender(http, platform_url)},
+                senders={PLATFORM: TimedRenderSender(http, platform_url)},
                 catalog=CATALOG,
                 clock=system_clock,
                 config=WorkerConfig(channel_concurrency=16, base_backoff=0.01),
@@ -113,5 +161,25 @@ async def drain(database_url: str, platform_url: str) -> int:
         await engine.dispose()
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("database_url")
+    parser.add_argument("platform_url")
+    parser.add_argument("--stats", action="store_true", help="print JSON: handled, CPU seconds")
+    parser.add_argument("--profile", help="write cProfile stats of the drain to this path")
+    args = parser.parse_args()
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
+    started = time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    handled = asyncio.run(drain(args.database_url, args.platform_url))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    cpu = time.process_time() - started
+    stats = {"handled": handled, "cpu_s": cpu, "render_cpu_s": TimedRenderSender.render_cpu}
+    print(json.dumps(stats) if args.stats else handled, flush=True)
+
+
 if __name__ == "__main__":
-    print(asyncio.run(drain(sys.argv[1], sys.argv[2])), flush=True)
+    main()

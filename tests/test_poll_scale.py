@@ -1,0 +1,170 @@
+"""What keeps thousands of unchanged pages cheap: shared "last checked" writes, one merge and one
+copy of each component and incident per page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.sources.checked_writes import CheckedWriter
+from bot.sources.fetch import HttpFetcher, new_http_session
+from bot.sources.poller import StatusPoller
+from bot.sources.probe import HttpProber
+from bot.sources.reader import SourceReader
+from bot.sources.statuspage import parse_statuspage
+from bot.sources.statuspage_merge import merge_parts
+from bot.store import repository
+from bot.store.engine import create_engine, session_factory
+from tests.conftest import FIXTURES, FakeClock
+from tests.fakes.status_server import FakeStatusServer
+from tests.helpers import catalog_for
+
+GITHUB = json.loads(
+    (FIXTURES / "statuspage" / "statuspage_summary_github_2022-11-25_incident.json").read_text()
+)
+PAGES = 24
+
+
+def serve_page(server: FakeStatusServer, base: str) -> str:
+    """Serve GITHUB's summary, components and incidents under `base`; the summary URL."""
+    page = GITHUB["page"]
+    server.set_json(f"{base}summary.json", GITHUB)
+    server.set_json(f"{base}components.json", {"page": page, "components": GITHUB["components"]})
+    server.set_json(f"{base}incidents.json", {"page": page, "incidents": GITHUB["incidents"]})
+    return server.url(f"{base}summary.json")
+
+
+@pytest.fixture
+def commits(engine: AsyncEngine) -> Iterator[list[object]]:
+    """Every commit the engine makes, while the test runs."""
+    made: list[object] = []
+
+    def on_commit(connection: object) -> None:
+        made.append(connection)
+
+    event.listen(engine.sync_engine, "commit", on_commit)
+    yield made
+    event.remove(engine.sync_engine, "commit", on_commit)
+
+
+async def test_unchanged_pages_write_last_checked_together(
+    engine: AsyncEngine, clock: FakeClock, commits: list[object]
+) -> None:
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        urls = {f"s{i}": serve_page(server, f"/p{i}/api/v2/") for i in range(PAGES)}
+        catalog = catalog_for(urls)
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            await repository.sync_catalog(session=session, catalog=catalog)
+        poller = StatusPoller(
+            catalog=catalog,
+            sessions=sessions,
+            fetcher=HttpFetcher(http),
+            prober=HttpProber(http),
+            clock=clock,
+        )
+        await poller.poll_all()
+        clock.advance(seconds=61)  # "last checked" is due on every page
+        commits.clear()
+        await poller.poll_all()
+
+    # Not one transaction per page: the pages that finish together share one (2 to 5 here).
+    assert 1 <= len(commits) <= PAGES // 2
+    async with sessions() as session:  # and every page's write is there once poll_all returns
+        states = await repository.service_states(session=session)
+        for url in urls.values():
+            source = await repository.get_source(session=session, url=url)
+            assert source is not None
+            assert source.read_ok_at == clock.now
+    assert {states[service].checked_at for service in urls} == {clock.now}
+
+
+async def test_a_failed_shared_write_fails_each_poll_in_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no such directory" / "outagebot.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{missing}")
+    writer = CheckedWriter(session_factory(engine))
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    try:
+        results = await asyncio.gather(
+            writer.touch("https://a.example/api/v2/summary.json", ["a"], now),
+            writer.touch("https://b.example/api/v2/summary.json", ["b"], now),
+            return_exceptions=True,
+        )
+    finally:
+        await engine.dispose()
+    assert [type(result) for result in results] == [OperationalError, OperationalError]
+    assert writer.writing is None
+
+
+async def test_one_cancelled_poll_leaves_the_shared_write_to_the_others(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    urls = {
+        "a": "https://a.example/api/v2/summary.json",
+        "b": "https://b.example/api/v2/summary.json",
+    }
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await repository.sync_catalog(session=session, catalog=catalog_for(urls))
+    writer = CheckedWriter(sessions)
+    first = asyncio.create_task(writer.touch(urls["a"], ["a"], clock.now))
+    second = asyncio.create_task(writer.touch(urls["b"], ["b"], clock.now))
+    await asyncio.sleep(0)  # both joined the batch
+    first.cancel()
+    await second
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    async with sessions() as session:
+        states = await repository.service_states(session=session)
+    assert states["a"].checked_at == states["b"].checked_at == clock.now
+
+
+async def test_an_unchanged_page_is_merged_once_and_kept_once() -> None:
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        url = serve_page(server, "/api/v2/")
+        reader = SourceReader(HttpFetcher(http))
+        first = await reader.read(kind="statuspage", url=url, options={})
+        again = await reader.read(kind="statuspage", url=url, options={})
+
+    assert first.snapshot is not None
+    assert again.unchanged
+    assert again.snapshot is first.snapshot  # three 304s: the last merge, not a new one
+    # summary.json lists what components.json and incidents.json list: one copy is kept.
+    summary, components, incidents = (
+        reader._last[url],
+        reader._parts[server.url("/api/v2/components.json")][2],
+        reader._parts[server.url("/api/v2/incidents.json")][2],
+    )
+    assert components.components
+    assert incidents.incidents
+    assert all(a is b for a, b in zip(summary.components, components.components, strict=True))
+    assert all(a is b for a, b in zip(summary.incidents, incidents.incidents, strict=True))
+
+
+def test_parts_that_add_nothing_leave_the_summary_as_it_is() -> None:
+    summary = parse_statuspage(GITHUB)
+    components = parse_statuspage({"page": GITHUB["page"], "components": GITHUB["components"]})
+    incidents = parse_statuspage({"page": GITHUB["page"], "incidents": GITHUB["incidents"]})
+    assert merge_parts(summary, [components, incidents]) is summary  # kept once, not twice
+    trimmed = parse_statuspage(GITHUB | {"components": GITHUB["components"][:3]})
+    fuller = merge_parts(trimmed, [components])
+    assert len(fuller.components) == len(summary.components)
+
+
+async def test_a_catalog_of_thousands_of_services_is_stored(engine: AsyncEngine) -> None:
+    # 11,000 services bind more parameters than one INSERT may carry on PostgreSQL (32,767).
+    urls = {f"s{i}": f"https://p{i}.example/api/v2/summary.json" for i in range(11_000)}
+    async with session_factory(engine)() as session:
+        await repository.sync_catalog(session=session, catalog=catalog_for(urls))
+        states = await repository.service_states(session=session)
+        stored = await repository.get_source(session=session, url=urls["s10999"])
+    assert len(states) == len(urls)
+    assert stored is not None
