@@ -4,8 +4,10 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # Dependencies first, from pyproject.toml alone: a code change then reuses this layer.
+# The image is complete: the default set plus the postgres (docker-compose.yml) and charts extras.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres'] + p['optional-dependencies']['charts']))" > requirements.txt \
     && pip install --prefix=/install -r requirements.txt
 COPY README.md ./
 COPY bot ./bot

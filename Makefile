@@ -27,6 +27,7 @@ test: lint typecheck unit  ## everything CI checks
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot cogs tests bench scripts
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check bot cogs tests bench scripts
 
 typecheck: $(STAMP)

@@ -8,11 +8,12 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
 import aiohttp
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,8 @@ from bot.adapters.console import ConsoleAdapter
 from bot.adapters.console_sender import CONSOLE_PLATFORM, ConsoleSender
 from bot.core.commands import CommandRegistry
 from bot.core.events import DetectionEvent
+from bot.core.observers import Observers
+from bot.core.status import SourceKind
 from bot.core.timeutil import Clock, system_clock
 from bot.core.wording import plural
 from bot.delivery.claim import OutboxLink, ShardRoute
@@ -31,42 +34,42 @@ from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.worker import OutboxWorker
 from bot.errors import ConfigError
 from bot.net.address_policy import AddressPolicy
-from bot.runtime.leader import LeaderElector, asyncpg_connector, single_process
+from bot.runtime.leader import LeaderElector, single_process
+from bot.runtime.lifecycle import Lifecycle, Stop
 from bot.runtime.metrics import Metrics
 from bot.runtime.operations import (
     add_webhook_sender,
     install_web,
     instrument,
+    outcome_recorder,
     start_metrics_server,
     webhook_policy,
 )
-from bot.runtime.scheduling import (
-    add_poll_job,
-    add_retention_job,
-    create_scheduler,
-    job_id,
-    take_over,
+from bot.runtime.scheduling import add_jobs, create_scheduler, follow_custom_polls, take_over
+from bot.services.crowd_watch import CrowdWatch
+from bot.services.custom_services import (
+    CustomServices,
+    builtin_source_urls,
+    follow_database,
+    load_custom_services,
 )
-from bot.runtime.shutdown import ShutdownDeadline
-from bot.services.crowd_watch import NUDGE_KEY, CrowdWatch
-from bot.services.custom_services import CustomServices, builtin_source_urls, load_custom_services
 from bot.services.deps import AppDeps
-from bot.settings import Settings
+from bot.services.reminders import Reminders
+from bot.settings import Settings, parse_webhook_secrets
 from bot.sources.catalog import CatalogError, load_catalog
 from bot.sources.fetch import HttpFetcher, guarded_route, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.store import alert_store, migrate, repository
-from bot.store.availability import DatabaseOutageLog
 from bot.store.engine import create_engine, is_sqlite, session_factory
+from bot.store.pg_connection import asyncpg_connector
 from bot.store.retention import RetentionJob, RetentionPolicy
 from bot.web.server import WebServer, create_web_app
-from bot.web.webhooks import StatuspageWebhook, parse_webhook_secrets
+from bot.web.webhooks import StatuspageWebhook
 from cogs import load_cogs
 
 log = logging.getLogger(__name__)
 
-CUSTOM_REFRESH_SECONDS = 60.0
 USER_AGENT = f"outagebot/{__version__} (+status monitoring; polite conditional polling)"
 
 
@@ -81,6 +84,8 @@ class App:
     clock: Clock
     chat_http: aiohttp.ClientSession
     """For chat platform APIs (the outbox's senders), apart from the status-page session."""
+    events: Observers[Sequence[DetectionEvent]]
+    """What the poller detected, once committed: the outbox and the metrics subscribe."""
 
 
 @contextlib.asynccontextmanager
@@ -89,6 +94,7 @@ async def open_app(
 ) -> AsyncIterator[App]:
     """Open the database (migrated), the catalog, HTTP session and poller; close them after."""
     catalog = load_catalog(settings.catalog_path)
+    events: Observers[Sequence[DetectionEvent]] = Observers()
     engine = create_engine(settings.database_url)
     try:
         await migrate.upgrade(engine)
@@ -127,6 +133,7 @@ async def open_app(
                 clock=clock,
                 interval_seconds=settings.poll_interval_seconds,
                 record_events=_record_alert_events,
+                on_events=events,
             )
             custom_services = CustomServices(
                 catalog=catalog,
@@ -149,6 +156,7 @@ async def open_app(
                 engine=engine,
                 clock=clock,
                 chat_http=chat_http,
+                events=events,
             )
     finally:
         await engine.dispose()
@@ -195,86 +203,90 @@ async def _serve(
         rate_limit_per_minute=settings.api_rate_limit_per_minute,
         trusted_proxies=settings.trusted_proxies,
     )
+    chat = _chat_platforms(app, web_app)
+    if console:
+        await _greet(app, write)
+        chat.adapters.append(
+            ConsoleAdapter(
+                deps=app.deps, clock=app.clock, stdin=stdin, write=write, on_quit=stop.set
+            )
+        )
+        chat.senders[CONSOLE_PLATFORM] = ConsoleSender(write=write, clock=app.clock)
+    _log_chat_platforms(settings)
     metrics = Metrics()
-    ops, metrics_server = install_web(
+    webhooks = add_webhook_sender(chat.senders, settings=settings, deps=app.deps, clock=app.clock)
+    worker = OutboxWorker(
+        sessions=app.deps.sessions,
+        senders=chat.senders,
+        catalog=app.deps.catalog,
+        clock=app.clock,
+        on_outcome=outcome_recorder(metrics, webhooks),
+        link=OutboxLink(asyncpg_connector(settings.database_url)) if _postgres(app) else None,
+        shards=chat.shards,
+    )
+    app.events.subscribe(lambda _events: worker.wake())
+    scheduler = _scheduler(app, worker, first_run=None if console else app.clock())
+    instrument(metrics, events=app.events, poller=app.poller, registry=app.deps.registry)
+    _, metrics_server = install_web(
         web_app,
         settings=settings,
         deps=app.deps,
         engine=app.engine,
         clock=app.clock,
         metrics=metrics,
+        adapters=chat.adapters,
+        scheduler_running=lambda: bool(scheduler.running),
     )
-    adapters: list[Adapter] = []
-    senders: dict[str, PlatformSender | AlertDataSender] = {}
+    async with Lifecycle(settings.shutdown_timeout_seconds) as parts:
+        await _start_servers(parts, settings, web_app, metrics_server)
+        _start_background_work(parts, app, worker, scheduler)
+        for adapter in chat.adapters:
+            parts.on_stop(f"stopping {adapter.name}", adapter.stop, slow=True)
+            await adapter.start()
+        await stop.wait()
+        log.info("shutting down")
+
+
+@dataclass(slots=True)
+class _ChatPlatforms:
+    """The chat adapters that take commands, and the senders the outbox delivers through."""
+
+    adapters: list[Adapter] = field(default_factory=list)
+    senders: dict[str, PlatformSender | AlertDataSender] = field(default_factory=dict)
     shards: ShardRoute | None = None
+    """Discord: the guilds this process runs, when it runs only some shards."""
+
+
+def _chat_platforms(app: App, web_app: web.Application) -> _ChatPlatforms:
+    settings, chat = app.settings, _ChatPlatforms()
     if "slack" in settings.enabled_chat_platforms:
         from bot.adapters.slack import create_slack_adapter  # lazy: only when configured
 
         # Before the web server starts: aiohttp freezes its routes then (HTTP mode mounts one).
         slack = create_slack_adapter(settings, app.deps, app.clock, web_app=web_app)
-        adapters.append(slack)
-        senders[slack.sender.platform] = slack.sender
+        chat.adapters.append(slack)
+        chat.senders[slack.sender.platform] = slack.sender
     if settings.discord_token is not None:
         from bot.adapters.discord import create_discord_adapter
         from bot.adapters.discord.sender import DiscordSender
 
-        adapters.append(create_discord_adapter(settings, app.deps, app.clock))
-        shards = _shard_route(settings)
-        senders["discord"] = DiscordSender(
+        chat.adapters.append(create_discord_adapter(settings, app.deps, app.clock))
+        chat.shards = _shard_route(settings)
+        chat.senders["discord"] = DiscordSender(
             token=settings.discord_token.get_secret_value(),
             api_base=settings.discord_api_base,
             session=app.chat_http,
             clock=app.clock,
         )
-    web = WebServer(web_app, host=settings.web_host, port=settings.web_port)
-    try:
-        await web.start()
-        web_running = True
-    except OSError as exc:
-        web_running = False
-        log.error(
-            "web server not started: cannot listen on %s:%s (%s); set WEB_PORT to a free port",
-            settings.web_host,
-            settings.web_port,
-            exc.strerror or exc,
-        )
-    if console:
-        # Sources, not services: one page can serve several services (and one service can
-        # have several sources), so the two counts differ; README states both the same way.
-        sources = plural(len(app.poller.urls), "source")
-        write(f"Checking {sources} of {plural(len(app.deps.catalog), 'service')}…\n")
-        await _initial_poll(app)
-        adapters.append(
-            ConsoleAdapter(
-                deps=app.deps, clock=app.clock, stdin=stdin, write=write, on_quit=stop.set
-            )
-        )
-    _log_chat_platforms(settings)
-    scheduler = create_scheduler(
-        app.poller,
-        interval_seconds=settings.poll_interval_seconds,
-        first_run=None if console else app.clock(),
-    )
-    _follow_custom_services(app, scheduler)
-    if console:
-        senders[CONSOLE_PLATFORM] = ConsoleSender(write=write, clock=app.clock)
-    webhooks = add_webhook_sender(senders, settings=settings, deps=app.deps, clock=app.clock)
-    postgres = not is_sqlite(settings.database_url)
-    worker = OutboxWorker(
-        sessions=app.deps.sessions,
-        senders=senders,
-        catalog=app.deps.catalog,
-        clock=app.clock,
-        link=OutboxLink(asyncpg_connector(settings.database_url)) if postgres else None,
-        shards=shards,
-    )
-    app.poller.on_events = lambda _events: worker.wake()
-    instrument(
-        metrics, poller=app.poller, registry=app.deps.registry, worker=worker, webhooks=webhooks
-    )
-    ops.adapters, ops.scheduler_running = adapters, lambda: bool(scheduler.running)
-    metrics_running = await start_metrics_server(metrics_server)
-    _schedule_reminders(app, scheduler)
+    return chat
+
+
+def _scheduler(app: App, worker: OutboxWorker, *, first_run: datetime | None) -> AsyncIOScheduler:
+    """Polls, and the jobs each part declares. It runs in the leader only (see leader.py)."""
+    interval = app.settings.poll_interval_seconds
+    scheduler = create_scheduler(app.poller, interval_seconds=interval, first_run=first_run)
+    if app.deps.custom_services is not None:
+        follow_custom_polls(scheduler, app.poller, app.deps.custom_services, interval)
     watch = CrowdWatch(
         sessions=app.deps.sessions,
         catalog=app.deps.catalog,
@@ -283,85 +295,88 @@ async def _serve(
     )
     # /report asks for a look within seconds; only where the scheduler runs (the leader), so
     # that two processes never evaluate one service at once. Elsewhere: the leader's next tick.
-    app.deps.cache[NUDGE_KEY] = lambda service_id: (
+    app.deps.reports.nudge_crowd = lambda service_id: (
         watch.nudge(service_id) if scheduler.state == STATE_RUNNING else None
     )
-    scheduler.add_job(watch.tick, "interval", minutes=1, id="crowd", max_instances=1, coalesce=True)
-    add_retention_job(scheduler, _retention(app).run)
-    worker_stop = asyncio.Event()
-    worker_task = asyncio.create_task(worker.run_forever(worker_stop), name="outbox")
-    custom_task = asyncio.create_task(_refresh_custom_services(app, worker_stop), name="custom")
-    # Scheduled work (polls, crowd watch, reminders, retention) runs in the leader only.
-    scheduler.start(paused=postgres)
-    elector = LeaderElector(
-        asyncpg_connector(settings.database_url),
-        on_elected=lambda: take_over(scheduler, app.clock()),
-        on_deposed=scheduler.pause,
-        retry_seconds=settings.leader_retry_seconds,
+    reminders = Reminders(
+        sessions=app.deps.sessions,
+        clock=app.clock,
+        every=timedelta(hours=max(0, app.settings.reminder_hours)),
     )
-    leader_stop = asyncio.Event()
-    elector_task = asyncio.create_task(elector.run(leader_stop)) if postgres else None
-    try:
-        for adapter in adapters:
-            await adapter.start()
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        # One budget for every step, so the process is gone before Docker's SIGKILL.
-        deadline = ShutdownDeadline(settings.shutdown_timeout_seconds)
-        slow = deadline.tail  # kept back from the steps that can hang, for the quick last ones
-        for adapter in reversed(adapters):
-            await deadline.run(f"stopping {adapter.name}", adapter.stop(), keep=slow)
-        worker_stop.set()
-        # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
-        scheduler.pause()
-        # Part of what is left: drain itself then cancels the stragglers, within the budget.
-        drain = min(settings.http_timeout_seconds + 5, deadline.remaining(keep=slow) * 0.8)
-        # Side by side: a hung delivery must not eat the time of a poll finishing its write.
-        await asyncio.gather(
-            deadline.run("the outbox", worker_task, keep=slow),
-            deadline.run("custom services", custom_task, keep=slow),
-            deadline.run("polls in flight", app.poller.drain(grace_seconds=drain), keep=slow),
-        )
-        leader_stop.set()
-        if elector_task is not None:
-            # Resigns after the polls in flight, so no two pollers overlap.
-            await deadline.run("leaving the leader election", elector_task)
-        scheduler.shutdown(wait=False)
-        if web_running:
-            await deadline.run("the web server", web.stop())
-        if metrics_running and metrics_server is not None:
-            await deadline.run("the metrics server", metrics_server.stop())
-
-
-async def _record_alert_events(
-    session: AsyncSession, events: Sequence[DetectionEvent], now: datetime
-) -> None:
-    await alert_store.record_alert_events(session=session, events=events, now=now)
-
-
-def _schedule_reminders(app: App, scheduler: AsyncIOScheduler) -> None:
-    hours = app.settings.reminder_hours
-    if hours <= 0:
-        return
-    every = timedelta(hours=hours)
-    database = DatabaseOutageLog(log, "reminders", clock=app.clock)
-
-    async def remind() -> None:
-        with database.watching("staging reminders failed"):
-            async with app.deps.sessions() as session:
-                await alert_store.stage_reminders(session=session, now=app.clock(), every=every)
-                await session.commit()
-
-    scheduler.add_job(remind, "interval", minutes=5, id="reminders", max_instances=1, coalesce=True)
-
-
-def _retention(app: App) -> RetentionJob:
     policy = RetentionPolicy(
         report_days=app.settings.retention_report_days,
         delivery_days=app.settings.retention_delivery_days,
     )
-    return RetentionJob(sessions=app.deps.sessions, policy=policy, clock=app.clock)
+    retention = RetentionJob(sessions=app.deps.sessions, policy=policy, clock=app.clock)
+    add_jobs(scheduler, [*watch.jobs(), *reminders.jobs(), *retention.jobs()])
+    return scheduler
+
+
+async def _start_servers(
+    parts: Lifecycle, settings: Settings, web_app: web.Application, metrics: WebServer | None
+) -> None:
+    if metrics is not None and await start_metrics_server(metrics):
+        parts.on_stop("the metrics server", metrics.stop)
+    web_server = WebServer(web_app, host=settings.web_host, port=settings.web_port)
+    try:
+        await web_server.start()
+    except OSError as exc:
+        log.error(
+            "web server not started: cannot listen on %s:%s (%s); set WEB_PORT to a free port",
+            settings.web_host,
+            settings.web_port,
+            exc.strerror or exc,
+        )
+    else:
+        parts.on_stop("the web server", web_server.stop)
+
+
+def _start_background_work(
+    parts: Lifecycle, app: App, worker: OutboxWorker, scheduler: AsyncIOScheduler
+) -> None:
+    """The outbox, the custom-service follower, the scheduler and (PostgreSQL) the election."""
+    stopping = asyncio.Event()
+    steps: dict[str, Stop] = {}
+    outbox = asyncio.create_task(worker.run_forever(stopping), name="outbox")
+    steps["the outbox"] = lambda: outbox
+    if app.deps.custom_services is not None:
+        follow = follow_database(app.deps.custom_services, stopping, clock=app.clock)
+        custom = asyncio.create_task(follow, name="custom")
+        steps["custom services"] = lambda: custom
+    # Part of what is left: the drain itself then cancels the stragglers, within the budget.
+    budget = app.settings.http_timeout_seconds + 5
+    steps["polls in flight"] = lambda: app.poller.drain(
+        grace_seconds=min(budget, parts.deadline.remaining(keep=parts.deadline.tail) * 0.8)
+    )
+    parts.callback(scheduler.shutdown, False)
+    # Scheduled work (polls, crowd watch, reminders, retention) runs in the leader only.
+    scheduler.start(paused=_postgres(app))
+    if _postgres(app):
+        elector = LeaderElector(
+            asyncpg_connector(app.settings.database_url),
+            on_elected=lambda: take_over(scheduler, app.clock()),
+            on_deposed=scheduler.pause,
+            retry_seconds=app.settings.leader_retry_seconds,
+        )
+        leaving = asyncio.Event()
+        electing = asyncio.create_task(elector.run(leaving), name="leader")
+
+        async def resign() -> None:  # after the polls in flight, so no two pollers overlap
+            leaving.set()
+            await electing
+
+        parts.on_stop("leaving the leader election", resign)
+
+    def halt() -> None:
+        stopping.set()
+        # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
+        scheduler.pause()
+
+    parts.on_stop_together(steps, first=halt)
+
+
+def _postgres(app: App) -> bool:
+    return not is_sqlite(app.settings.database_url)
 
 
 def _shard_route(settings: Settings) -> ShardRoute | None:
@@ -384,7 +399,9 @@ def _webhook(app: App) -> StatuspageWebhook | None:
     sources: dict[str, str] = {}
     for service_id, secret in pairs.items():
         service = app.deps.catalog.get(service_id)
-        pages = [s.url for s in service.sources if s.kind == "statuspage"] if service else []
+        pages = (
+            [s.url for s in service.sources if s.kind == SourceKind.STATUSPAGE] if service else []
+        )
         if not pages:
             raise ConfigError(
                 f"STATUSPAGE_WEBHOOK_SECRETS names {service_id!r}, which has no statuspage source"
@@ -394,42 +411,13 @@ def _webhook(app: App) -> StatuspageWebhook | None:
     return StatuspageWebhook(sources_by_secret=sources, ingest=app.poller.ingest_push)
 
 
-def _follow_custom_services(app: App, scheduler: AsyncIOScheduler) -> None:
-    custom = app.deps.custom_services
-    if custom is None:
-        return
-    interval = app.settings.poll_interval_seconds
-
-    def added(urls: list[str]) -> None:
-        for url in urls:
-            add_poll_job(scheduler, app.poller, url, interval_seconds=interval, first_run=None)
-
-    def dropped(urls: list[str]) -> None:
-        for url in urls:
-            if scheduler.get_job(job_id(url)):
-                scheduler.remove_job(job_id(url))
-
-    custom.on_new_urls, custom.on_dropped_urls = added, dropped
-
-
-async def _refresh_custom_services(
-    app: App, stop: asyncio.Event, *, every_seconds: float = CUSTOM_REFRESH_SECONDS
-) -> None:
-    # Not a scheduler job: followers keep the scheduler paused, yet must answer for services
-    # that `/service add` stored through another process.
-    custom = app.deps.custom_services
-    database = DatabaseOutageLog(log, "following custom services", clock=app.clock)
-    while custom is not None and not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
-        if stop.is_set():
-            return
-        with database.watching("reloading custom services failed; trying again in a minute"):
-            await custom.refresh()
-
-
-async def _initial_poll(app: App) -> None:
-    # Bounded, so a status page that hangs cannot keep the console from starting.
+async def _greet(app: App, write: Callable[[str], None]) -> None:
+    """Console: say what is checked, then read every page once (bounded, so a status page
+    that hangs cannot keep the console from starting)."""
+    # Sources, not services: one page can serve several services (and one service can have
+    # several sources), so the two counts differ; README states both the same way.
+    sources = plural(len(app.poller.urls), "source")
+    write(f"Checking {sources} of {plural(len(app.deps.catalog), 'service')}…\n")
     budget = app.settings.http_timeout_seconds + 5
     try:
         await asyncio.wait_for(app.poller.poll_all(), timeout=budget)
@@ -437,6 +425,12 @@ async def _initial_poll(app: App) -> None:
         log.warning(
             "first poll took longer than %.0f s; answering with what was read so far", budget
         )
+
+
+async def _record_alert_events(
+    session: AsyncSession, events: Sequence[DetectionEvent], now: datetime
+) -> None:
+    await alert_store.record_alert_events(session=session, events=events, now=now)
 
 
 def _log_chat_platforms(settings: Settings) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bot import __version__
+from bot.core.status import SourceKind
 from bot.errors import ConfigError
 from bot.logsetup import configure_logging
 from bot.settings import Settings
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from bot.core.status import Snapshot
 
 MAX_CHECK_FILE_BYTES = 50_000_000
-KINDS = ("statuspage", "feed", "gcloud")
+KINDS = (SourceKind.STATUSPAGE, SourceKind.FEED, SourceKind.GCLOUD)
+"""What `outagebot check --kind` reads (a probe is a live request, not a file)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +123,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     except CheckFailed as exc:
         print(f"outagebot check: {exc}", file=sys.stderr)
         if args.json:
-            print(json.dumps(_unknown_json(args.kind or "statuspage")))
+            print(json.dumps(_unknown_json(args.kind or SourceKind.STATUSPAGE)))
         return 2
     if args.json:
         print(json.dumps(snapshot_to_json(snapshot), ensure_ascii=False, indent=2))

@@ -21,8 +21,7 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from bot.settings import Settings
-from bot.web.webhooks import parse_webhook_secrets
+from bot.settings import Settings, parse_webhook_secrets
 
 MASK = "[redacted]"
 _OURS = "_outagebot_handler"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.web.ratelimit import parse_trusted_proxies
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 MIN_ADMIN_TOKEN = 32
 """Characters of API_ADMIN_TOKEN at the least: too many to guess through the rate limit."""
@@ -217,3 +219,33 @@ class Settings(BaseSettings):
         ):
             platforms.append("slack")
         return platforms
+
+
+def parse_trusted_proxies(text: str | None) -> tuple[IPNetwork, ...]:
+    """Addresses or networks (``10.0.0.0/8``), comma separated; ValueError names a bad entry."""
+    networks = []
+    for raw in (text or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {entry!r}") from None
+    return tuple(networks)
+
+
+def parse_webhook_secrets(text: str) -> dict[str, str]:
+    """``service-id:secret, …`` → {service id: secret}; errors name the pair, never the secret."""
+    pairs: dict[str, str] = {}
+    for index, item in enumerate(part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        service_id, sep, secret = item.partition(":")
+        if not sep or not service_id.strip() or len(secret.strip()) < 16:
+            raise ValueError(
+                f"STATUSPAGE_WEBHOOK_SECRETS entry {index + 1} must be service-id:secret "
+                "with a secret of at least 16 characters"
+            )
+        pairs[service_id.strip()] = secret.strip()
+    return pairs

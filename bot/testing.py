@@ -1,8 +1,9 @@
 """A test adapter: type a command line, get the reply, on the path every chat adapter takes.
 
 Shipped in the package (as errbot ships its test backend) so that our tests, and anyone writing
-a cog of their own, drive commands one way: the line is parsed by `answer_line` exactly as the
-console and Slack's ``/outage …`` parse it, then dispatched with an actor the test chooses.
+a cog of their own, drive commands one way: through the `CommandPipeline` every chat adapter
+uses, so the line is parsed exactly as the console and Slack's ``/outage …`` parse it, then
+dispatched with an actor the test chooses.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Self, TypedDict, Unpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.commands import Actor, CommandRegistry, Invocation, Reply, dispatch
+from bot.core.commands import Actor, CommandRegistry, Reply
+from bot.core.ids import ChannelId, CommunityId, UserId
+from bot.core.pipeline import Call, CommandPipeline, Line, Origin
 from bot.core.rich import to_plain
-from bot.core.textcommand import answer_line
 from bot.core.timeutil import Clock
 from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
@@ -58,40 +60,32 @@ class TestAdapter:
 
     async def run(self, line: str, **who: Unpack[Who]) -> Reply:
         """The reply to a typed line such as ``/status openai`` (a bad line gets a refusal)."""
-        actor, community, channel = self._place(who)
-        return await answer_line(
-            self.registry,
-            line,
-            actor=actor,
-            community_id=community,
-            channel_id=channel,
-            deps=self.deps,
-            now=self.clock(),
-        )
+        return await self._pipeline().answer(Line(line), self._origin(who))
 
     async def invoke(
         self, command: str, options: Mapping[str, str] | None = None, **who: Unpack[Who]
     ) -> Reply:
         """The reply to a command with raw option text, as a slash command's form delivers it."""
-        actor, community, channel = self._place(who)
-        invocation = Invocation(
-            command=command,
-            options=dict(options or {}),
-            actor=actor,
-            community_id=community,
-            channel_id=channel,
-        )
-        return await dispatch(self.registry, invocation, self.deps, self.clock())
+        return await self._pipeline().answer(Call(command, options or {}), self._origin(who))
 
-    def _place(self, who: Who) -> tuple[Actor, str, str | None]:
+    def _pipeline(self) -> CommandPipeline:
+        # Built per call (it is cheap), so it always uses the fields as they are now.
+        return CommandPipeline(self.registry, self.deps, self.clock)
+
+    def _origin(self, who: Who) -> Origin:
         # An explicit "" is kept: an empty user id is a case tests try, not "use the default".
         actor = Actor(
             platform=who.get("platform", self.platform),
-            user_id=who.get("user", self.user),
+            user_id=UserId(who.get("user", self.user)),
             is_admin=who.get("admin", False),
             roles=who.get("roles", ()),
         )
-        return actor, who.get("community", self.community), who.get("channel", self.channel)
+        channel = who.get("channel", self.channel)
+        return Origin(
+            actor=actor,
+            community_id=CommunityId(who.get("community", self.community)),
+            channel_id=ChannelId(channel) if channel is not None else None,
+        )
 
     async def text(self, line: str, **who: Unpack[Who]) -> str:
         """The plain text of the reply to ``line`` (see `reply_text`)."""

@@ -29,18 +29,16 @@ from bot.core.faq_facts import (
     MIN_SIMILAR_INCIDENTS,
     ComponentChange,
     affected_components,
-    estimate_duration,
     remaining,
     says_cause,
     says_compensation,
-    similar_durations,
 )
 from bot.core.history import mean_time_to_recovery, uptime_percent
 from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, join_lines, rich
-from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text, truncate
 from bot.core.timeutil import format_duration
 from bot.core.wording import impact_adjective
+from bot.services import facts
 from bot.services.alternatives import operational_alternatives
 from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
@@ -52,7 +50,6 @@ from cogs.history import past
 
 QUOTE_CHARS = 500
 RECENT = timedelta(days=7)
-ESTIMATE_HISTORY = timedelta(days=365)
 AGAIN_WINDOW = timedelta(days=90)
 MAX_COMMUNITY_ENTRIES = 50
 _TOPIC = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -189,8 +186,7 @@ async def _troubled_service(session: AsyncSession, ctx: Context[AppDeps]) -> Ser
     troubled = [
         service
         for service in ctx.deps.catalog
-        if (record := records.get(service.id)) is not None
-        and record.state.rank > ServiceState.MAINTENANCE.rank
+        if (record := records.get(service.id)) is not None and record.state.in_trouble
     ]
     if len(troubled) == 1:
         return troubled[0]
@@ -286,17 +282,14 @@ async def _duration(
         lines.append(
             rich("• ", Quoted(name), f": {status.replace('_', ' ')} for {format_duration(since)}")
         )
-    history = await detection_store.incident_history(
-        session=session, service_id=target.id, since=ctx.now - ESTIMATE_HISTORY
+    similar = await facts.duration_estimate(
+        session, service_id=target.id, impact=ongoing.impact, started_at=ongoing.started_at
     )
-    durations = similar_durations(
-        history, impact=ongoing.impact, exclude_started_at=ongoing.started_at
-    )
-    estimate = estimate_duration(durations)
+    estimate = similar.estimate
     if estimate is None:
         lines.append(
             rich(
-                f"Not enough history for an estimate: {len(durations)} similar "
+                f"Not enough history for an estimate: {similar.similar} similar "
                 f"({impact_adjective(ongoing.impact)}) incident(s) in the past year, I need "
                 f"{MIN_SIMILAR_INCIDENTS}."
             )

@@ -18,7 +18,6 @@ from bot.core.commands import (
 from bot.core.rich import rich
 from bot.core.service_state import ServiceState
 from bot.core.text import clean_user_text
-from bot.services.crowd_watch import NUDGE_KEY
 from bot.services.deps import AppDeps
 from bot.store import crowd_store
 from bot.store.report_ledger import ReportLedger
@@ -29,8 +28,6 @@ WINDOW = timedelta(minutes=30)
 PROBLEMS = ("errors", "slow", "login", "connect", "output", "other")
 MAX_PER_USER_PER_HOUR = 20
 MAX_PER_COMMUNITY_PER_HOUR = 500
-BASELINE_DAYS = 7
-LEDGER_KEY = "report-ledger"
 
 
 def setup(registry: CommandRegistry) -> None:
@@ -80,7 +77,7 @@ async def report(
             raise UserFacingError(
                 "This community sent many reports this hour; we have the picture. Thanks!"
             )
-        usual = await ledger.usual(session, target.id, ctx.now)
+        usual = await ctx.deps.usual_levels.per_hour(session, target.id, ctx.now)
         outcome = await crowd_store.add_report(
             session=session,
             service_id=target.id,
@@ -97,8 +94,8 @@ async def report(
         await session.commit()
     saved = outcome.report
     ledger.record(saved)
-    nudge = ctx.deps.cache.get(NUDGE_KEY)
-    if saved.counted and callable(nudge):
+    nudge = ctx.deps.reports.nudge_crowd
+    if saved.counted and nudge is not None:
         nudge(target.id)  # the crowd detector looks at this service now, not at the next minute
     spread = ledger.spread(target.id, who, ctx.now)
     # The ledger may lag another process by up to a minute; the caller always counts as one.
@@ -111,7 +108,7 @@ async def report(
         else f"You are the first to report problems with {target.name} in the last 30 min"
     )
     if usual is not None and reporters >= 3:
-        ratio = reporters / max(usual, 0.5)
+        ratio = reporters / max(usual * (WINDOW / timedelta(hours=1)), 0.5)
         crowd += f" ({ratio:.0f}× the usual)" if ratio >= 2 else " (about as usual)"
     official = ServiceState(outcome.service_state or ServiceState.UNKNOWN)
     lines = [f"{crowd}.", f"Official status: {official.label.lower()}."]
@@ -130,32 +127,24 @@ async def report(
 def _ledger(deps: AppDeps) -> ReportLedger:
     """The process's report ledger, made on first use. It asks for the service ids each time it
     primes, because custom services join the catalog while the bot runs."""
-    ledger = deps.cache.get(LEDGER_KEY)
-    if ledger is None:
-        ledger = ReportLedger(
+    if deps.reports.ledger is None:
+        deps.reports.ledger = ReportLedger(
             service_ids=lambda: [s.id for s in deps.catalog],
             window=WINDOW,
-            usual_days=BASELINE_DAYS,
         )
-        deps.cache[LEDGER_KEY] = ledger
-    if not isinstance(ledger, ReportLedger):
-        raise TypeError("cached report ledger is not a ReportLedger")
-    return ledger
+    return deps.reports.ledger
 
 
 async def _salt(deps: AppDeps, now: datetime) -> bytes:
     # The salt never changes once created: read it once per process, not once per report. Its
     # own short transaction: creating it takes SQLite's write lock, which must not be held while
     # the report waits for its turn to write.
-    if deps.cache.get("user-hash-salt") is None:
-        ledger = _ledger(deps)
-        async with ledger.salt_lock:  # one creator; the others wait and read the cache
-            if deps.cache.get("user-hash-salt") is None:
+    state = deps.reports
+    if state.salt is None:
+        async with _ledger(deps).salt_lock:  # one creator; the others wait and read it
+            if state.salt is None:
                 async with deps.sessions() as session:
                     created = await load_or_create_salt(session=session, now=now)
                     await session.commit()
-                deps.cache["user-hash-salt"] = created
-    salt = deps.cache["user-hash-salt"]
-    if not isinstance(salt, bytes):
-        raise TypeError("cached salt is not bytes")
-    return salt
+                state.salt = created  # only once stored
+    return state.salt

@@ -13,6 +13,7 @@ from bot.core.commands import (
     UserFacingError,
 )
 from bot.core.rich import Quoted, rich
+from bot.core.status import SourceKind
 from bot.services.custom_services import Requester
 from bot.services.deps import AppDeps
 from cogs.common import resolve_service
@@ -53,7 +54,7 @@ async def service_command(
             )
         service = await custom.add(name=name, url=url, requester=requester)
         source = service.sources[0]
-        kind = "its Statuspage API" if source.kind == "statuspage" else "its RSS/Atom feed"
+        kind = "its Statuspage API" if source.kind == SourceKind.STATUSPAGE else "its RSS/Atom feed"
         return Reply(
             title=f"Now following {service.name}",
             body=rich(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.charts.model import format_usual, usual_level
-from bot.charts.service_chart import ReportActivity, report_activity
+from bot.charts.service_chart import ReportActivity
 from bot.core.commands import (
     Button,
     CommandRegistry,
@@ -22,9 +22,10 @@ from bot.core.service_state import ServiceState, state_of_component
 from bot.core.service_view import service_view
 from bot.core.status import Incident, Snapshot
 from bot.core.wording import impact_word
+from bot.services import facts
 from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
-from bot.store import detection_store, repository
+from bot.store import overview_store, repository
 from cogs.common import STATE_BADGE, STATE_TONE, resolve_service
 
 log = logging.getLogger(__name__)
@@ -63,19 +64,14 @@ async def _overview(ctx: Context[AppDeps]) -> Reply:
     async with ctx.deps.sessions() as session:
         states = await repository.service_states(session=session)
         open_counts = await repository.open_incident_counts(session=session)
+        warnings = await overview_store.open_warnings(session=session)
     lines: list[RichText] = []
-    worst = ServiceState.OPERATIONAL
-    trouble = unreadable = 0
+    shown: list[ServiceState] = []
     services = list(ctx.deps.catalog)
     for service in services:
         record = states.get(service.id)
         state = record.state if record else ServiceState.UNKNOWN
-        if state.rank > worst.rank:
-            worst = state
-        if state.rank > ServiceState.MAINTENANCE.rank:
-            trouble += 1
-        elif state is ServiceState.UNKNOWN:
-            unreadable += 1
+        shown.append(state)
         line: list[Span] = [
             Plain(f"{STATE_BADGE[state]} "),
             Strong(service.name),
@@ -87,42 +83,21 @@ async def _overview(ctx: Context[AppDeps]) -> Reply:
         if incidents:
             line.append(Plain(f" · {incidents} open incident{'s' if incidents > 1 else ''}"))
         lines.append(tuple(line))
+    head = facts.headline(shown, warnings=sum(1 for s in services if s.id in warnings))
     return Reply(
         title="Service status",
-        body=join_lines([rich(_summary(len(services), trouble, unreadable)), (), *lines]),
+        body=join_lines([rich(head.sentence), (), *lines]),
         footer=rich("/status <service> for details · official status pages, polled continuously"),
-        tone=STATE_TONE[worst] if trouble else Tone.OK,
+        tone=STATE_TONE[head.worst] if head.trouble else Tone.OK,
     )
-
-
-def _summary(total: int, trouble: int, unreadable: int) -> str:
-    if unreadable == total:
-        return "I can't read any status page right now, so I can't tell. Is this machine offline?"
-    parts = []
-    if trouble:
-        parts.append(f"{trouble} of {total} services report problems.")
-    else:
-        parts.append(
-            "No service reports problems." if unreadable else "All services are operational."
-        )
-    if unreadable:
-        parts.append(f"{unreadable} status page{'s' if unreadable > 1 else ''} could not be read.")
-    return " ".join(parts)
 
 
 async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
     views: list[Snapshot] = []
     async with ctx.deps.sessions() as session:
         states = await repository.service_states(session=session)
-        probes_down = [
-            (
-                await detection_store.load_memory(
-                    session=session, service_id=service.id, source_url=s.url
-                )
-            ).probe_down
-            for s in service.sources
-            if s.kind == "probe"
-        ]
+        probes = facts.probe_urls(service)
+        probe_failing = await facts.probe_failing(session, service.id, probes)
         for source in service.official_sources:
             snapshot = await repository.load_snapshot(session=session, url=source.url)
             if snapshot is not None:
@@ -137,7 +112,7 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
         body.append(
             rich("I can't read the official status page right now; that alone is not an outage.")
         )
-    body += _probe_lines(service, probes_down)
+    body += _probe_lines(service, probed=bool(probes), failing=probe_failing)
     fields: list[ReplyField] = []
     incidents = 0
     for view in views:
@@ -173,7 +148,7 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
 async def _activity(ctx: Context[AppDeps], service: ServiceDef) -> ReportActivity | None:
     # The chart is extra: whatever goes wrong with it, /status still answers.
     try:
-        return await report_activity(ctx.deps, service.id, now=ctx.now)
+        return await ctx.deps.report_activity(service.id, now=ctx.now)
     except Exception:
         log.exception("report activity of %s could not be read", service.id)
         return None
@@ -194,10 +169,10 @@ def _reports_line(activity: ReportActivity) -> RichText:
     )
 
 
-def _probe_lines(service: ServiceDef, probes_down: list[bool]) -> list[RichText]:
-    if not probes_down:
+def _probe_lines(service: ServiceDef, *, probed: bool, failing: bool) -> list[RichText]:
+    if not probed:
         return []
-    if any(probes_down):
+    if failing:
         return [rich("⚠️ Our own API check is failing (unofficial: we test it from here).")]
     if not service.official_sources:
         return [rich("No official status page to read; this state comes from our own API check.")]

@@ -19,8 +19,8 @@ from bot.core.commands import (
 )
 from bot.core.mention import Mention, MentionError, parse_mention
 from bot.core.rich import Quoted, RichText, join_lines, rich
-from bot.delivery.webhook_address import WebhookAddressError, WebhookPolicy, resolve_target
 from bot.delivery.webhook_payload import new_secret
+from bot.net.webhook_address import WebhookAddressError, WebhookPolicy, resolve_target
 from bot.services.deps import AppDeps
 from bot.store import alert_store, subscription_store, webhook_store
 from bot.store.subscription_store import Scope

@@ -253,7 +253,6 @@ async def add(
                 author_hash=author,
                 origin_platform=actor.platform,
                 origin_community_id=ctx.invocation.community_id,
-                incident_subject_id=alert.subject_id if alert else None,
                 incident_title=alert.title if alert else None,
                 created_at=ctx.now,
             ),

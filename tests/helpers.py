@@ -32,6 +32,7 @@ from bot.core.status import (
 )
 from bot.core.timeutil import Clock
 from bot.delivery.alert_views import AlertView
+from bot.services.crowd_watch import CrowdWatch
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import EventRecorder, StatusPoller
@@ -39,6 +40,7 @@ from bot.sources.probe import HttpProber
 from bot.sources.timeline import Timeline, parse_timeline
 from bot.store import alert_store, detection_store, repository, subscription_store
 from bot.store.engine import session_factory
+from bot.store.models import IncidentRow, ServiceIncidentRow
 from bot.store.subscription_store import Scope
 from bot.web.server import WebServer, create_web_app
 from bot.web.webhooks import StatuspageWebhook
@@ -450,3 +452,32 @@ async def record_event(engine: AsyncEngine, clock: FakeClock, event: DetectionEv
     async with session_factory(engine)() as session:
         await alert_store.record_alert_events(session=session, events=[event], now=clock.now)
         await session.commit()
+
+
+async def settle(watch: CrowdWatch) -> None:
+    """Wait for the crowd evaluations that /report nudges started (and those they start)."""
+    while watch._tasks:
+        await asyncio.gather(*list(watch._tasks))
+
+
+async def link_incidents(
+    session: AsyncSession,
+    source_id: int,
+    incidents: Sequence[tuple[str, datetime, datetime | None]],
+) -> None:
+    """Store major incidents (service, started, resolved) of one source, linked to their service
+    the way the poller links them (``inc-<n>`` ids, named "Incident <n>")."""
+    for n, (service_id, started, resolved) in enumerate(incidents):
+        row = IncidentRow(
+            source_id=source_id,
+            external_id=f"inc-{n}",
+            name=f"Incident {n}",
+            status="resolved" if resolved else "investigating",
+            impact="major",
+            started_at=started,
+            resolved_at=resolved,
+            first_seen_at=started,
+        )
+        session.add(row)
+        await session.flush()
+        session.add(ServiceIncidentRow(service_id=service_id, incident_id=row.id or 0))

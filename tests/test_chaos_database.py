@@ -29,7 +29,7 @@ from bot.core.commands import CommandRegistry, Reply
 from bot.core.rich import to_plain
 from bot.delivery.sender import ChannelRef, SentMessage
 from bot.delivery.worker import OutboxWorker
-from bot.runtime.leader import LeaderElector, asyncpg_connector
+from bot.runtime.leader import LeaderElector
 from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
@@ -40,6 +40,7 @@ from bot.store import alert_store, migrate, repository
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import DeliveryRow
+from bot.store.pg_connection import asyncpg_connector
 from bot.testing import TestAdapter, headline_text
 from cogs import load_cogs
 from tests.conftest import FIXTURES, FakeClock

@@ -39,12 +39,12 @@ from sqlmodel import SQLModel
 
 from bot.core import crowd
 from bot.core.crowd_codec import encode_crowd_memory
-from bot.runtime.leader import asyncpg_connector
 from bot.sources.catalog import load_catalog
 from bot.store import migrate, repository, subscription_store
 from bot.store.community_models import InstanceSecretRow
 from bot.store.crowd_models import CrowdMemoryRow
 from bot.store.engine import create_engine, is_sqlite, session_factory
+from bot.store.pg_connection import asyncpg_connector
 from bot.store.subscription_store import Scope
 from bot.store.user_hash import SALT_NAME
 from tests.conftest import REPO, empty_tables

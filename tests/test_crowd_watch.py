@@ -14,7 +14,7 @@ from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
 from bot.core.status import Incident
 from bot.delivery.worker import OutboxWorker
-from bot.services.crowd_watch import NUDGE_KEY, CrowdWatch
+from bot.services.crowd_watch import CrowdWatch
 from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
 from bot.store import detection_store, repository, subscription_store
@@ -25,7 +25,7 @@ from bot.testing import TestAdapter
 from cogs import load_cogs
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
-from tests.helpers import catalog_for, snapshot
+from tests.helpers import catalog_for, settle, snapshot
 
 
 async def watched_with_a_learned_week(
@@ -202,7 +202,7 @@ async def test_a_counted_report_gets_its_service_evaluated_without_waiting_for_t
 
     watch = CrowdWatch(sessions=sessions, catalog=catalog, clock=clock, sleep=sleep)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    deps.cache[NUDGE_KEY] = watch.nudge
+    deps.reports.nudge_crowd = watch.nudge
     await watch.tick()  # the detector exists; its memory has seen no report
     for user in ("u1", "u2", "u1"):  # the repeat is not counted, so it asks for nothing
         await TestAdapter.of(deps, clock).invoke(
@@ -210,7 +210,7 @@ async def test_a_counted_report_gets_its_service_evaluated_without_waiting_for_t
         )
     watch.nudge("no-such-service")
     delay_over.set()
-    await watch.settle()
+    await settle(watch)
     assert delays == [5.0]  # u1 and u2 shared one evaluation
     async with sessions() as session:
         row = await session.get(CrowdMemoryRow, "openai")

@@ -18,18 +18,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import _refresh_custom_services, _schedule_reminders
 from bot.delivery.worker import OutboxWorker
 from bot.services.crowd_watch import CrowdWatch
-from bot.services.custom_services import CustomServices
+from bot.services.custom_services import CustomServices, follow_database
+from bot.services.reminders import Reminders
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
@@ -41,7 +39,7 @@ from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.recording_sender import RecordingSender
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.helpers import catalog_for
+from tests.helpers import catalog_for, settle
 
 TIMELINE = parse_timeline(
     (
@@ -53,8 +51,8 @@ LOOPS = {
     "polling": "bot.sources.poller",
     "crowd watch": "bot.services.crowd_watch",
     "outbox deliveries": "bot.delivery.worker",
-    "reminders": "bot.app",
-    "following custom services": "bot.app",
+    "reminders": "bot.services.reminders",
+    "following custom services": "bot.services.custom_services",
 }
 DOWN, BACK = "database unavailable: ", "database back: "
 
@@ -98,7 +96,7 @@ class Loops:
         await self.poller.poll_all()
         await self.watch.tick()
         self.watch.nudge("claude")
-        await self.watch.settle()
+        await settle(self.watch)
         await self.worker.run_round()
         await self.remind()
         await self.custom.step()
@@ -143,19 +141,13 @@ async def app_loops(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Loop
                 clock=clock,
             )
         )
-        jobs: list[Callable[[], Awaitable[None]]] = []
-        scheduler = SimpleNamespace(add_job=lambda job, *_args, **_options: jobs.append(job))
-        app: Any = SimpleNamespace(
-            settings=SimpleNamespace(reminder_hours=1),
-            deps=SimpleNamespace(sessions=sessions, custom_services=custom),
-            clock=clock,
-        )
-        _schedule_reminders(app, scheduler)  # type: ignore[arg-type]
-        (remind,) = jobs
+        (reminders,) = Reminders(sessions=sessions, clock=clock, every=timedelta(hours=1)).jobs()
         stop = asyncio.Event()
-        refreshing = asyncio.create_task(_refresh_custom_services(app, stop, every_seconds=0))
+        refreshing = asyncio.create_task(
+            follow_database(custom, stop, clock=clock, every_seconds=0)
+        )
         try:
-            yield Loops(server, poller, watch, worker, remind, custom, clock)
+            yield Loops(server, poller, watch, worker, reminders.run, custom, clock)
         finally:
             stop.set()
             refreshing.cancel()

@@ -14,7 +14,7 @@ from bot.adapters.discord import DiscordAdapter
 from bot.adapters.discord.adapter import Backoff
 from bot.app import App, open_app
 from bot.runtime.metrics import Metrics
-from bot.web.ops import Ops, not_ready
+from bot.runtime.ops_endpoints import Ops, not_ready
 from tests.conftest import FakeClock
 from tests.discord_harness import CALLBACK, config_for, embed_of, settings_for, slash
 from tests.fakes.discord_server import DROP_BEFORE, FakeDiscord

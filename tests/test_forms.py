@@ -15,7 +15,8 @@ import pytest
 from bot.adapters.discord.render import render_form as discord_form
 from bot.adapters.slack.render import render_form as slack_form
 from bot.adapters.slack.render import submitted_values
-from bot.core.commands import CommandRegistry, Form, FormField, form_options
+from bot.core.commands import CommandRegistry, Form, FormField
+from bot.core.textcommand import form_options
 from bot.sources.catalog import ServiceDef
 from cogs import workaround
 from tests.conftest import FakeClock

@@ -18,8 +18,9 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
-from bot.runtime.leader import AlreadyRunningError, LeaderElector, asyncpg_connector, single_process
+from bot.runtime.leader import AlreadyRunningError, LeaderElector, single_process
 from bot.runtime.scheduling import take_over
+from bot.store.pg_connection import asyncpg_connector
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 from tests.helpers import bot_env, write_catalog

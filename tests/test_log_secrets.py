@@ -34,12 +34,11 @@ from bot.core.commands import (
 from bot.core.rich import rich
 from bot.delivery.sender import ChannelRef, PermanentDeliveryError, TransientDeliveryError
 from bot.logsetup import configure_logging
-from bot.settings import Settings
+from bot.settings import Settings, parse_webhook_secrets
 from bot.sources.fetch import new_http_session
 from bot.store.engine import session_factory
 from bot.store.user_hash import load_or_create_salt
 from bot.testing import TestAdapter
-from bot.web.webhooks import parse_webhook_secrets
 from tests.conftest import FakeClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, FakeDiscord
 from tests.fakes.slack_server import Failure, FakeSlack

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +15,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandRegistry
-from bot.delivery.webhook_address import WebhookPolicy
+from bot.core.events import DetectionEvent
+from bot.core.observers import Observers
 from bot.delivery.worker import OutboxWorker
+from bot.net.webhook_address import WebhookPolicy
 from bot.runtime.metrics import Metrics
-from bot.runtime.operations import add_webhook_sender, install_web, instrument, start_metrics_server
+from bot.runtime.operations import (
+    add_webhook_sender,
+    install_web,
+    instrument,
+    outcome_recorder,
+    start_metrics_server,
+)
+from bot.runtime.ops_endpoints import Ops, install, not_ready
 from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.sources.fetch import HttpFetcher, new_http_session
@@ -28,7 +37,6 @@ from bot.sources.timeline import incidents_at, summary_at
 from bot.store import alert_store, repository
 from bot.store.engine import create_engine, session_factory
 from bot.testing import TestAdapter
-from bot.web.ops import Ops, install, not_ready
 from bot.web.server import WebServer, create_web_app
 from cogs import load_cogs
 from tests.conftest import FakeClock
@@ -174,10 +182,16 @@ async def test_metrics_move_after_a_poll_a_command_and_a_delivery(
             deps=deps,
             clock=clock,
         )
-        worker = OutboxWorker(sessions=sessions, senders=senders, catalog=catalog, clock=clock)  # type: ignore[arg-type]
-        instrument(
-            ops.metrics, poller=poller, registry=deps.registry, worker=worker, webhooks=webhooks
+        worker = OutboxWorker(
+            sessions=sessions,
+            senders=senders,  # type: ignore[arg-type]
+            catalog=catalog,
+            clock=clock,
+            on_outcome=outcome_recorder(ops.metrics, webhooks),
         )
+        events: Observers[Sequence[DetectionEvent]] = Observers()
+        poller.on_events = events
+        instrument(ops.metrics, events=events, poller=poller, registry=deps.registry)
 
         moderator = TestAdapter.of(deps, clock, user="mod", community="A", channel="a1")
 

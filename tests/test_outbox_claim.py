@@ -16,10 +16,10 @@ from bot.core.timeutil import system_clock
 from bot.delivery.claim import OutboxLink, ShardRoute, claim_due, due_deliveries, release_orphans
 from bot.delivery.claim import route_filter as route
 from bot.delivery.worker import OutboxWorker
-from bot.runtime.leader import asyncpg_connector
 from bot.store import alert_store, repository
 from bot.store.engine import session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
+from bot.store.pg_connection import asyncpg_connector
 from tests.fakes.outbox_child import CATALOG, opened
 from tests.fakes.recording_sender import RecordingSender
 

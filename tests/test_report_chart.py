@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.charts.model import Chart, IncidentWindow, ReportSeries, describe
 from bot.charts.render import render_report_chart
-from bot.charts.service_chart import CACHE_KEY, ReportCharts, report_chart, report_charts
+from bot.charts.series import load_report_series
+from bot.charts.service_chart import ReportCharts
 from bot.core import crowd
 from bot.core.commands import CommandRegistry
 from bot.core.crowd_codec import encode_crowd_memory
@@ -23,9 +25,9 @@ from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
 from bot.store.crowd_models import CrowdMemoryRow, ReportRow
 from bot.store.engine import session_factory
-from bot.store.models import IncidentRow, ServiceIncidentRow, ServiceRow, SourceRow
-from bot.store.report_series import load_report_series
+from bot.store.models import ServiceRow, SourceRow
 from tests.conftest import REPO, FakeClock
+from tests.helpers import link_incidents
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 60_000
@@ -74,20 +76,7 @@ async def add_incidents(
         source = SourceRow(url="https://status.example.com/api/v2/summary.json", kind="statuspage")
         session.add(source)
         await session.flush()
-        for n, (service_id, started, resolved) in enumerate(incidents):
-            row = IncidentRow(
-                source_id=source.id or 0,
-                external_id=f"inc-{n}",
-                name=f"Incident {n}",
-                status="resolved" if resolved else "investigating",
-                impact="major",
-                started_at=started,
-                resolved_at=resolved,
-                first_seen_at=started,
-            )
-            session.add(row)
-            await session.flush()
-            session.add(ServiceIncidentRow(service_id=service_id, incident_id=row.id or 0))
+        await link_incidents(session, source.id or 0, incidents)
         await session.commit()
 
 
@@ -293,6 +282,11 @@ async def deps(engine: AsyncEngine) -> AppDeps:
     return AppDeps(catalog=CATALOG, sessions=sessions, registry=CommandRegistry())
 
 
+async def chart_of(deps: AppDeps, service_id: str, *, now: datetime) -> Chart | None:
+    """The 24 h report chart of a service, as /status and the dashboard get it."""
+    return (await deps.report_activity(service_id, now=now)).chart
+
+
 class CountingRenderer:
     """The real renderer, counting calls and noting the thread each ran on."""
 
@@ -308,18 +302,18 @@ class CountingRenderer:
 
 async def test_chart_is_built_once_per_service_and_minute(deps: AppDeps, clock: FakeClock) -> None:
     renderer = CountingRenderer()
-    deps.cache[CACHE_KEY] = ReportCharts(render=renderer)
+    deps = replace(deps, report_charts=ReportCharts(render=renderer))
     clock.now = NOW
-    first = await report_chart(deps, "openai-api", now=clock.now)
+    first = await chart_of(deps, "openai-api", now=clock.now)
     assert first is not None
     assert png_size(first.png) == (800, 300)
     assert first.alt.startswith("Reports per 15 min over the last 24 h: peak 12 at 14:15 UTC")
-    same_minute = await report_chart(deps, "openai-api", now=clock.advance(seconds=25))
+    same_minute = await chart_of(deps, "openai-api", now=clock.advance(seconds=25))
     assert same_minute is first
     assert renderer.calls == ["openai-api"]
 
     clock.advance(seconds=10)  # 16:08:05: a new minute
-    later = await report_chart(deps, "openai-api", now=clock.now)
+    later = await chart_of(deps, "openai-api", now=clock.now)
     assert later is not None
     assert later is not first
     assert renderer.calls == ["openai-api", "openai-api"]
@@ -327,8 +321,8 @@ async def test_chart_is_built_once_per_service_and_minute(deps: AppDeps, clock: 
 
 async def test_concurrent_askers_share_one_render(deps: AppDeps) -> None:
     renderer = CountingRenderer()
-    deps.cache[CACHE_KEY] = ReportCharts(render=renderer)
-    charts = await asyncio.gather(*(report_chart(deps, "openai-api", now=NOW) for _ in range(20)))
+    deps = replace(deps, report_charts=ReportCharts(render=renderer))
+    charts = await asyncio.gather(*(chart_of(deps, "openai-api", now=NOW) for _ in range(20)))
     assert renderer.calls == ["openai-api"]
     assert all(c is charts[0] for c in charts)
 
@@ -373,8 +367,8 @@ async def test_rendering_runs_off_the_event_loop(deps: AppDeps) -> None:
 async def test_quiet_service_gets_no_chart_and_no_render(engine: AsyncEngine) -> None:
     renderer = CountingRenderer()
     deps = AppDeps(catalog=CATALOG, sessions=session_factory(engine), registry=CommandRegistry())
-    deps.cache[CACHE_KEY] = ReportCharts(render=renderer)
-    assert await report_chart(deps, "openai-api", now=NOW) is None
+    deps = replace(deps, report_charts=ReportCharts(render=renderer))
+    assert await chart_of(deps, "openai-api", now=NOW) is None
     assert renderer.calls == []
 
 
@@ -384,16 +378,17 @@ async def test_a_failing_renderer_is_logged_and_gives_no_chart(
     def broken(series: ReportSeries) -> Chart:
         raise RuntimeError("no fonts")
 
-    deps.cache[CACHE_KEY] = ReportCharts(render=broken)
-    activity = await report_charts(deps).activity(deps.sessions, "openai-api", now=NOW)
+    deps = replace(deps, report_charts=ReportCharts(render=broken))
+    activity = await deps.report_activity("openai-api", now=NOW)
     assert activity.chart is None
     assert activity.series.total == 12  # the numbers are still there for the text
     assert "drawing the report chart of openai-api failed" in caplog.text
 
 
-async def test_report_charts_creates_one_cache_per_process(engine: AsyncEngine) -> None:
+async def test_each_app_has_its_own_chart_cache(engine: AsyncEngine) -> None:
     deps = AppDeps(catalog=CATALOG, sessions=session_factory(engine), registry=CommandRegistry())
-    assert report_charts(deps) is report_charts(deps)
+    other = AppDeps(catalog=CATALOG, sessions=deps.sessions, registry=CommandRegistry())
+    assert deps.report_charts is not other.report_charts
     with pytest.raises(ValueError, match="max_services"):
         ReportCharts(max_services=0)
 

@@ -30,7 +30,7 @@ from bot.core.early_warning import LEVEL_LABELS
 from bot.core.poisson import surprise_of
 from bot.core.rich import to_plain
 from bot.delivery.worker import OutboxWorker
-from bot.services.crowd_watch import NUDGE_DELAY, NUDGE_KEY, CrowdWatch
+from bot.services.crowd_watch import NUDGE_DELAY, CrowdWatch
 from bot.services.deps import AppDeps
 from bot.store import repository, subscription_store
 from bot.store.crowd_models import CrowdMemoryRow, EarlyWarningRow, ReportRow
@@ -42,7 +42,7 @@ from cogs import load_cogs
 from cogs.report import MAX_PER_COMMUNITY_PER_HOUR, MAX_PER_USER_PER_HOUR
 from tests.conftest import FakeClock
 from tests.fakes.recording_sender import RecordingSender
-from tests.helpers import catalog_for
+from tests.helpers import catalog_for, settle
 
 CONFIG = crowd.CrowdConfig()  # what CrowdWatch uses when the app gives it none
 POSSIBLE = CONFIG.rules[0]
@@ -85,7 +85,7 @@ class Rig:
             self.elapsed += 1
             if self.elapsed % int(NUDGE_DELAY) == 0:
                 self.release.set()
-                await self.watch.settle()
+                await settle(self.watch)
                 self.release.clear()
             if self.elapsed % TICK_SECONDS == 0:
                 await self.watch.tick()
@@ -167,7 +167,7 @@ async def rig(engine: AsyncEngine, clock: FakeClock, caplog: pytest.LogCaptureFi
 
     watch = CrowdWatch(sessions=sessions, catalog=catalog, clock=clock, sleep=nudge_delay)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    deps.cache[NUDGE_KEY] = watch.nudge
+    deps.reports.nudge_crowd = watch.nudge
     outcomes: Counter[str] = Counter()
     deps.registry.on_answered = lambda _command, outcome, _seconds: outcomes.update([outcome])
     senders = {p: RecordingSender(platform=p) for p in ("discord", "slack")}

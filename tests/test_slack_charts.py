@@ -50,7 +50,7 @@ def add_chart_command(bot: Harness, *, ephemeral: bool = False) -> None:
             ephemeral=ephemeral,
         )
 
-    bot.adapter.app._registry.add(CommandSpec(name="chart", description="c", handler=chart))
+    bot.adapter.app._deps.registry.add(CommandSpec(name="chart", description="c", handler=chart))
 
 
 @pytest.fixture

@@ -236,7 +236,7 @@ async def test_the_ack_comes_before_slow_work(bot: Harness) -> None:
         await release.wait()
         return Reply(body=rich("finally"))
 
-    bot.adapter.app._registry.add(CommandSpec(name="slow", description="slow", handler=slow))
+    bot.adapter.app._deps.registry.add(CommandSpec(name="slow", description="slow", handler=slow))
     assert await bot.post(bot.command_body("slow")) == (200, "")
     assert bot.adapter.app.pending == 1
     assert bot.slack.responses == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters.console_render import render_reply as render_console
 from bot.adapters.discord.render import render_reply as render_discord
 from bot.charts.model import Chart, ReportSeries
-from bot.charts.service_chart import CACHE_KEY, ReportCharts
+from bot.charts.service_chart import ReportCharts
 from bot.core.commands import CommandRegistry, Reply, Tone
 from bot.core.rich import Quoted, to_plain
 from bot.core.service_state import ServiceState, derive_state
@@ -266,7 +267,7 @@ async def test_status_answers_without_the_chart_when_drawing_fails(
     def broken(series: ReportSeries) -> Chart:
         raise MemoryError("out of memory while drawing")
 
-    deps.cache[CACHE_KEY] = ReportCharts(render=broken)
+    deps = replace(deps, report_charts=ReportCharts(render=broken))
     await add_reports(deps, clock, [5, 6])
     with caplog.at_level(logging.ERROR):
         reply = await ask(deps, clock, service="openai")

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandRegistry
 from bot.core.service_state import ServiceState
+from bot.services import facts
 from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
 from bot.store import repository
 from bot.store.engine import session_factory
-from bot.web import facts
 from bot.web.badges import badge_svg
 from bot.web.html import Markup, escape, link, render, safe_href
 from bot.web.pages import overview_sentence
@@ -289,6 +289,7 @@ async def test_a_service_never_read_claims_nothing(engine: AsyncEngine, clock: F
     ("states", "warned", "sentence"),
     [
         (["operational", "operational"], 0, "All services are operational."),
+        ([], 0, "No services are followed yet."),
         (
             ["major_outage", "unknown", "operational"],
             1,

@@ -8,11 +8,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import Settings
+from bot.settings import Settings, parse_trusted_proxies
 from bot.web.ratelimit import (
     RateLimiter,
     client_address,
-    parse_trusted_proxies,
     retry_after_header,
 )
 from tests.conftest import FakeClock

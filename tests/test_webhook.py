@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.core.events import EventKind
+from bot.settings import parse_webhook_secrets
 from bot.sources.catalog import parse_catalog
 from bot.sources.fetch import new_http_session
 from bot.store import repository
 from bot.store.engine import session_factory
 from bot.store.models import ComponentRow, IncidentRow, ServiceIncidentRow
-from bot.web.overview_queries import open_incidents
-from bot.web.webhooks import parse_webhook_secrets
+from bot.store.overview_store import open_incidents
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 from tests.helpers import (

@@ -18,9 +18,9 @@ from sqlmodel import select
 
 from bot.core.commands import CommandRegistry
 from bot.delivery.sender import AlertDataSender, PlatformSender
-from bot.delivery.webhook_address import WebhookPolicy
 from bot.delivery.webhook_sender import WebhookSender, owner_notifier
 from bot.delivery.worker import OutboxWorker, WorkerConfig
+from bot.net.webhook_address import WebhookPolicy
 from bot.services.deps import AppDeps
 from bot.sources.fetch import new_http_session
 from bot.sources.poller import StatusPoller

@@ -11,14 +11,22 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from bot.adapters.console_render import render_reply
-from bot.core.commands import Actor, CommandRegistry
-from bot.core.textcommand import MAX_LINE_LENGTH, answer_line
+from bot.core.commands import Actor
+from bot.core.ids import ChannelId, CommunityId, UserId
+from bot.core.pipeline import CommandPipeline, Line, Origin
+from bot.core.textcommand import MAX_LINE_LENGTH
 from bot.core.timeutil import Clock
 from bot.services.deps import AppDeps
 
 log = logging.getLogger(__name__)
 
 QUIT_WORDS = frozenset({"quit", "exit", "/quit", "/exit"})
+CONSOLE_ORIGIN = Origin(
+    actor=Actor(platform="console", user_id=UserId("console"), display_name="you", is_admin=True),
+    community_id=CommunityId("console"),
+    channel_id=ChannelId("console"),
+)
+"""Whoever types at the terminal runs the bot, so they are its admin."""
 _TOO_LONG = object()
 _EOF = object()
 
@@ -37,8 +45,7 @@ class ConsoleAdapter:
         write: Callable[[str], None],
         on_quit: Callable[[], None],
     ) -> None:
-        self._deps = deps
-        self._registry: CommandRegistry = deps.registry
+        self._pipeline = CommandPipeline(deps.registry, deps, clock)
         self._clock = clock
         self._stdin = stdin
         self._write = write
@@ -87,15 +94,7 @@ class ConsoleAdapter:
 
     async def answer(self, line: str) -> str:
         """The rendered reply to one command line."""
-        reply = await answer_line(
-            self._registry,
-            line,
-            actor=Actor(platform="console", user_id="console", display_name="you", is_admin=True),
-            community_id="console",
-            channel_id="console",
-            deps=self._deps,
-            now=self._clock(),
-        )
+        reply = await self._pipeline.answer(Line(line), CONSOLE_ORIGIN)
         return render_reply(reply, self._clock())
 
 

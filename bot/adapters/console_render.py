@@ -6,14 +6,26 @@ import textwrap
 from datetime import datetime
 
 from bot.core.commands import Reply
+from bot.core.layout import fit_reply
+from bot.core.links import plain_link_host
 from bot.core.rich import to_plain
 
 
 def render_reply(reply: Reply, now: datetime, width: int = 100) -> str:
-    """Readable plain text for a reply: title rule, body, indented fields, buttons, footer."""
+    """Readable plain text for a reply: title rule, body, indented fields, buttons, footer.
+
+    The body and fields are fitted by `bot.core.layout` as on every platform, so the terminal
+    shows what a Discord or Slack reader sees.
+    """
+    title = f"━━ {reply.title} ━━" if reply.title else ""
+    more_url = reply.url if reply.url and plain_link_host(reply.url) else None
+    reserved = len(reply.title or "") + len(to_plain(reply.footer, now))
+    reply = fit_reply(
+        reply, lambda text: len(to_plain(text, now)), reserved=reserved, more_url=more_url
+    ).reply
     out: list[str] = []
-    if reply.title:
-        out.append(f"━━ {reply.title} ━━")
+    if title:
+        out.append(title)
     if reply.body:
         out.append(to_plain(reply.body, now))
     for field in reply.fields:

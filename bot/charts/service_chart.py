@@ -19,25 +19,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.charts.model import Chart, ReportSeries
-from bot.services.deps import AppDeps
-from bot.store.report_series import load_report_series
+from bot.charts.optional_render import OptionalChartRenderer
+from bot.charts.series import load_report_series
 
 log = logging.getLogger(__name__)
 
-CACHE_KEY = "report_charts"
-"""Where the process's one `ReportCharts` lives in `AppDeps.cache`."""
 MAX_SERVICES = 256
 
-Renderer = Callable[[ReportSeries], Chart]
-
-
-def draw_report_chart(series: ReportSeries) -> Chart:
-    """The matplotlib renderer, imported on first use (in the worker thread that draws)."""
-    # matplotlib and numpy add about 55 MB to the process: a bot nobody asks for a chart, or a
-    # process that only polls, never pays for them, and the slow first import is off the loop.
-    from bot.charts.render import render_report_chart
-
-    return render_report_chart(series)
+Renderer = Callable[[ReportSeries], Chart | None]
+"""Draws a series; None when it cannot (matplotlib not installed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +45,10 @@ class ReportCharts:
     Bounded: the services asked about least recently are dropped beyond ``max_services``.
     """
 
-    def __init__(
-        self, *, render: Renderer = draw_report_chart, max_services: int = MAX_SERVICES
-    ) -> None:
+    def __init__(self, *, render: Renderer | None = None, max_services: int = MAX_SERVICES) -> None:
         if max_services < 1:
             raise ValueError("max_services must be at least 1")
-        self._render = render
+        self._render = render or OptionalChartRenderer()
         self._max = max_services
         self._done: OrderedDict[str, tuple[datetime, ReportActivity]] = OrderedDict()
         self._building: dict[tuple[str, datetime], asyncio.Task[ReportActivity]] = {}
@@ -112,22 +100,3 @@ class ReportCharts:
             self._done.move_to_end(service_id)
             while len(self._done) > self._max:
                 self._done.popitem(last=False)
-
-
-def report_charts(deps: AppDeps) -> ReportCharts:
-    """The process's chart cache, created on first use."""
-    charts = deps.cache.get(CACHE_KEY)
-    if not isinstance(charts, ReportCharts):
-        charts = ReportCharts()
-        deps.cache[CACHE_KEY] = charts
-    return charts
-
-
-async def report_activity(deps: AppDeps, service_id: str, *, now: datetime) -> ReportActivity:
-    """The last 24 h of reports of a service, with their chart when there is one."""
-    return await report_charts(deps).activity(deps.sessions, service_id, now=now)
-
-
-async def report_chart(deps: AppDeps, service_id: str, *, now: datetime) -> Chart | None:
-    """The 24 h report chart (PNG + alt text) of a service, or None when there is none."""
-    return (await report_activity(deps, service_id, now=now)).chart

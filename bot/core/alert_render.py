@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.core.alerts import AlertKind
 from bot.core.commands import Button, Reply, ReplyField, Tone
 from bot.core.faq_facts import DurationEstimate
 from bot.core.rich import Plain, Quoted, RichText, Span, When, rich
+from bot.core.status import MaintenanceStatus
 from bot.core.timeutil import format_duration
 from bot.core.wording import impact_adjective, impact_word
 
@@ -41,7 +43,7 @@ class AlertView:
 
 def render_alert(alert: AlertView) -> Reply:
     """The one living message of an alert, as it should look now."""
-    if alert.kind == "maintenance":
+    if alert.kind == AlertKind.MAINTENANCE:
         return _render_maintenance(alert)
     resolved = alert.resolved_at is not None
     badge = "✅" if resolved else _IMPACT_BADGE.get(alert.impact, "🟡")
@@ -134,7 +136,11 @@ def render_digest(alerts: list[AlertView]) -> Reply:
 
 def _render_maintenance(alert: AlertView) -> Reply:
     done = alert.resolved_at is not None
-    state = {"scheduled": "Scheduled", "in_progress": "In progress", "verifying": "Verifying"}
+    state: dict[str, str] = {
+        MaintenanceStatus.SCHEDULED: "Scheduled",
+        MaintenanceStatus.IN_PROGRESS: "In progress",
+        MaintenanceStatus.VERIFYING: "Verifying",
+    }
     label = "Completed" if done else state.get(alert.status, alert.status.capitalize())
     fields = [ReplyField("Status", rich(label)), ReplyField("Starts", rich(When(alert.started_at)))]
     buttons = (Button(label="Details", url=alert.url),) if alert.url else ()

@@ -5,13 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from bot.core.events import DetectionEvent, EventKind
+from bot.core.status import IncidentStatus, MaintenanceStatus
 
 SEVERITY_RANK = {"none": 0, "unknown": 1, "minor": 1, "major": 2, "critical": 3}
 SEVERITIES = ("minor", "major", "critical")
 
 POST, EDIT, THREAD = "post", "edit", "thread"
+
+
+class AlertKind(StrEnum):
+    """What an alert is about (stored in ``alerts.kind``)."""
+
+    INCIDENT = "incident"
+    MAINTENANCE = "maintenance"
+    EARLY_WARNING = "early_warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +40,7 @@ class AlertChange:
     """How one event changes an alert, and what each channel should then see."""
 
     subject_id: str
-    kind: str  # "incident" | "maintenance"
+    kind: AlertKind  # incident or maintenance; early warnings have rules of their own
     title: str | None
     status: str
     impact: str
@@ -59,11 +69,12 @@ def change_for(event: DetectionEvent) -> AlertChange | None:
         if event.incident_id is None:
             return None
         resolved = event.kind is EventKind.INCIDENT_RESOLVED
+        said = detail.get("status", IncidentStatus.INVESTIGATING)
         return AlertChange(
             subject_id=event.incident_id,
-            kind="incident",
+            kind=AlertKind.INCIDENT,
             title=event.title,
-            status="resolved" if resolved else detail.get("status", "investigating"),
+            status=IncidentStatus.RESOLVED if resolved else said,
             impact=detail.get("impact", "minor"),
             url=detail.get("url"),
             components=components,
@@ -84,9 +95,9 @@ def change_for(event: DetectionEvent) -> AlertChange | None:
             return None
         return AlertChange(
             subject_id=event.incident_id,
-            kind="maintenance",
+            kind=AlertKind.MAINTENANCE,
             title=event.title,
-            status=detail.get("status", "scheduled"),
+            status=detail.get("status", MaintenanceStatus.SCHEDULED),
             impact="none",
             url=detail.get("url"),
             components=components,
@@ -106,7 +117,7 @@ def wants(rule: SubscriptionRule, *, kind: str, impact: str, components: Sequenc
 
     Maintenance has no severity, but follows the component filter as incidents do.
     """
-    if kind == "maintenance":
+    if kind == AlertKind.MAINTENANCE:
         if not rule.maintenance:
             return False
     elif SEVERITY_RANK.get(impact, 1) < SEVERITY_RANK.get(rule.min_severity, 1):

@@ -1,6 +1,7 @@
 """The neutral command layer: what a command is, how it is invoked, and what it answers.
 
-Adapters turn a platform event into an `Invocation`, call `dispatch`, and render the `Reply`.
+Adapters hand a platform event to `bot.core.pipeline`, which builds the `Invocation` and calls
+`dispatch`; they render the `Reply`.
 Cogs register `CommandSpec`s whose handlers take a `Context` and typed keyword arguments.
 """
 
@@ -14,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from bot.core.ids import ChannelId, CommunityId, UserId
 from bot.core.rich import Quoted, RichText, Span, rich
 from bot.core.text import clean_user_text
 
@@ -71,7 +73,7 @@ class Actor:
     """Who invoked a command. ``is_admin`` is decided by the adapter from platform rights."""
 
     platform: str
-    user_id: str
+    user_id: UserId
     display_name: str = ""
     is_admin: bool = False
     roles: tuple[str, ...] = ()
@@ -85,8 +87,8 @@ class Invocation:
     command: str
     options: Mapping[str, str]
     actor: Actor
-    community_id: str
-    channel_id: str | None = None
+    community_id: CommunityId
+    channel_id: ChannelId | None = None
     raw: object = None
     """The platform's own event, an escape hatch for adapters; cogs never read it."""
 
@@ -135,7 +137,8 @@ class Form:
     """A form (a Discord or Slack modal) whose submission runs ``command`` plus the fields.
 
     ``command`` is a command line prefix such as ``workaround add openai-api``; on submit the
-    adapter parses it and sets one option per field (`form_options`), then dispatches.
+    adapter parses it and sets one option per field (`bot.core.textcommand.form_options`), then
+    dispatches.
     """
 
     title: str
@@ -314,20 +317,3 @@ def _convert(spec: CommandSpec, option: OptionSpec, text: str) -> object:
             raise UserFacingError(f"{option.name} must be one of: {', '.join(option.choices)}.")
         return match
     return text
-
-
-def form_options(
-    registry: CommandRegistry, command_line: str, values: Mapping[str, str]
-) -> tuple[str, dict[str, str]]:
-    """A submitted form as (command, raw options): its command line, then one option per field.
-
-    Empty values are left out, so an optional field left blank is simply not given; a value
-    never replaces an option the command line already sets (the line is ours, the values not).
-    """
-    from bot.core.textcommand import parse_command_line  # textcommand imports this module
-
-    command, options = parse_command_line(registry, command_line)
-    for name, value in values.items():
-        if value.strip() and name not in options:
-            options[name] = value
-    return command, options

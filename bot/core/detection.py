@@ -12,10 +12,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.core.events import DetectionEvent, EventKind
-from bot.core.status import Incident, IncidentUpdate, Snapshot
+from bot.core.status import (
+    CLOSED_INCIDENT_STATUSES,
+    ComponentStatus,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    MaintenanceStatus,
+    Snapshot,
+)
 
 SERIOUS_IMPACTS = frozenset({"major", "critical"})
-CLOSED_STATUSES = frozenset({"resolved", "postmortem", "completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,7 @@ def observe_snapshot(
 def _name_affected_components(events: list[DetectionEvent], view: Snapshot) -> None:
     """Add the names of the components each incident touches, for per-channel filters."""
     by_id = {c.id: c for c in view.components}
-    troubled = [c.name for c in view.components if c.status.value != "operational"]
+    troubled = [c.name for c in view.components if c.status is not ComponentStatus.OPERATIONAL]
     affected: dict[str, list[str]] = {}
     for incident in view.incidents:
         named = [by_id[i].name for i in incident.component_ids if i in by_id]
@@ -183,7 +190,7 @@ class _Emitter:
 
 
 def _is_closed(incident: Incident) -> bool:
-    return incident.resolved_at is not None or incident.status in CLOSED_STATUSES
+    return incident.resolved_at is not None or incident.status in CLOSED_INCIDENT_STATUSES
 
 
 def _incident_detail(
@@ -221,9 +228,13 @@ def _observe_incidents(
                     EventKind.INCIDENT_RESOLVED,
                     f"incident_resolved:{incident_id}:{now.isoformat()}",
                     subject_id=incident_id,
-                    detail={"status": "resolved", "impact": memo.impact, "inferred": "true"},
+                    detail={
+                        "status": IncidentStatus.RESOLVED,
+                        "impact": memo.impact,
+                        "inferred": "true",
+                    },
                 )
-            memos[incident_id] = replace(memo, status="resolved", resolved_at=now)
+            memos[incident_id] = replace(memo, status=IncidentStatus.RESOLVED, resolved_at=now)
         elif memo.resolved_at is not None and now - memo.resolved_at > config.forget_resolved_after:
             del memos[incident_id]
     return memos
@@ -278,7 +289,7 @@ def _ended_at(incident: Incident, now: datetime) -> datetime:
     if incident.resolved_at is not None:
         return incident.resolved_at
     for update in incident.updates:  # newest first
-        if update.status in ("resolved", "completed"):
+        if update.status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
             return update.created_at
     return incident.updates[0].created_at if incident.updates else now
 
@@ -294,8 +305,8 @@ def _is_flap(incident: Incident, ended: datetime, config: DetectionConfig) -> bo
 
 
 def _has_postmortem(incident: Incident) -> bool:
-    return incident.status == "postmortem" or any(
-        u.status == "postmortem" for u in incident.updates
+    return incident.status == IncidentStatus.POSTMORTEM or any(
+        u.status == IncidentStatus.POSTMORTEM for u in incident.updates
     )
 
 
@@ -351,7 +362,7 @@ def _observe_announced(
     resolving = closed and memo.resolved_at is None
     for update in new_updates:
         key = update_key(update)
-        if update.status == "postmortem":
+        if update.status == IncidentStatus.POSTMORTEM:
             if not postmortem:
                 emit(
                     EventKind.POSTMORTEM_PUBLISHED,
@@ -428,11 +439,11 @@ def _observe_components(memory: ServiceMemory, view: Snapshot, emit: _Emitter) -
     return components
 
 
-_MAINTENANCE_EVENTS = {
-    "scheduled": EventKind.MAINTENANCE_SCHEDULED,
-    "in_progress": EventKind.MAINTENANCE_STARTED,
-    "verifying": EventKind.MAINTENANCE_STARTED,
-    "completed": EventKind.MAINTENANCE_COMPLETED,
+_MAINTENANCE_EVENTS: dict[str, EventKind] = {
+    MaintenanceStatus.SCHEDULED: EventKind.MAINTENANCE_SCHEDULED,
+    MaintenanceStatus.IN_PROGRESS: EventKind.MAINTENANCE_STARTED,
+    MaintenanceStatus.VERIFYING: EventKind.MAINTENANCE_STARTED,
+    MaintenanceStatus.COMPLETED: EventKind.MAINTENANCE_COMPLETED,
 }
 
 
@@ -481,7 +492,7 @@ def _observe_maintenances(memory: ServiceMemory, view: Snapshot, emit: _Emitter)
                 EventKind.MAINTENANCE_COMPLETED,
                 f"{EventKind.MAINTENANCE_COMPLETED.value}:{maintenance_id}",
                 subject_id=maintenance_id,
-                detail={"status": "completed", "inferred": "true"},
+                detail={"status": MaintenanceStatus.COMPLETED, "inferred": "true"},
             )
-            maintenances[maintenance_id] = "completed"
+            maintenances[maintenance_id] = MaintenanceStatus.COMPLETED
     return maintenances

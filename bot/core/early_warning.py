@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from bot.core.commands import Button, Reply, ReplyField, Tone
 from bot.core.crowd import CrowdLevel
@@ -16,6 +17,15 @@ LEVEL_LABELS = {
     CrowdLevel.REPORTED: "Problems reported",
     CrowdLevel.WIDESPREAD: "Widespread problems",
 }
+
+
+class WarningOutcome(StrEnum):
+    """How an early warning ended (stored in ``early_warnings.outcome``)."""
+
+    CONFIRMED = "confirmed"
+    """The official page then reported an incident."""
+    FADED = "faded"
+    """Reports went back to normal with no official incident."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +52,7 @@ class WarningView:
     reading: CrowdReading
     opened_at: datetime
     official_state: str
-    outcome: str | None = None  # confirmed | faded
+    outcome: str | None = None  # a WarningOutcome once closed
     closed_at: datetime | None = None
     incident_title: str | None = None
     incident_url: str | None = None
@@ -52,7 +62,7 @@ class WarningView:
 def render_early_warning(view: WarningView) -> Reply:
     """The unofficial alert, clearly marked as such, with the facts behind it."""
     reading = view.reading
-    if view.outcome == "confirmed":
+    if view.outcome == WarningOutcome.CONFIRMED:
         lead = format_duration_seconds(view.lead_seconds or 0)
         body: list[Span] = [Plain(f"Confirmed by {view.provider} {lead} after the first reports")]
         if view.incident_title:
@@ -67,7 +77,7 @@ def render_early_warning(view: WarningView) -> Reply:
             buttons=buttons,
             tone=Tone.WARNING,
         )
-    if view.outcome == "faded" and view.closed_at is not None:
+    if view.outcome == WarningOutcome.FADED and view.closed_at is not None:
         lasted = format_duration(view.closed_at - (reading.first_report_at or view.opened_at))
         return Reply(
             title=f"{view.service_name}: reports back to normal",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.history import PastIncident
+from bot.core.status import IncidentStatus
 
 MIN_SIMILAR_INCIDENTS = 3
 """Fewer similar incidents than this and we say there is not enough history to estimate."""
@@ -38,16 +39,6 @@ class DurationEstimate:
     high: timedelta
     """Third quartile."""
     count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """An official update quoted as the answer to a question."""
-
-    body: str
-    at: datetime
-    incident_title: str
-    url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +86,9 @@ def remaining(estimate: DurationEstimate, elapsed: timedelta) -> tuple[timedelta
 
 def says_cause(body: str, status: str = "") -> bool:
     """Whether an official update speaks about the cause (a postmortem always does)."""
-    return status in {"identified", "postmortem"} or bool(_CAUSE.search(body))
+    return status in {IncidentStatus.IDENTIFIED, IncidentStatus.POSTMORTEM} or bool(
+        _CAUSE.search(body)
+    )
 
 
 def says_compensation(body: str) -> bool:

@@ -28,6 +28,13 @@ class ServiceState(StrEnum):
         """Severity order; unknown sorts below operational because it is not a claim of trouble."""
         return _RANK[self]
 
+    @property
+    def in_trouble(self) -> bool:
+        """Whether the state claims trouble: degraded or worse (maintenance is planned, unknown
+        is no claim at all). The one definition /status, the dashboard, /faq, the crowd watch and
+        /alternatives use."""
+        return _RANK[self] > _RANK[ServiceState.MAINTENANCE]
+
 
 _LABELS = {
     ServiceState.OPERATIONAL: "Operational",

@@ -78,7 +78,41 @@ class Incident:
         return self.resolved_at is None and self.status not in CLOSED_INCIDENT_STATUSES
 
 
-CLOSED_INCIDENT_STATUSES = frozenset({"resolved", "postmortem", "completed"})
+class IncidentStatus(StrEnum):
+    """Where an incident (or one of its updates) stands, with Statuspage's vocabulary.
+
+    Fields keep plain ``str``: a page may say something new, which is shown as it is.
+    """
+
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+
+
+class MaintenanceStatus(StrEnum):
+    """Where a scheduled maintenance stands, with Statuspage's vocabulary."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+
+
+CLOSED_INCIDENT_STATUSES = frozenset(
+    # "completed": some feeds close incidents with the maintenance word.
+    {IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM, MaintenanceStatus.COMPLETED}
+)
+
+
+class SourceKind(StrEnum):
+    """Where a service's status is read from: three official kinds and our own probes."""
+
+    STATUSPAGE = "statuspage"
+    FEED = "feed"
+    GCLOUD = "gcloud"
+    PROBE = "probe"
 
 
 @dataclass(frozen=True, slots=True)

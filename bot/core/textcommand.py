@@ -1,21 +1,14 @@
-"""Parse a typed command line (console, Slack's ``/outage …``) into a command and raw options."""
+"""Parse a typed command line (console, Slack's ``/outage …``, buttons, forms) into raw options.
+
+Only this module parses lines; `bot.core.commands` knows nothing of it (no import cycle).
+"""
 
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
 
-from bot.core.commands import (
-    Actor,
-    CommandRegistry,
-    Invocation,
-    OptionKind,
-    Reply,
-    UserFacingError,
-    dispatch,
-    error_reply,
-)
+from bot.core.commands import CommandRegistry, OptionKind, UserFacingError
 from bot.core.rich import Quoted
 from bot.core.text import clean_user_text
 
@@ -66,29 +59,16 @@ def parse_command_line(registry: CommandRegistry, line: str) -> tuple[str, dict[
     return name, options
 
 
-async def answer_line(
-    registry: CommandRegistry,
-    line: str,
-    *,
-    actor: Actor,
-    community_id: str,
-    channel_id: str | None,
-    deps: Any,
-    now: datetime,
-) -> Reply:
-    """The reply to one typed line: parse it, then dispatch. Never raises.
+def form_options(
+    registry: CommandRegistry, command_line: str, values: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
+    """A submitted form as (command, raw options): its command line, then one option per field.
 
-    A line that does not parse gets the same friendly private answer as any other refusal.
+    Empty values are left out, so an optional field left blank is simply not given; a value
+    never replaces an option the command line already sets (the line is ours, the values not).
     """
-    try:
-        command, options = parse_command_line(registry, line)
-    except UserFacingError as exc:
-        return error_reply(*exc.text)
-    invocation = Invocation(
-        command=command,
-        options=options,
-        actor=actor,
-        community_id=community_id,
-        channel_id=channel_id,
-    )
-    return await dispatch(registry, invocation, deps, now)
+    command, options = parse_command_line(registry, command_line)
+    for name, value in values.items():
+        if value.strip() and name not in options:
+            options[name] = value
+    return command, options

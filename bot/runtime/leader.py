@@ -16,24 +16,23 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 from sqlalchemy.engine import make_url
 
 from bot.errors import ConfigError
+from bot.store.pg_connection import Connect
+from bot.store.pg_driver import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 0x0B07_0001
 """The advisory lock key the leader holds (any constant no other application uses)."""
 
-Connect = Callable[[], Awaitable[Any]]
-"""Opens a dedicated asyncpg connection."""
-
-_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_LOST: tuple[type[BaseException], ...] = (OSError, TimeoutError, *CONNECTION_ERRORS)
+_LOST_OR_CANCELLED: tuple[type[BaseException], ...] = (*_LOST, asyncio.CancelledError)
 
 
 class AlreadyRunningError(ConfigError):
@@ -63,13 +62,8 @@ class LeaderElector:
         self._leader = False
         self._unreachable_logged = False
 
-    @property
-    def is_leader(self) -> bool:
-        """Whether this process holds the lock (as of the last round)."""
-        return self._leader
-
     async def step(self) -> bool:
-        """One round: connect if needed, confirm or try for the lock. Returns is_leader."""
+        """One round: connect if needed, confirm or try for the lock; True while holding it."""
         if self._connection is not None and self._connection.is_closed():
             await self._lose("its database connection closed")
         if self._connection is None:
@@ -114,7 +108,7 @@ class LeaderElector:
         if connection is not None:
             try:
                 await asyncio.wait_for(connection.close(), self._timeout)
-            except (*_LOST, asyncio.CancelledError):
+            except _LOST_OR_CANCELLED:
                 connection.terminate()
         if self._leader:
             self._leader = False
@@ -130,16 +124,6 @@ class LeaderElector:
             self._leader = False
             log.warning("leader: lost the lock (%s); polling stops in this process", why)
             self._on_deposed()
-
-
-def asyncpg_connector(database_url: str) -> Connect:
-    """A `Connect` for the database of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def connect() -> Any:
-        return await asyncpg.connect(dsn)
-
-    return connect
 
 
 @contextlib.contextmanager

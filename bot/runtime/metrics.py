@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.events import DetectionEvent
+from bot.core.outbox import UNFINISHED
 from bot.store.models import DeliveryRow
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class Metrics:
             rows = (
                 await session.exec(
                     select(DeliveryRow.platform, func.count())
-                    .where(DeliveryRow.status.in_(("pending", "sending")))  # type: ignore[attr-defined]
+                    .where(col(DeliveryRow.status).in_(UNFINISHED))
                     .group_by(DeliveryRow.platform)
                 )
             ).all()

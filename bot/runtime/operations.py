@@ -5,25 +5,27 @@ and its admin API. Kept apart from `bot.app` so the composition root stays a tab
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import __version__
+from bot.adapters.base import Adapter
 from bot.core.commands import CommandRegistry
 from bot.core.events import DetectionEvent
+from bot.core.observers import Observers
 from bot.core.timeutil import Clock
 from bot.delivery.sender import AlertDataSender, PlatformSender
-from bot.delivery.webhook_address import WebhookPolicy
 from bot.delivery.webhook_sender import WebhookSender, owner_notifier
-from bot.delivery.worker import OutboxWorker
+from bot.delivery.worker import OutcomeHook
+from bot.net.webhook_address import WebhookPolicy
+from bot.runtime import ops_endpoints
 from bot.runtime.metrics import Metrics
 from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.sources.poller import StatusPoller
 from bot.store.models import DeliveryRow
-from bot.web import ops as ops_web
 from bot.web import webhook_api
 from bot.web.server import WebServer
 
@@ -43,12 +45,21 @@ def install_web(
     engine: AsyncEngine,
     clock: Clock,
     metrics: Metrics,
-) -> tuple[ops_web.Ops, WebServer | None]:
-    """Mount /readyz, /metrics and the webhook admin API; returns the readiness state to fill
-    in and the separate metrics server, when ``METRICS_HOST``/``METRICS_PORT`` ask for one."""
-    ops = ops_web.Ops(engine=engine, sessions=deps.sessions, metrics=metrics)
+    adapters: Sequence[Adapter] = (),
+    scheduler_running: Callable[[], bool] = lambda: False,
+) -> tuple[ops_endpoints.Ops, WebServer | None]:
+    """Mount /readyz (which asks ``adapters`` and ``scheduler_running``), /metrics and the
+    webhook admin API; returns the readiness state and the separate metrics server, when
+    ``METRICS_HOST``/``METRICS_PORT`` ask for one."""
+    ops = ops_endpoints.Ops(
+        engine=engine,
+        sessions=deps.sessions,
+        metrics=metrics,
+        scheduler_running=scheduler_running,
+        adapters=adapters,
+    )
     separate = settings.metrics_host is not None or settings.metrics_port is not None
-    ops_web.install(web_app, ops, metrics=not separate)
+    ops_endpoints.install(web_app, ops, metrics=not separate)
     if settings.api_admin_token is not None:
         api = webhook_api.WebhookApi(
             sessions=deps.sessions,
@@ -61,7 +72,7 @@ def install_web(
     server = None
     if separate:
         server = WebServer(
-            ops_web.metrics_app(ops),
+            ops_endpoints.metrics_app(ops),
             host=settings.metrics_host or settings.web_host,
             port=settings.metrics_port if settings.metrics_port is not None else 9090,
         )
@@ -92,27 +103,25 @@ def add_webhook_sender(
 def instrument(
     metrics: Metrics,
     *,
+    events: Observers[Sequence[DetectionEvent]],
     poller: StatusPoller,
     registry: CommandRegistry,
-    worker: OutboxWorker,
-    webhooks: WebhookSender,
 ) -> None:
-    """Feed the metrics from the poller, the command dispatch and the outbox worker."""
-    wake = poller.on_events
+    """Feed the metrics from the poller's events and polls and from the command dispatch."""
+    events.subscribe(metrics.events_detected)
+    poller.on_poll = metrics.poll_done
+    registry.on_answered = metrics.command_done
 
-    def on_events(events: Sequence[DetectionEvent]) -> None:
-        metrics.events_detected(events)
-        if wake is not None:
-            wake(events)
+
+def outcome_recorder(metrics: Metrics, webhooks: WebhookSender) -> OutcomeHook:
+    """The outbox worker's ``on_outcome``: counted, and told to the webhook sender (which
+    disables a webhook after repeated failures)."""
 
     async def on_outcome(delivery: DeliveryRow, outcome: str) -> None:
         metrics.delivery_done(delivery.platform, outcome)
         await webhooks.note_outcome(delivery, outcome)
 
-    poller.on_events = on_events
-    poller.on_poll = metrics.poll_done
-    registry.on_answered = metrics.command_done
-    worker.on_outcome = on_outcome
+    return on_outcome
 
 
 async def start_metrics_server(server: WebServer | None) -> bool:

@@ -24,8 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Ops:
-    """What the operations endpoints look at; ``adapters`` and ``scheduler_running`` are
-    filled in by the composition root as the parts start."""
+    """What the operations endpoints look at."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]

@@ -1,16 +1,19 @@
-"""Scheduled jobs on APScheduler: one interval job per status source, and retention.
+"""Scheduled jobs on APScheduler: one interval job per status source, and the jobs each part
+declares (`bot.core.jobs.Job`: crowd watch, reminders, retention).
 
-With several processes on PostgreSQL only the leader (bot/runtime/leader.py) runs the scheduler; the
-others keep it paused, ready to resume when they are elected.
+With several processes on PostgreSQL only the leader (bot/runtime/leader.py) runs the scheduler;
+the others keep it paused, ready to resume when they are elected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.core.jobs import Job
+from bot.services.custom_services import CustomServices
 from bot.sources.poller import StatusPoller
 
 
@@ -60,13 +63,37 @@ def job_id(url: str) -> str:
     return f"poll:{url}"
 
 
-def add_retention_job(
-    scheduler: AsyncIOScheduler, prune: Callable[[], Awaitable[object]], *, every_hours: float = 1.0
+def add_jobs(scheduler: AsyncIOScheduler, jobs: Iterable[Job]) -> None:
+    """Schedule each part's recurring jobs (leader-only, like everything scheduled)."""
+    for job in jobs:
+        scheduler.add_job(
+            job.run,
+            "interval",
+            seconds=job.every.total_seconds(),
+            id=job.id,
+            max_instances=1,
+            coalesce=True,
+        )
+
+
+def follow_custom_polls(
+    scheduler: AsyncIOScheduler,
+    poller: StatusPoller,
+    custom: CustomServices,
+    interval_seconds: float,
 ) -> None:
-    """Prune old rows every ``every_hours`` (a leader-only job, like everything scheduled)."""
-    scheduler.add_job(
-        prune, "interval", hours=every_hours, id="retention", max_instances=1, coalesce=True
-    )
+    """Poll the pages of custom services as they are added, stop when they are removed."""
+
+    def added(urls: list[str]) -> None:
+        for url in urls:
+            add_poll_job(scheduler, poller, url, interval_seconds=interval_seconds, first_run=None)
+
+    def dropped(urls: list[str]) -> None:
+        for url in urls:
+            if scheduler.get_job(job_id(url)):
+                scheduler.remove_job(job_id(url))
+
+    custom.on_new_urls, custom.on_dropped_urls = added, dropped
 
 
 def take_over(scheduler: AsyncIOScheduler, now: datetime, *, spread_seconds: float = 5.0) -> None:

@@ -35,13 +35,13 @@ def failing_upstreams(
     the service itself is in trouble, since we cannot rule it out.
     """
     own = states.get(service.id, ServiceState.UNKNOWN)
-    troubled = own.rank > ServiceState.MAINTENANCE.rank
+    troubled = own.in_trouble
     failing = set()
     for upstream in service.upstreams:
         tracked = catalog.get(upstream)
         if tracked is not None:
             state = states.get(tracked.id, ServiceState.UNKNOWN)
-            if state.rank > ServiceState.MAINTENANCE.rank:
+            if state.in_trouble:
                 failing.add(upstream)
         elif troubled:
             failing.add(upstream)

@@ -17,8 +17,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core import crowd
 from bot.core.crowd_codec import decode_crowd_memory, encode_crowd_memory
 from bot.core.early_warning import CrowdReading
+from bot.core.jobs import Job
 from bot.core.service_state import ServiceState
 from bot.core.timeutil import Clock
+from bot.services.facts import probe_failing, probe_urls
 from bot.sources.catalog import Catalog
 from bot.store import crowd_store, detection_store, warning_store
 from bot.store.availability import DatabaseOutageLog
@@ -28,11 +30,8 @@ from bot.store.models import ServiceRow
 log = logging.getLogger(__name__)
 
 LEARN_FROM = timedelta(days=7)
-NUDGE_KEY = "crowd-nudge"
-"""Where the app puts `CrowdWatch.nudge` in `AppDeps.cache`, for the /report cog to call."""
 NUDGE_DELAY = 5.0
 """Seconds from a report to its service's evaluation; the reports in between share it."""
-_OFFICIAL_TROUBLE = {ServiceState.DEGRADED, ServiceState.PARTIAL_OUTAGE, ServiceState.MAJOR_OUTAGE}
 
 
 class CrowdWatch:
@@ -67,12 +66,14 @@ class CrowdWatch:
         staged = 0
         for service in list(self._catalog):
             with self._database.watching("crowd evaluation of %s failed", service.id):
-                staged += await self._evaluate(
-                    service.id, [s.url for s in service.sources if s.kind == "probe"]
-                )
+                staged += await self._evaluate(service.id, probe_urls(service))
         if staged:
             self._on_staged()
         return staged
+
+    def jobs(self) -> list[Job]:
+        """Every service once a minute: levels also fall with time, with no new report."""
+        return [Job("crowd", self.tick, timedelta(minutes=1))]
 
     def nudge(self, service_id: str) -> None:
         """A counted report came in: evaluate that service in `nudge_delay` seconds."""
@@ -82,11 +83,6 @@ class CrowdWatch:
         task = asyncio.get_running_loop().create_task(self._after_nudge(service_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def settle(self) -> None:
-        """Wait for the nudged evaluations under way (tests, and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
 
     async def _after_nudge(self, service_id: str) -> None:
         try:
@@ -98,18 +94,16 @@ class CrowdWatch:
             return
         staged = 0
         with self._database.watching("crowd evaluation of %s failed", service_id):
-            staged = await self._evaluate(
-                service_id, [s.url for s in service.sources if s.kind == "probe"]
-            )
+            staged = await self._evaluate(service_id, probe_urls(service))
         if staged:
             self._on_staged()
 
-    async def _evaluate(self, service_id: str, probe_urls: list[str]) -> int:
+    async def _evaluate(self, service_id: str, probes: list[str]) -> int:
         # The tick and a nudge must not both feed the same new reports to one memory.
         async with self._locks.setdefault(service_id, asyncio.Lock()):
-            return await self._evaluate_now(service_id, probe_urls)
+            return await self._evaluate_now(service_id, probes)
 
-    async def _evaluate_now(self, service_id: str, probe_urls: list[str]) -> int:
+    async def _evaluate_now(self, service_id: str, probes: list[str]) -> int:
         now = self._clock()
         async with self._sessions() as session:
             row = await session.get(CrowdMemoryRow, service_id)
@@ -130,9 +124,7 @@ class CrowdWatch:
             if fresh:
                 row.last_report_id = fresh[-1][0]
             memory = crowd.observe(memory, reports, config=self._config)
-            probe = crowd.ProbeSignal(
-                failing=await self._probe_down(session, service_id, probe_urls)
-            )
+            probe = crowd.ProbeSignal(failing=await probe_failing(session, service_id, probes))
             memory, assessment = crowd.evaluate(memory, now=now, config=self._config, probe=probe)
             row.memory, row.updated_at = encode_crowd_memory(memory), now
             session.add(row)
@@ -156,15 +148,6 @@ class CrowdWatch:
         )
         return crowd.learn_history(crowd.CrowdMemory(), hours, config=self._config)
 
-    async def _probe_down(self, session: AsyncSession, service_id: str, urls: list[str]) -> bool:
-        for url in urls:
-            memory = await detection_store.load_memory(
-                session=session, service_id=service_id, source_url=url
-            )
-            if memory.probe_down:
-                return True
-        return False
-
     async def _explained(
         self, session: AsyncSession, service_id: str, facts: crowd.CrowdFacts
     ) -> bool:
@@ -184,7 +167,7 @@ class CrowdWatch:
 
     async def _official_trouble(self, session: AsyncSession, service_id: str) -> bool:
         row = await session.get(ServiceRow, service_id)
-        return row is not None and ServiceState(row.state) in _OFFICIAL_TROUBLE
+        return row is not None and ServiceState(row.state).in_trouble
 
 
 def _reading(facts: crowd.CrowdFacts) -> CrowdReading:

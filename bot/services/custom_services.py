@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
@@ -20,6 +23,7 @@ from bot.sources.fetch import HttpFetcher
 from bot.sources.poller import StatusPoller
 from bot.sources.statuspage_merge import part_urls
 from bot.store import repository
+from bot.store.availability import DatabaseOutageLog
 from bot.store.models import CustomServiceRow
 
 log = logging.getLogger(__name__)
@@ -179,3 +183,34 @@ class CustomServices:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.strip().casefold()).strip("-")[:50]
+
+
+REFRESH_SECONDS = 60.0
+"""How soon a service added through another process is followed here."""
+
+
+class Refreshable(Protocol):
+    """What following the database needs (`CustomServices` is one)."""
+
+    async def refresh(self) -> tuple[list[str], list[str]]: ...
+
+
+async def follow_database(
+    custom: Refreshable,
+    stop: asyncio.Event,
+    *,
+    clock: Clock,
+    every_seconds: float = REFRESH_SECONDS,
+) -> None:
+    """Reload the custom services every ``every_seconds`` until ``stop`` is set.
+
+    Not a scheduler job: followers keep the scheduler paused, yet must answer for services that
+    `/service add` stored through another process."""
+    database = DatabaseOutageLog(log, "following custom services", clock=clock)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
+        if stop.is_set():
+            return
+        with database.watching("reloading custom services failed; trying again in a minute"):
+            await custom.refresh()

@@ -15,10 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bot.core.status import SourceKind
 from bot.sources.probe import ProbeSpec
 
-OFFICIAL_KINDS = frozenset({"statuspage", "feed", "gcloud"})
-SOURCE_KINDS = OFFICIAL_KINDS | {"probe"}
+OFFICIAL_KINDS = frozenset({SourceKind.STATUSPAGE, SourceKind.FEED, SourceKind.GCLOUD})
+SOURCE_KINDS = OFFICIAL_KINDS | {SourceKind.PROBE}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -162,11 +163,6 @@ def parse_catalog(data: Mapping[str, Any], *, origin: str = "catalog") -> Catalo
     return Catalog([_parse_service(entry, origin) for entry in entries])
 
 
-def parse_service(entry: Any, origin: str = "service") -> ServiceDef:
-    """Validate one service table (the catalog's, or a custom service's)."""
-    return _parse_service(entry, origin)
-
-
 def _parse_service(entry: Any, origin: str) -> ServiceDef:
     if not isinstance(entry, dict):
         raise CatalogError(f"{origin}: a [[service]] entry is not a table")
@@ -192,7 +188,7 @@ def _parse_service(entry: Any, origin: str) -> ServiceDef:
         sources.append(SourceDef(kind=kind, url=url, options=options))
     if not sources:
         raise CatalogError(f"{where}: needs at least one [[service.source]]")
-    if sum(1 for s in sources if s.kind == "statuspage") > 1:
+    if sum(1 for s in sources if s.kind == SourceKind.STATUSPAGE) > 1:
         # Two pages' incidents would be announced twice under different ids.
         raise CatalogError(f"{where}: at most one statuspage source per service")
     for source in sources:
@@ -216,13 +212,17 @@ def _parse_service(entry: Any, origin: str) -> ServiceDef:
 def _source_problem(source: SourceDef) -> str | None:
     """Why a source's options are unusable, checked once at load instead of at every poll."""
     options = source.options
-    if source.kind == "probe":
+    if source.kind == SourceKind.PROBE:
         try:
             ProbeSpec.from_options(source.url, options)
         except ValueError as exc:
             return str(exc)
         return None
-    allowed = {"feed": {"match"}, "gcloud": {"product"}, "statuspage": set()}[source.kind]
+    allowed = {
+        SourceKind.FEED: {"match"},
+        SourceKind.GCLOUD: {"product"},
+        SourceKind.STATUSPAGE: set(),
+    }[SourceKind(source.kind)]
     unknown = sorted(set(options) - allowed)
     if unknown:
         return f"unknown option(s) {', '.join(unknown)}"

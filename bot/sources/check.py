@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot import __version__
-from bot.core.status import Snapshot
+from bot.core.status import Snapshot, SourceKind
 from bot.core.timeutil import format_timestamp
 from bot.settings import Settings
 from bot.sources.errors import SourceFormatError
@@ -38,10 +38,10 @@ async def read_source(
         raise CheckFailed(f"not {_KIND_NAMES[kind]}: {exc}") from None
 
 
-_KIND_NAMES = {
-    "statuspage": "a Statuspage payload",
-    "feed": "an RSS/Atom feed",
-    "gcloud": "a Google Cloud incidents list",
+_KIND_NAMES: dict[str, str] = {
+    SourceKind.STATUSPAGE: "a Statuspage payload",
+    SourceKind.FEED: "an RSS/Atom feed",
+    SourceKind.GCLOUD: "a Google Cloud incidents list",
 }
 
 

@@ -13,6 +13,7 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from bot.core.status import SourceKind
 from bot.sources.catalog import SourceDef
 from bot.sources.errors import SourceFormatError
 from bot.sources.fetch import FetchOutcome, HttpFetcher
@@ -53,18 +54,18 @@ async def _discover(fetcher: HttpFetcher, base: str, reasons: list[str]) -> Sour
         if prefix + "/api/v2/summary.json" not in candidates:
             candidates.append(prefix + "/api/v2/summary.json")
     for candidate in candidates:
-        if await _parses(fetcher, candidate, "statuspage", reasons):
-            return SourceDef(kind="statuspage", url=candidate)
+        if await _parses(fetcher, candidate, SourceKind.STATUSPAGE, reasons):
+            return SourceDef(kind=SourceKind.STATUSPAGE, url=candidate)
     result = await fetcher.get(base, accept="application/atom+xml, application/rss+xml, text/html")
     if result.outcome is not FetchOutcome.OK or result.body is None:
         reasons.append(f"page: {result.error or 'no answer'}")
         raise DiscoveryFailed(NOT_READABLE)
     if _is_feed(result.body):
-        return SourceDef(kind="feed", url=base)
+        return SourceDef(kind=SourceKind.FEED, url=base)
     for link in _feed_links(result.body, base):
         # Fetched through the same guarded route: a link into our network is refused there.
-        if await _parses(fetcher, link, "feed", reasons):
-            return SourceDef(kind="feed", url=link)
+        if await _parses(fetcher, link, SourceKind.FEED, reasons):
+            return SourceDef(kind=SourceKind.FEED, url=link)
     reasons.append("no Statuspage API and no readable feed link")
     raise DiscoveryFailed(NOT_READABLE)
 
@@ -108,7 +109,7 @@ def _is_feed(body: bytes) -> bool:
     if not (head.startswith(b"<?xml") or head.startswith(b"<rss") or head.startswith(b"<feed")):
         return False
     try:
-        parse_source("feed", body)
+        parse_source(SourceKind.FEED, body)
     except SourceFormatError:
         return False
     return True

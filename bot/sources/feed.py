@@ -20,11 +20,14 @@ import feedparser
 from bot.core.status import (
     CLOSED_INCIDENT_STATUSES,
     Incident,
+    IncidentStatus,
     IncidentUpdate,
     Indicator,
     Maintenance,
+    MaintenanceStatus,
     PageInfo,
     Snapshot,
+    SourceKind,
 )
 from bot.core.text import clean_source_line
 from bot.sources.errors import SourceFormatError
@@ -39,12 +42,17 @@ from bot.sources.feed_html import (
     statuspage_updates,
 )
 
-KIND = "feed"
+KIND = SourceKind.FEED
 
 _INCIDENT_STATUSES = frozenset(
-    {"investigating", "identified", "monitoring", *CLOSED_INCIDENT_STATUSES}
+    {
+        IncidentStatus.INVESTIGATING,
+        IncidentStatus.IDENTIFIED,
+        IncidentStatus.MONITORING,
+        *CLOSED_INCIDENT_STATUSES,
+    }
 )
-_ACTIVE_MAINTENANCE = frozenset({"in_progress", "verifying"})
+_ACTIVE_MAINTENANCE = frozenset({MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING})
 _HTML_START = re.compile(rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.IGNORECASE)
 
 
@@ -179,7 +187,11 @@ def _resolved_at(status: str, updates: list[IncidentUpdate]) -> datetime | None:
     """When a closed incident was resolved: its newest "resolved" update, not a later postmortem."""
     if status not in CLOSED_INCIDENT_STATUSES or not updates:
         return None
-    resolved = (u.created_at for u in updates if u.status in {"resolved", "completed"})
+    resolved = (
+        u.created_at
+        for u in updates
+        if u.status in {IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED}
+    )
     return next(resolved, updates[0].created_at)
 
 
@@ -187,7 +199,11 @@ def _as_maintenance_status(status: str) -> str:
     """A maintenance's status in Statuspage's maintenance vocabulary."""
     if status in MAINTENANCE_STATUSES:
         return status
-    return "completed" if status in CLOSED_INCIDENT_STATUSES else "scheduled"
+    return (
+        MaintenanceStatus.COMPLETED
+        if status in CLOSED_INCIDENT_STATUSES
+        else MaintenanceStatus.SCHEDULED
+    )
 
 
 def _indicator(incidents: list[Incident], maintenances: list[Maintenance]) -> Indicator:

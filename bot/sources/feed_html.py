@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.core.status import IncidentUpdate
+from bot.core.status import IncidentStatus, IncidentUpdate, MaintenanceStatus
 from bot.core.text import clean_source_text
 
-MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
+MAINTENANCE_STATUSES = frozenset(MaintenanceStatus)
 
 # [^<>] rather than [^>]: a lone "<" must not scan to the end of the text (quadratic on "<<<<").
 _BLOCK_TAG = re.compile(r"<\s*/?\s*(?:br|p|div|li|ul|ol|tr|h[1-6]|hr)\b[^<>]*>", re.IGNORECASE)
@@ -196,33 +196,39 @@ def _zone(abbreviation: str | None) -> tzinfo:
 
 # "Status: Resolved" (incident.io), "Status: RESOLVED" / "Status: ACTIVE" (xAI).
 _STATUS_LINE = re.compile(r"\bstatus:[^\S\n]*(?P<word>[A-Za-z][A-Za-z _-]{0,40})", re.IGNORECASE)
-_STATUS_WORDS = {
-    "investigating": "investigating",
-    "identified": "identified",
-    "monitoring": "monitoring",
-    "resolved": "resolved",
-    "operational": "resolved",
-    "postmortem": "postmortem",
-    "active": "investigating",
-    "ongoing": "investigating",
-    "scheduled": "scheduled",
-    "in progress": "in_progress",
-    "verifying": "verifying",
-    "completed": "completed",
-    "complete": "completed",
+_STATUS_WORDS: dict[str, str] = {
+    "investigating": IncidentStatus.INVESTIGATING,
+    "identified": IncidentStatus.IDENTIFIED,
+    "monitoring": IncidentStatus.MONITORING,
+    "resolved": IncidentStatus.RESOLVED,
+    "operational": IncidentStatus.RESOLVED,
+    "postmortem": IncidentStatus.POSTMORTEM,
+    "active": IncidentStatus.INVESTIGATING,
+    "ongoing": IncidentStatus.INVESTIGATING,
+    "scheduled": MaintenanceStatus.SCHEDULED,
+    "in progress": MaintenanceStatus.IN_PROGRESS,
+    "verifying": MaintenanceStatus.VERIFYING,
+    "completed": MaintenanceStatus.COMPLETED,
+    "complete": MaintenanceStatus.COMPLETED,
 }
 # First match wins, so the words of a later stage come before those of an earlier one.
 _INCIDENT_WORDS = (
-    (re.compile(r"\b(?:resolved|completed|operational)\b", re.IGNORECASE), "resolved"),
-    (re.compile(r"\bmonitoring\b", re.IGNORECASE), "monitoring"),
-    (re.compile(r"\bidentified\b", re.IGNORECASE), "identified"),
-    (re.compile(r"\binvestigating\b", re.IGNORECASE), "investigating"),
+    (re.compile(r"\b(?:resolved|completed|operational)\b", re.IGNORECASE), IncidentStatus.RESOLVED),
+    (re.compile(r"\bmonitoring\b", re.IGNORECASE), IncidentStatus.MONITORING),
+    (re.compile(r"\bidentified\b", re.IGNORECASE), IncidentStatus.IDENTIFIED),
+    (re.compile(r"\binvestigating\b", re.IGNORECASE), IncidentStatus.INVESTIGATING),
 )
 _MAINTENANCE_WORDS = (
-    (re.compile(r"\b(?:completed|resolved|finished)\b", re.IGNORECASE), "completed"),
-    (re.compile(r"\bverifying\b", re.IGNORECASE), "verifying"),
-    (re.compile(r"\b(?:in progress|underway|started)\b", re.IGNORECASE), "in_progress"),
-    (re.compile(r"\bscheduled\b", re.IGNORECASE), "scheduled"),
+    (
+        re.compile(r"\b(?:completed|resolved|finished)\b", re.IGNORECASE),
+        MaintenanceStatus.COMPLETED,
+    ),
+    (re.compile(r"\bverifying\b", re.IGNORECASE), MaintenanceStatus.VERIFYING),
+    (
+        re.compile(r"\b(?:in progress|underway|started)\b", re.IGNORECASE),
+        MaintenanceStatus.IN_PROGRESS,
+    ),
+    (re.compile(r"\bscheduled\b", re.IGNORECASE), MaintenanceStatus.SCHEDULED),
 )
 _IMPACT_WORDS = (
     (re.compile(r"\b(?:major|full) outage\b|\bseverity: outage\b", re.IGNORECASE), "major"),
@@ -255,7 +261,7 @@ def guessed_status(text: str, *, maintenance: bool) -> str:
     """The status an entry's words suggest; investigating (or scheduled) when they say none."""
     words = _MAINTENANCE_WORDS if maintenance else _INCIDENT_WORDS
     found = next((status for pattern, status in words if pattern.search(text)), None)
-    return found or ("scheduled" if maintenance else "investigating")
+    return found or (MaintenanceStatus.SCHEDULED if maintenance else IncidentStatus.INVESTIGATING)
 
 
 def stated_impact(text: str) -> str:

@@ -27,12 +27,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 
-from bot.core.status import Incident, IncidentUpdate, Indicator, PageInfo, Snapshot
+from bot.core.status import (
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    Indicator,
+    PageInfo,
+    Snapshot,
+    SourceKind,
+)
 from bot.core.text import clean_source_line
 from bot.sources.errors import SourceFormatError
 from bot.sources.json_values import body_text, json_type_name, str_or_none, time_or_none
 
-KIND = "gcloud"
+KIND = SourceKind.GCLOUD
 BASE_URL = "https://status.cloud.google.com"
 PAGE = PageInfo(name="Google Cloud", url=BASE_URL)
 MAX_NAME_CHARS = 500
@@ -117,12 +125,12 @@ def _incident(entry: Mapping[str, object]) -> Incident | None:
     updates = tuple(_updates(entry))
     latest = updates[0] if updates else None
     resolved_at = time_or_none(entry.get("end"))
-    if resolved_at is None and latest is not None and latest.status == "resolved":
+    if resolved_at is None and latest is not None and latest.status == IncidentStatus.RESOLVED:
         resolved_at = latest.created_at
     return Incident(
         id=ident,
         name=name,
-        status="investigating" if resolved_at is None else "resolved",
+        status=IncidentStatus.INVESTIGATING if resolved_at is None else IncidentStatus.RESOLVED,
         impact=_impact(entry),
         started_at=time_or_none(entry.get("begin")) or time_or_none(entry.get("created")),
         resolved_at=resolved_at,
@@ -158,7 +166,11 @@ def _updates(entry: Mapping[str, object]) -> Iterator[IncidentUpdate]:
         google_status = str_or_none(update.get("status"))
         parsed.append(
             IncidentUpdate(
-                status="resolved" if google_status == _RESOLVED_UPDATE else "investigating",
+                status=(
+                    IncidentStatus.RESOLVED
+                    if google_status == _RESOLVED_UPDATE
+                    else IncidentStatus.INVESTIGATING
+                ),
                 body=body_text(update.get("text")),
                 created_at=created_at,
             )

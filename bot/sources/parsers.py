@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from bot.core.status import Snapshot
+from bot.core.status import Snapshot, SourceKind
 from bot.sources.errors import SourceFormatError
 from bot.sources.feed import parse_feed_bytes
 from bot.sources.gcloud import parse_gcloud_bytes
@@ -13,9 +13,9 @@ from bot.sources.statuspage import parse_statuspage_bytes
 Parser = Callable[[bytes, Mapping[str, object]], Snapshot]
 
 PARSERS: Mapping[str, Parser] = {
-    "statuspage": lambda body, _options: parse_statuspage_bytes(body),
-    "feed": lambda body, options: parse_feed_bytes(body, options=options),
-    "gcloud": lambda body, options: parse_gcloud_bytes(body, options=options),
+    SourceKind.STATUSPAGE: lambda body, _options: parse_statuspage_bytes(body),
+    SourceKind.FEED: lambda body, options: parse_feed_bytes(body, options=options),
+    SourceKind.GCLOUD: lambda body, options: parse_gcloud_bytes(body, options=options),
 }
 
 
@@ -31,7 +31,7 @@ def detect_kind(body: bytes) -> str:
     """Guess a payload's kind: a JSON list is gcloud, a JSON object statuspage, else a feed."""
     head = body.lstrip()[:1]
     if head == b"[":
-        return "gcloud"
+        return SourceKind.GCLOUD
     if head == b"{":
-        return "statuspage"
-    return "feed"
+        return SourceKind.STATUSPAGE
+    return SourceKind.FEED

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from bot.core.status import IncidentStatus
 from bot.core.timeutil import format_timestamp
 
 STATUS_WORDS = ("Postmortem", "Resolved", "Monitoring", "Identified", "Update", "Investigating")
@@ -128,7 +129,7 @@ def _incidents(timeline: Timeline, at: datetime, impact: str) -> list[dict[str, 
     published = [u for u in timeline.updates if u.posted_at <= at]
     if not published:
         return []
-    resolved = next((u.posted_at for u in published if u.status == "resolved"), None)
+    resolved = next((u.posted_at for u in published if u.status == IncidentStatus.RESOLVED), None)
     return [
         {
             "id": timeline.incident_id,
@@ -156,7 +157,7 @@ def _incidents(timeline: Timeline, at: datetime, impact: str) -> list[dict[str, 
 def _real_statuses(updates: list[TimelineUpdate]) -> list[TimelineUpdate]:
     # Pages label an update that keeps the status "Update"; the API repeats the status instead.
     fixed: list[TimelineUpdate] = []
-    current = "investigating"
+    current: str = IncidentStatus.INVESTIGATING
     for update in updates:
         if update.status == "update":
             update = TimelineUpdate(current, update.body, update.posted_at)

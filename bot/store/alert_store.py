@@ -14,9 +14,18 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.alerts import EDIT, POST, THREAD, AlertChange, SubscriptionRule, change_for, wants
-from bot.core.detection import CLOSED_STATUSES
+from bot.core.alerts import (
+    EDIT,
+    POST,
+    THREAD,
+    AlertChange,
+    AlertKind,
+    SubscriptionRule,
+    change_for,
+    wants,
+)
 from bot.core.events import DetectionEvent, EventKind
+from bot.core.status import CLOSED_INCIDENT_STATUSES
 from bot.store import warning_store
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 
@@ -93,7 +102,7 @@ async def _apply(
         alert.started_at = min(alert.started_at, change.started_at)
     if change.resolved_at is not None:
         alert.resolved_at = change.resolved_at
-    elif change.status not in CLOSED_STATUSES:
+    elif change.status not in CLOSED_INCIDENT_STATUSES:
         alert.resolved_at = None  # reopened by the provider
     alert.version += 1
     alert.updated_at = now
@@ -166,7 +175,9 @@ async def stage_reminders(*, session: AsyncSession, now: datetime, every: timede
     ``every``; never more than one per interval per channel."""
     open_alerts = (
         await session.exec(
-            select(AlertRow).where(AlertRow.kind == "incident", col(AlertRow.resolved_at).is_(None))
+            select(AlertRow).where(
+                AlertRow.kind == AlertKind.INCIDENT, col(AlertRow.resolved_at).is_(None)
+            )
         )
     ).all()
     staged = 0

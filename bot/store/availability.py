@@ -15,11 +15,11 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 
-import asyncpg  # type: ignore[import-untyped]  # ships no type hints
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.core.timeutil import Clock, format_duration
+from bot.store.pg_driver import INTERFACE_ERRORS, SERVER_AWAY_ERRORS
 
 # SQLite's primary result codes for a database that cannot be used right now, rather than a
 # query that is wrong (SQLITE_ERROR: "no such table" and friends stay bugs).
@@ -31,11 +31,7 @@ _SQLITE_AWAY = {
     sqlite3.SQLITE_CANTOPEN,
 }
 _AWAY = (
-    asyncpg.PostgresConnectionError,  # class 08, including "connection was closed mid-operation"
-    asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.InsufficientResourcesError,  # disk full, out of memory, too many connections
+    *SERVER_AWAY_ERRORS,
     PoolTimeoutError,  # no pooled connection came free in time
     TimeoutError,  # connecting took too long
     ConnectionError,  # refused, reset, aborted, broken pipe
@@ -89,7 +85,7 @@ def _says_away(exc: BaseException) -> bool:
         return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_AWAY
     if isinstance(exc, _AWAY):
         return True
-    if isinstance(exc, asyncpg.InterfaceError):
+    if isinstance(exc, INTERFACE_ERRORS):
         # Using a connection the server already dropped; other interface errors are misuse.
         return "connection is closed" in str(exc) or "connection was closed" in str(exc)
     if isinstance(exc, OSError):

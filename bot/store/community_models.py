@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.store.models import UTCDateTime
+from bot.store.columns import UTCDateTime
 
 
 def _utc(*, nullable: bool = True) -> Column[datetime]:
@@ -31,7 +31,6 @@ class WorkaroundRow(SQLModel, table=True):
     author_hash: str = Field(max_length=64, index=True)
     origin_platform: str = Field(max_length=32)
     origin_community_id: str = Field(max_length=200)
-    incident_subject_id: str | None = Field(default=None, max_length=200)
     incident_title: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     hidden_globally: bool = False

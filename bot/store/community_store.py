@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.alerts import AlertKind
 from bot.core.ranking import Vote
 from bot.store.community_models import (
     CommunitySettingsRow,
@@ -394,7 +395,7 @@ async def open_alert(*, session: AsyncSession, service_id: str) -> AlertRow | No
             select(AlertRow)
             .where(
                 AlertRow.service_id == service_id,
-                AlertRow.kind == "incident",
+                AlertRow.kind == AlertKind.INCIDENT,
                 col(AlertRow.resolved_at).is_(None),
             )
             .order_by(col(AlertRow.started_at).desc())

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from bot.store.models import _utc_column
+from bot.store.columns import utc_column
 
 
 class ReportRow(SQLModel, table=True):
@@ -28,7 +28,7 @@ class ReportRow(SQLModel, table=True):
     reporter_hash: str = Field(max_length=64)
     platform: str = Field(max_length=32)
     community_id: str = Field(max_length=200)
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
     counted: bool = True
 
 
@@ -39,7 +39,7 @@ class CrowdMemoryRow(SQLModel, table=True):
 
     service_id: str = Field(primary_key=True, max_length=64)
     memory: str = Field(sa_column=Column(Text, nullable=False))
-    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
     last_report_id: int = 0
     """The newest report already fed to the detector (ids, unlike times, never arrive late)."""
 
@@ -53,9 +53,9 @@ class EarlyWarningRow(SQLModel, table=True):
     service_id: str = Field(max_length=64, index=True)
     alert_id: int | None = Field(default=None, foreign_key="alerts.id", ondelete="SET NULL")
     level: str = Field(max_length=16)
-    first_report_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    opened_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    closed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    first_report_at: datetime = Field(sa_column=utc_column(nullable=False))
+    opened_at: datetime = Field(sa_column=utc_column(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
     outcome: str | None = Field(default=None, max_length=16)  # confirmed | faded
     incident_id: str | None = Field(default=None, max_length=200)
     lead_seconds: int | None = None

@@ -20,6 +20,7 @@ from sqlmodel.orm.session import Session
 
 from bot.store.file_modes import prepare_sqlite_path, tighten_sqlite_files
 from bot.store.models import DeliveryRow
+from bot.store.pg_driver import require_driver
 
 OUTBOX_CHANNEL = "outagebot_outbox"
 _STAGED = "outbox_staged"
@@ -47,6 +48,8 @@ def create_engine(url: str, *, sqlite_busy_seconds: float = 30.0) -> AsyncEngine
         )
         event.listen(engine.sync_engine, "connect", pragmas)
         return engine
+    if parsed.get_driver_name() == "asyncpg":
+        require_driver()  # one clear line instead of SQLAlchemy's ModuleNotFoundError
     # Enough connections for the outbox worker's concurrent channels plus polling and commands.
     return create_async_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on every backend (SQLite would hand back naive ones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use an aware UTC one")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _utc_column(*, nullable: bool = True) -> Column[datetime]:
-    return Column(UTCDateTime(), nullable=nullable)
+from bot.core.alerts import AlertKind
+from bot.core.outbox import DeliveryStatus
+from bot.store.columns import utc_column
 
 
 class ServiceRow(SQLModel, table=True):
@@ -40,8 +21,8 @@ class ServiceRow(SQLModel, table=True):
     name: str = Field(max_length=200)
     provider: str = Field(max_length=200)
     state: str = Field(default="unknown", max_length=32)
-    state_since: datetime | None = Field(default=None, sa_column=_utc_column())
-    checked_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    state_since: datetime | None = Field(default=None, sa_column=utc_column())
+    checked_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class SourceRow(SQLModel, table=True):
@@ -60,8 +41,8 @@ class SourceRow(SQLModel, table=True):
     last_modified: str | None = Field(default=None, max_length=100)
     last_error: str | None = Field(default=None, max_length=500)
     consecutive_failures: int = 0
-    fetched_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    read_ok_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    fetched_at: datetime | None = Field(default=None, sa_column=utc_column())
+    read_ok_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class ComponentRow(SQLModel, table=True):
@@ -93,9 +74,9 @@ class IncidentRow(SQLModel, table=True):
     status: str = Field(max_length=32)
     impact: str = Field(max_length=32)
     url: str | None = Field(default=None, max_length=2000)
-    started_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    first_seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=utc_column())
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
+    first_seen_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class IncidentUpdateRow(SQLModel, table=True):
@@ -109,7 +90,7 @@ class IncidentUpdateRow(SQLModel, table=True):
     fingerprint: str = Field(max_length=300)
     status: str = Field(max_length=32)
     body: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class ServiceMemoryRow(SQLModel, table=True):
@@ -122,7 +103,7 @@ class ServiceMemoryRow(SQLModel, table=True):
     )
     source_url: str = Field(primary_key=True, max_length=2000)
     memory: str = Field(sa_column=Column(Text, nullable=False))
-    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class DetectionEventRow(SQLModel, table=True):
@@ -137,7 +118,7 @@ class DetectionEventRow(SQLModel, table=True):
     )
     kind: str = Field(max_length=40)
     key: str = Field(max_length=400)
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
     incident_id: str | None = Field(default=None, max_length=200)
     title: str | None = Field(default=None, max_length=500)
     detail: str = Field(sa_column=Column(Text, nullable=False))
@@ -166,7 +147,7 @@ class CustomServiceRow(SQLModel, table=True):
     status_page: str = Field(max_length=2000)
     added_by_platform: str = Field(max_length=32)
     added_by_community: str = Field(max_length=200)
-    added_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    added_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class SubscriptionRow(SQLModel, table=True):
@@ -189,7 +170,7 @@ class SubscriptionRow(SQLModel, table=True):
     alternatives: bool = True
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=300)
-    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class AlertRow(SQLModel, table=True):
@@ -201,19 +182,19 @@ class AlertRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     service_id: str = Field(max_length=64, index=True)
     subject_id: str = Field(max_length=200)
-    kind: str = Field(default="incident", max_length=16)
+    kind: str = Field(default=AlertKind.INCIDENT, max_length=16)
     title: str = Field(max_length=500)
     status: str = Field(max_length=32)
     impact: str = Field(max_length=32)
     url: str | None = Field(default=None, max_length=2000)
     components: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     latest_update: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    latest_update_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    latest_update_at: datetime | None = Field(default=None, sa_column=utc_column())
+    started_at: datetime = Field(sa_column=utc_column(nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
     version: int = 1
     reminders_sent: int = 0
-    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class AlertMessageRow(SQLModel, table=True):
@@ -243,12 +224,12 @@ class DeliveryRow(SQLModel, table=True):
     platform: str = Field(max_length=32)
     action: str = Field(max_length=16)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    status: str = Field(default="pending", max_length=16, index=True)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16, index=True)
     attempts: int = 0
-    next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    next_attempt_at: datetime = Field(sa_column=utc_column(nullable=False))
     last_error: str | None = Field(default=None, max_length=300)
-    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    done_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=utc_column())
     claimed_by: int | None = None
     """The worker process holding it (PostgreSQL: the key of that process's advisory lock)."""
 

@@ -113,23 +113,17 @@ class ReportLedger:
         flood_span: timedelta = timedelta(hours=1),
         reprime_every: timedelta = timedelta(minutes=1),
         reprime_every_sqlite: timedelta = timedelta(minutes=10),
-        usual_every: timedelta = timedelta(minutes=10),
-        usual_days: int = 7,
     ) -> None:
         self._service_ids = service_ids
         self._window = window
         self._span = max(flood_span, window)
-        self._reprime_every = reprime_every
         self._reprime_every_sqlite = reprime_every_sqlite
-        self._usual_every = usual_every
-        self._usual_days = usual_days
         self._state = _State()
         self._every = reprime_every
         self._sqlite: bool | None = None
         self._primed_at: datetime | None = None
         self._priming = asyncio.Lock()
         self._while_priming: list[StoredReport] | None = None
-        self._usual: dict[str, tuple[datetime, float | None]] = {}
         self.salt_lock = asyncio.Lock()
         """Taken while the user-hash salt is first read, so that one report creates it."""
         self.sqlite_writes = asyncio.Lock()
@@ -197,17 +191,3 @@ class ReportLedger:
         if window is None:
             return Spread(0, 0, caller_included=False)
         return window.spread(now - self._window, reporter_hash)
-
-    async def usual(self, session: AsyncSession, service_id: str, now: datetime) -> float | None:
-        """Counted reports per window, averaged over the last week before the current window
-        (None with fewer than 10). It moves slowly, so it is recounted every `usual_every`."""
-        cached = self._usual.get(service_id)
-        if cached is not None and timedelta(0) <= now - cached[0] < self._usual_every:
-            return cached[1]
-        week = timedelta(days=self._usual_days)
-        earlier = await crowd_store.counted_between(
-            session=session, service_id=service_id, since=now - week, until=now - self._window
-        )
-        usual = earlier / ((week - self._window) / self._window) if earlier >= 10 else None
-        self._usual[service_id] = (now, usual)
-        return usual

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,12 +20,12 @@ from bot.core.status import (
     Component,
     ComponentStatus,
     Incident,
+    IncidentStatus,
     IncidentUpdate,
     Indicator,
     PageInfo,
     Snapshot,
 )
-from bot.sources.catalog import Catalog
 from bot.store.migrate import MIGRATION_LOCK_KEY
 from bot.store.models import (
     ComponentRow,
@@ -46,7 +47,32 @@ class ServiceStateRecord:
     checked_at: datetime | None
 
 
-async def sync_catalog(*, session: AsyncSession, catalog: Catalog) -> None:
+class CatalogService(Protocol):
+    """What seeding needs of a catalog service (``bot.sources.catalog.ServiceDef`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+
+
+class CatalogSource(Protocol):
+    """What seeding needs of a polled source (``bot.sources.catalog.SourceDef`` is one)."""
+
+    @property
+    def kind(self) -> str: ...
+
+
+class SeedableCatalog(Protocol):
+    """The catalog as the store sees it: the store sits below the sources and never imports them."""
+
+    def __iter__(self) -> Iterator[CatalogService]: ...
+    def source_urls(self) -> Mapping[str, CatalogSource]: ...
+
+
+async def sync_catalog(*, session: AsyncSession, catalog: SeedableCatalog) -> None:
     """Make sure every catalog service and polled source has a row (names kept up to date).
 
     Processes starting together on a fresh database all seed at once: on PostgreSQL they take
@@ -58,8 +84,8 @@ async def sync_catalog(*, session: AsyncSession, catalog: Catalog) -> None:
         {"id": service.id, "name": service.name, "provider": service.provider}
         for service in catalog
     ]
-    if services:
-        insert_services = _insert_for(ServiceRow, postgres=postgres).values(services)
+    for chunk in _chunks(services):
+        insert_services = _insert_for(ServiceRow, postgres=postgres).values(chunk)
         await session.exec(
             insert_services.on_conflict_do_update(
                 index_elements=["id"],
@@ -70,10 +96,17 @@ async def sync_catalog(*, session: AsyncSession, catalog: Catalog) -> None:
             )
         )
     sources = [{"url": url, "kind": source.kind} for url, source in catalog.source_urls().items()]
-    if sources:
-        insert_sources = _insert_for(SourceRow, postgres=postgres).values(sources)
+    for chunk in _chunks(sources):
+        insert_sources = _insert_for(SourceRow, postgres=postgres).values(chunk)
         await session.exec(insert_sources.on_conflict_do_nothing(index_elements=["url"]))
     await session.commit()
+
+
+def _chunks(rows: list[dict[str, str]], size: int = 1000) -> Iterator[list[dict[str, str]]]:
+    # One INSERT of many rows binds a parameter per column and row: PostgreSQL allows 32,767
+    # (SQLite, by default, 32,766), fewer than a catalog of 10,000 services needs.
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _insert_for(table: type[SQLModel], *, postgres: bool) -> Any:
@@ -103,20 +136,42 @@ async def record_not_modified(*, session: AsyncSession, source: SourceRow, now: 
     session.add(source)
 
 
-async def touch_checked(
-    *, session: AsyncSession, url: str, service_ids: Sequence[str], now: datetime
-) -> None:
-    """An unchanged, healthy read: only the "last checked" times move (two small UPDATEs)."""
-    await session.exec(
-        sql_update(SourceRow)
-        .where(col(SourceRow.url) == url)
-        .values(fetched_at=now, read_ok_at=now, last_error=None, consecutive_failures=0)
+CheckedTouch = tuple[str, Sequence[str], datetime]
+"""An unchanged, healthy read: (source URL, ids of the services it feeds, when)."""
+
+
+def _touch_statements() -> tuple[UpdateBase, UpdateBase]:
+    """The two UPDATEs of `touch_checked`, built once: only the parameters change."""
+    sources = SourceRow.__table__  # type: ignore[attr-defined]
+    services = ServiceRow.__table__  # type: ignore[attr-defined]
+    source_now = bindparam("b_now", type_=sources.c.fetched_at.type)
+    return (
+        sql_update(sources)
+        .where(sources.c.url == bindparam("b_url"))
+        .values(
+            fetched_at=source_now, read_ok_at=source_now, last_error=None, consecutive_failures=0
+        ),
+        sql_update(services)
+        .where(services.c.id == bindparam("b_service_id"))
+        .values(checked_at=bindparam("b_now", type_=services.c.checked_at.type)),
     )
-    await session.exec(
-        sql_update(ServiceRow)
-        .where(col(ServiceRow.id).in_(list(service_ids)))
-        .values(checked_at=now)
+
+
+_TOUCH_SOURCE, _TOUCH_SERVICE = _touch_statements()
+
+
+async def touch_checked(*, session: AsyncSession, touches: Sequence[CheckedTouch]) -> None:
+    """Unchanged, healthy reads: only the "last checked" times move. Two UPDATEs, each run
+    once per read (or per service) in one round trip of many parameter sets."""
+    if not touches:
+        return
+    connection = await session.connection()
+    await connection.execute(
+        _TOUCH_SOURCE, [{"b_url": url, "b_now": now} for url, _, now in touches]
     )
+    services = [{"b_service_id": sid, "b_now": now} for _, ids, now in touches for sid in ids]
+    if services:
+        await connection.execute(_TOUCH_SERVICE, services)
 
 
 async def record_snapshot(
@@ -223,7 +278,7 @@ async def _store_incidents(
         await _store_updates(session, _id(row), incident.updates)
     for external_id, row in existing.items():
         if complete and external_id not in listed and row.resolved_at is None:
-            row.status, row.resolved_at = "resolved", now
+            row.status, row.resolved_at = IncidentStatus.RESOLVED, now
             session.add(row)
 
 

@@ -16,6 +16,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from bot.core.jobs import Job
+from bot.core.outbox import DeliveryStatus
 from bot.core.timeutil import Clock
 from bot.store.crowd_models import ReportRow
 from bot.store.models import AlertRow, DeliveryRow
@@ -64,7 +66,7 @@ async def prune(
     deliveries = await _in_batches(
         sessions,
         select(DeliveryRow.id).where(
-            col(DeliveryRow.status).in_(("done", "failed")),
+            col(DeliveryRow.status).in_((DeliveryStatus.DONE, DeliveryStatus.FAILED)),
             col(DeliveryRow.done_at) < delivery_cutoff,
             col(DeliveryRow.alert_id).in_(settled),
         ),
@@ -101,6 +103,10 @@ class RetentionJob:
         self._sessions = sessions
         self._policy = policy
         self._clock = clock
+
+    def jobs(self, *, every: timedelta = timedelta(hours=1)) -> list[Job]:
+        """Pruning every ``every``."""
+        return [Job("retention", self.run, every)]
 
     async def run(self) -> Pruned | None:
         """One pass; a failure is logged and retried at the next run."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from bot.store.models import UTCDateTime
+from bot.store.columns import UTCDateTime
 
 
 class SlackInstallationRow(SQLModel, table=True):

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.outbox import UNFINISHED
 from bot.core.timeutil import Clock
 from bot.store.models import DeliveryRow, SubscriptionRow
 from bot.store.slack_install_models import SlackInstallationRow, SlackOAuthStateRow
@@ -275,7 +276,7 @@ async def remove_workspace(
                     await session.exec(
                         select(DeliveryRow.id).where(
                             col(DeliveryRow.subscription_id).in_(ids),
-                            col(DeliveryRow.status).in_(["pending", "sending"]),
+                            col(DeliveryRow.status).in_(UNFINISHED),
                         )
                     )
                 ).all()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.models import UTCDateTime
+from bot.store.columns import UTCDateTime
 
 REMEMBER_FOR = timedelta(minutes=5)
 """Slack retries within a few minutes, and a signed request older than 5 minutes is refused."""

@@ -9,13 +9,11 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.alerts import EDIT, POST
+from bot.core.alerts import EDIT, POST, AlertKind
 from bot.core.crowd import CrowdLevel
-from bot.core.early_warning import CrowdReading
+from bot.core.early_warning import CrowdReading, WarningOutcome
 from bot.store.crowd_models import EarlyWarningRow
 from bot.store.models import AlertRow, DeliveryRow, SubscriptionRow
-
-KIND = "early_warning"
 
 
 async def open_warning(*, session: AsyncSession, service_id: str) -> EarlyWarningRow | None:
@@ -51,7 +49,7 @@ async def apply_reading(
         alert = AlertRow(
             service_id=service_id,
             subject_id=f"ew-{int(now.timestamp())}",
-            kind=KIND,
+            kind=AlertKind.EARLY_WARNING,
             title="Users report problems",
             status=reading.level.value,
             impact="minor",
@@ -78,7 +76,8 @@ async def apply_reading(
     alert = current
     if reading.level is CrowdLevel.NONE:
         # Keep the surge's facts: the closing edit says how long it lasted from its first report.
-        warning.outcome, warning.closed_at, warning.level = "faded", now, reading.level.value
+        warning.outcome, warning.closed_at = WarningOutcome.FADED, now
+        warning.level = reading.level.value
         alert.resolved_at = now
     elif warning.level == reading.level.value:
         warning.facts = _facts(reading)  # fresher numbers, shown at the next edit
@@ -109,7 +108,8 @@ async def confirm(
     if alert is None:
         return 0
     official_at = started_at or now
-    warning.outcome, warning.closed_at, warning.incident_id = "confirmed", now, incident_id
+    warning.outcome, warning.closed_at = WarningOutcome.CONFIRMED, now
+    warning.incident_id = incident_id
     warning.lead_seconds = max(0, int((official_at - warning.first_report_at).total_seconds()))
     facts = json.loads(warning.facts or "{}")
     facts.update(incident_title=incident_title, incident_url=incident_url)
@@ -187,7 +187,7 @@ async def lead_times(*, session: AsyncSession, service_id: str, since: datetime)
         await session.exec(
             select(EarlyWarningRow).where(
                 EarlyWarningRow.service_id == service_id,
-                EarlyWarningRow.outcome == "confirmed",
+                EarlyWarningRow.outcome == WarningOutcome.CONFIRMED,
                 col(EarlyWarningRow.opened_at) >= since,
             )
         )

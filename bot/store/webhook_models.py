@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.store.models import UTCDateTime
+from bot.store.columns import UTCDateTime
 
 WEBHOOK_PLATFORM = "webhook"
 API_OWNER = "api"

@@ -8,8 +8,8 @@ from importlib import resources
 from aiohttp import web
 
 from bot.core.timeutil import format_timestamp, parse_timestamp
+from bot.services import facts
 from bot.sources.catalog import ServiceDef
-from bot.web import facts
 from bot.web.endpoint import (
     WEB,
     ApiError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.core.service_state import ServiceState
-from bot.web import facts
+from bot.services import facts
 from bot.web.endpoint import WEB, conditional, endpoint
 from bot.web.html import render
 

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from bot.core.timeutil import Clock
 from bot.services.deps import AppDeps
+from bot.settings import IPNetwork
 from bot.web.layout import error_page
-from bot.web.ratelimit import IPNetwork, RateLimiter, client_address, retry_after_header
+from bot.web.ratelimit import RateLimiter, client_address, retry_after_header
 
 log = logging.getLogger(__name__)
 

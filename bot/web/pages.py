@@ -11,12 +11,11 @@ from importlib import resources
 from aiohttp import web
 
 from bot.charts.model import Chart
-from bot.charts.service_chart import report_activity
 from bot.core.links import plain_link_host
 from bot.core.service_state import ServiceState
 from bot.core.timeutil import format_duration
 from bot.core.wording import impact_word, plural
-from bot.web import facts
+from bot.services import facts
 from bot.web.endpoint import WEB, ApiError, conditional, endpoint
 from bot.web.html import Markup, join, link, render, safe_href, timestamp
 from bot.web.layout import SECURITY_HEADERS, page, paragraph, section, state_pill
@@ -66,24 +65,9 @@ async def overview(request: web.Request) -> web.StreamResponse:
 
 
 def overview_sentence(found: list[facts.ServiceSummary]) -> str:
-    """One sentence on how things stand overall."""
-    total = len(found)
-    trouble = sum(1 for s in found if s.state.rank > ServiceState.MAINTENANCE.rank)
-    unknown = sum(1 for s in found if s.state is ServiceState.UNKNOWN)
+    """One sentence on how things stand overall: the headline /status opens with too."""
     warnings = sum(1 for s in found if s.early_warning is not None)
-    if total and unknown == total:
-        return "No status page could be read yet, so the state of every service is unknown."
-    if trouble:
-        parts = [f"{trouble} of {total} services report problems."]
-    elif unknown:
-        parts = ["No service reports problems."]
-    else:
-        parts = ["All services are operational."]
-    if warnings:
-        parts.append(f"{plural(warnings, 'early warning')} from user reports (unconfirmed).")
-    if unknown:
-        parts.append(f"{plural(unknown, 'status page')} could not be read.")
-    return " ".join(parts)
+    return facts.headline((s.state for s in found), warnings=warnings).sentence
 
 
 def _card(summary: facts.ServiceSummary, now: datetime) -> Markup:
@@ -168,7 +152,7 @@ async def service_page(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "not_found", "I don't track a service with that id.")
     now = context.clock()
     detail = await facts.detail(context.deps, service, now)
-    chart = (await report_activity(context.deps, service.id, now=now)).chart
+    chart = (await context.deps.report_activity(service.id, now=now)).chart
     head = detail.summary
     header = render(
         '<h1>{name}</h1><p class="state">{pill}{since}</p>{markers}<p class="links">{page}'
@@ -394,7 +378,7 @@ async def chart_png(request: web.Request) -> web.StreamResponse:
     service = context.deps.catalog.get(request.match_info["service_id"].lower())
     if service is None:
         raise ApiError(404, "not_found", "I don't track a service with that id.")
-    chart = (await report_activity(context.deps, service.id, now=context.clock())).chart
+    chart = (await context.deps.report_activity(service.id, now=context.clock())).chart
     if chart is None:
         raise ApiError(404, "not_found", "No reports or incidents in the last 24 hours to draw.")
     return conditional(

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from bot.core.links import is_ip_address
 from bot.core.timeutil import Clock
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from bot.settings import IPNetwork
 
 
 @dataclass(slots=True)
@@ -72,20 +71,6 @@ class RateLimiter:
 def retry_after_header(wait_seconds: float) -> str:
     """Whole seconds for ``Retry-After``, never 0 (0 invites an immediate retry)."""
     return str(max(1, math.ceil(wait_seconds)))
-
-
-def parse_trusted_proxies(text: str | None) -> tuple[IPNetwork, ...]:
-    """Addresses or networks (``10.0.0.0/8``), comma separated; ValueError names a bad entry."""
-    networks = []
-    for raw in (text or "").split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {entry!r}") from None
-    return tuple(networks)
 
 
 def client_address(

@@ -9,9 +9,10 @@ from aiohttp import web
 
 from bot.core.timeutil import Clock, format_timestamp
 from bot.services.deps import AppDeps
+from bot.settings import parse_trusted_proxies
 from bot.web import api, badges, pages
 from bot.web.endpoint import WEB, WebContext
-from bot.web.ratelimit import RateLimiter, parse_trusted_proxies
+from bot.web.ratelimit import RateLimiter
 from bot.web.webhooks import StatuspageWebhook
 
 log = logging.getLogger(__name__)

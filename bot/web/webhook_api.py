@@ -20,8 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.alerts import SEVERITIES
 from bot.core.timeutil import Clock, format_timestamp
-from bot.delivery.webhook_address import WebhookAddressError, WebhookPolicy, resolve_target
 from bot.delivery.webhook_payload import new_secret
+from bot.net.webhook_address import WebhookAddressError, WebhookPolicy, resolve_target
 from bot.sources.catalog import Catalog
 from bot.store import alert_store, webhook_store
 from bot.store.webhook_models import API_OWNER, WebhookTargetRow

@@ -52,19 +52,3 @@ class StatuspageWebhook:
     def install(self, app: web.Application) -> None:
         """Add the route to an application."""
         app.router.add_post("/hooks/statuspage/{secret}", self.handle)
-
-
-def parse_webhook_secrets(text: str) -> dict[str, str]:
-    """``service-id:secret, …`` → {service id: secret}; errors name the pair, never the secret."""
-    pairs: dict[str, str] = {}
-    for index, item in enumerate(part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        service_id, sep, secret = item.partition(":")
-        if not sep or not service_id.strip() or len(secret.strip()) < 16:
-            raise ValueError(
-                f"STATUSPAGE_WEBHOOK_SECRETS entry {index + 1} must be service-id:secret "
-                "with a secret of at least 16 characters"
-            )
-        pairs[service_id.strip()] = secret.strip()
-    return pairs

@@ -43,13 +43,13 @@ from bot.core.commands import Actor, Invocation, dispatch
 from bot.core.events import DetectionEvent
 from bot.delivery.claim import OutboxLink
 from bot.delivery.worker import OutboxWorker
-from bot.runtime.leader import asyncpg_connector
 from bot.services.crowd_watch import CrowdWatch
 from bot.services.deps import AppDeps
 from bot.settings import Settings
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import is_sqlite
 from bot.store.models import DeliveryRow
+from bot.store.pg_connection import asyncpg_connector
 from bot.store.user_hash import user_hash
 
 REPORT_SPACING = timedelta(seconds=4)

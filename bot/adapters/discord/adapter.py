@@ -1,9 +1,9 @@
 """The Discord adapter: a discord.py client whose every slash command and button ends in dispatch.
 
-Interaction → `Invocation` → `dispatch` → `render_reply` → interaction response. Slash commands
-arrive through an `app_commands.CommandTree` generated from the registry; ``ob:`` buttons arrive
-in ``on_interaction`` and are matched by prefix alone, so they work on messages sent before a
-restart. discord.py owns the gateway: heartbeats, reconnects, resumes and shards.
+Interaction → `Source` + `Origin` → `CommandPipeline` → `render_reply` → interaction response.
+Slash commands arrive through an `app_commands.CommandTree` generated from the registry; ``ob:``
+buttons arrive in ``on_interaction`` and are matched by prefix alone, so they work on messages
+sent before a restart. discord.py owns the gateway: heartbeats, reconnects, resumes and shards.
 """
 
 from __future__ import annotations
@@ -33,17 +33,9 @@ from bot.adapters.discord.render import (
     render_reply,
     submitted_values,
 )
-from bot.core.commands import (
-    Actor,
-    CommandSpec,
-    Invocation,
-    Reply,
-    UserFacingError,
-    dispatch,
-    error_reply,
-    form_options,
-)
-from bot.core.textcommand import parse_command_line
+from bot.core.commands import Actor, CommandSpec, Reply, error_reply
+from bot.core.ids import ChannelId, CommunityId, UserId
+from bot.core.pipeline import Call, CommandPipeline, Line, Origin, Source, Submission
 from bot.core.timeutil import Clock
 from bot.services.deps import AppDeps
 
@@ -208,6 +200,7 @@ class DiscordAdapter:
         self._config = config
         self._deps = deps
         self._clock = clock
+        self._pipeline = CommandPipeline(deps.registry, deps, clock)
         self._backoff = backoff or Backoff()
         self._sleep = sleep
         self._client: OutageClient | None = None
@@ -344,18 +337,13 @@ class DiscordAdapter:
         """A slash command: check where it came from, then answer it."""
         if await self._refuse_outside_installed_guild(interaction):
             return
-        await self._answer(interaction, self._invocation(interaction, spec.name, options))
+        await self._answer(interaction, Call(spec.name, options))
 
     async def handle_button(self, interaction: discord.Interaction, action: str) -> None:
         """An ``ob:`` button: its action is a command line, run as the user who clicked."""
         if await self._refuse_outside_installed_guild(interaction):
             return
-        try:
-            command, options = parse_command_line(self._deps.registry, action)
-        except UserFacingError as exc:
-            await self._respond(interaction, error_reply(*exc.text), deferred=False)
-            return
-        await self._answer(interaction, self._invocation(interaction, command, options))
+        await self._answer(interaction, Line(action))
 
     async def handle_form(
         self, interaction: discord.Interaction, command_line: str, values: Mapping[str, str]
@@ -363,26 +351,7 @@ class DiscordAdapter:
         """A submitted ``obf:`` modal: its command line plus the values, answered privately."""
         if await self._refuse_outside_installed_guild(interaction):
             return
-        try:
-            command, options = form_options(self._deps.registry, command_line, values)
-        except UserFacingError as exc:
-            await self._respond(interaction, error_reply(*exc.text), deferred=False)
-            return
-        await self._answer(
-            interaction, self._invocation(interaction, command, options), private=True
-        )
-
-    def _invocation(
-        self, interaction: discord.Interaction, command: str, options: dict[str, str]
-    ) -> Invocation:
-        return Invocation(
-            command=command,
-            options=options,
-            actor=actor_of(interaction),
-            community_id=str(interaction.guild_id),
-            channel_id=str(channel_id) if (channel_id := _channel_id(interaction)) else None,
-            raw=interaction,
-        )
+        await self._answer(interaction, Submission(command_line, values), private=True)
 
     async def _refuse_outside_installed_guild(self, interaction: discord.Interaction) -> bool:
         if interaction.guild_id is None:
@@ -395,11 +364,13 @@ class DiscordAdapter:
         return True
 
     async def _answer(
-        self, interaction: discord.Interaction, invocation: Invocation, *, private: bool = False
+        self, interaction: discord.Interaction, source: Source, *, private: bool = False
     ) -> None:
-        task = asyncio.create_task(
-            dispatch(self._deps.registry, invocation, self._deps, self._clock())
-        )
+        prepared = await self._pipeline.prepare(source, origin_of(interaction))
+        if isinstance(prepared, Reply):  # a line that does not parse: answered at once
+            await self._respond(interaction, prepared, deferred=False)
+            return
+        task = asyncio.create_task(self._pipeline.run(prepared))
         deferred = False
         try:
             wait = self._config.defer_after_seconds
@@ -441,13 +412,24 @@ class DiscordAdapter:
             await interaction.edit_original_response(attachments=[file] if file else [], **kwargs)
 
 
+def origin_of(interaction: discord.Interaction) -> Origin:
+    """Who asked and where: the member, their server and the channel."""
+    channel_id = _channel_id(interaction)
+    return Origin(
+        actor=actor_of(interaction),
+        community_id=CommunityId(str(interaction.guild_id)),
+        channel_id=ChannelId(str(channel_id)) if channel_id else None,
+        raw=interaction,
+    )
+
+
 def actor_of(interaction: discord.Interaction) -> Actor:
     """Who clicked or typed: admins are members with Manage Server or Administrator."""
     permissions = interaction.permissions
     user = interaction.user
     return Actor(
         platform="discord",
-        user_id=str(user.id),
+        user_id=UserId(str(user.id)),
         display_name=user.display_name,
         is_admin=interaction.guild_id is not None
         and (permissions.manage_guild or permissions.administrator),

@@ -1,7 +1,8 @@
 """Reply → Discord message: one embed, a row of buttons, an optional chart, no pings.
 
-Every limit Discord enforces is respected here, so no send fails on size: text is cut at a span
-(never inside a timestamp or link), ends with "…", and links to ``Reply.url`` when it was cut.
+Every limit Discord enforces is respected, so no send fails on size: `bot.core.layout` cuts the
+body and fields (at a span, never inside a timestamp or link, ending with "…" and a link to
+``Reply.url``) as it does for every platform; the title, footer and buttons are cut here.
 Untrusted text (`Quoted`, link labels, service names) is markdown-escaped and its mentions
 broken with a zero-width space; `allowed_mentions` is empty as well, so even a slip cannot ping.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import discord
 
 from bot.core.commands import Form, Reply, Tone
+from bot.core.layout import fit_reply
 from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, to_plain
 from bot.core.text import truncate
@@ -28,6 +30,7 @@ FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
 FOOTER_LIMIT = 1024  # Discord allows 2048; less keeps title + description + footer under 6000
 EMBED_TOTAL_LIMIT = 6000
+"""The embed limits above are also `bot.core.layout.DISCORD_LIMITS` (a test keeps them equal)."""
 CONTENT_LIMIT = 2000
 BUTTON_LABEL_LIMIT = 80
 CUSTOM_ID_LIMIT = 100
@@ -41,7 +44,6 @@ INPUT_LABEL_LIMIT = 45
 INPUT_VALUE_LIMIT = 4000
 
 IMAGE_NAME = "chart.png"
-ELLIPSIS = "…"
 ZWSP = "\u200b"
 
 TONE_COLOUR = {
@@ -97,47 +99,9 @@ def render_text(text: RichText) -> str:
     return "".join(render_span(span) for span in text)
 
 
-def render_limited(text: RichText, limit: int, *, more_url: str | None = None) -> str:
-    """Rich text within ``limit`` characters; when cut, ends with "…" (and a link to more)."""
-    full = render_text(text)
-    if len(full) <= limit:
-        return full
-    tail = ELLIPSIS
-    target = _safe_url(more_url) if more_url else None
-    if target and len(target) + 20 < limit // 2:
-        tail = f"{ELLIPSIS}\n[Read more]({target})"
-    budget = limit - len(tail)
-    out: list[str] = []
-    used = 0
-    for span in text:
-        piece = render_span(span)
-        if used + len(piece) <= budget:
-            out.append(piece)
-            used += len(piece)
-            continue
-        if isinstance(span, Plain | Quoted | Strong):
-            out.append(_longest_prefix(span, budget - used))
-        break  # a timestamp or link is never cut in half: it is dropped whole
-    return "".join(out).rstrip() + tail
-
-
-def _longest_prefix(span: Plain | Quoted | Strong, room: int) -> str:
-    """The longest rendering of a prefix of ``span``'s text that fits ``room``, cut at a word."""
-    if room <= 4:
-        return ""
-    raw = span.text
-    low, high = 0, min(len(raw), room)
-    while low < high:  # escaping can lengthen text, so search the raw length that fits
-        mid = (low + high + 1) // 2
-        if len(render_span(type(span)(raw[:mid]))) <= room:
-            low = mid
-        else:
-            high = mid - 1
-    cut = raw[:low]
-    space = cut.rfind(" ")
-    if space > low * 0.8:  # cut at a word when that loses little
-        cut = cut[:space]
-    return render_span(type(span)(cut.rstrip())) if cut.strip() else ""
+def measure(text: RichText) -> int:
+    """Characters ``text`` takes in Discord markdown (what the layout counts)."""
+    return len(render_text(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,39 +204,20 @@ def render_reply(
     """
     title = truncate(reply.title, TITLE_LIMIT) if reply.title else None
     url = _safe_url(reply.url) if reply.url else None
-    description = render_limited(reply.body, DESCRIPTION_LIMIT, more_url=url)
     footer = _footer(to_plain(reply.footer, now) if reply.footer else "", marker)
-    truncated = description != render_text(reply.body)
-    fields: list[tuple[str, str, bool]] = []
-    for item in reply.fields[:FIELD_COUNT_LIMIT]:
-        name = render_limited((Quoted(item.name),), FIELD_NAME_LIMIT) or ZWSP
-        value = render_limited(item.value, FIELD_VALUE_LIMIT, more_url=url) or ZWSP
-        truncated = truncated or value != render_text(item.value)
-        fields.append((name, value, item.inline))
-    fixed = len(title or "") + len(description) + len(footer)
-
-    def size() -> int:
-        return fixed + sum(len(name) + len(value) for name, value, _ in fields)
-
-    while fields and size() > EMBED_TOTAL_LIMIT:
-        fields.pop()  # later fields matter least (trouble and incidents come first)
-    if len(fields) < len(reply.fields):
-        truncated = True
-        note = f"[Read more]({url})" if url else "Some details were left out."
-        while fields and (
-            size() + len(ELLIPSIS) + len(note) > EMBED_TOTAL_LIMIT
-            or len(fields) >= FIELD_COUNT_LIMIT
-        ):
-            fields.pop()
-        fields.append((ELLIPSIS, note, False))
+    fitted = fit_reply(reply, measure, reserved=len(title or "") + len(footer), more_url=url)
     embed = discord.Embed(
         title=title,
-        description=description or None,
+        description=render_text(fitted.reply.body) or None,
         colour=TONE_COLOUR[reply.tone],
         url=url if title else None,
     )
-    for name, value, inline in fields:
-        embed.add_field(name=name, value=value, inline=inline)
+    for item in fitted.reply.fields:
+        embed.add_field(
+            name=render_text((Quoted(item.name),)) or ZWSP,
+            value=render_text(item.value) or ZWSP,
+            inline=item.inline,
+        )
     if footer:
         embed.set_footer(text=footer)
     if reply.image_png is not None:
@@ -287,7 +232,7 @@ def render_reply(
         image_alt=reply.image_alt[:1024],
         ephemeral=reply.ephemeral,
         mention_role=role,
-        truncated=truncated,
+        truncated=fitted.truncated,
     )
 
 
@@ -318,11 +263,6 @@ def render_buttons(reply: Reply) -> tuple[RenderedButton, ...]:
                 seen.add(custom_id)
                 out.append(RenderedButton(label=label, custom_id=custom_id))
     return tuple(out[:MAX_BUTTONS])
-
-
-def embed_total(embed: discord.Embed) -> int:
-    """Characters Discord counts toward the 6000 embed limit."""
-    return len(embed)
 
 
 def form_custom_id(form: Form) -> str | None:

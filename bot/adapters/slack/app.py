@@ -37,17 +37,9 @@ from bot.adapters.slack.render import (
     submitted_values,
 )
 from bot.adapters.slack.token_auth import TokenAuthorization
-from bot.core.commands import (
-    Actor,
-    CommandRegistry,
-    Invocation,
-    Reply,
-    UserFacingError,
-    dispatch,
-    error_reply,
-    form_options,
-)
-from bot.core.textcommand import parse_command_line
+from bot.core.commands import Actor, CommandSpec, Reply, error_reply
+from bot.core.ids import ChannelId, CommunityId, UserId
+from bot.core.pipeline import CommandPipeline, Line, Origin, OriginFor, Source, Submission
 from bot.core.timeutil import Clock
 from bot.services.deps import AppDeps
 from bot.store import slack_replay_store
@@ -112,7 +104,7 @@ class SlackCommandApp:
         self._deps = deps
         self._on_uninstall = on_uninstall
         self._charts = charts
-        self._registry: CommandRegistry = deps.registry
+        self._pipeline = CommandPipeline(deps.registry, deps, clock)
         self._clock = clock
         self._admins = admins or AdminLookup(clock=clock)
         self._seen = SeenKeys()
@@ -368,10 +360,7 @@ class SlackCommandApp:
         if not await self._settled_team(context):
             return
         try:
-            command, options = form_options(self._registry, line, values)
-            reply = await self.run(command, options, body, context, channel_id=channel_id)
-        except UserFacingError as exc:
-            reply = error_reply(*exc.text)
+            reply = await self.run(Submission(line, values), body, context, channel_id=channel_id)
         except Exception:
             log.exception("Slack form failed")
             reply = error_reply("Something went wrong on our side. Please try again.")
@@ -413,46 +402,47 @@ class SlackCommandApp:
         self, line: str, body: Mapping[str, Any], context: AsyncBoltContext
     ) -> Reply:
         """Parse a command line typed (or clicked) in Slack and run it as that user."""
-        try:
-            command, options = parse_command_line(self._registry, line)
-        except UserFacingError as exc:
-            return error_reply(*exc.text)
-        return await self.run(command, options, body, context, channel_id=context.channel_id)
+        return await self.run(Line(line), body, context, channel_id=context.channel_id)
 
     async def run(
         self,
-        command: str,
-        options: dict[str, str],
+        source: Source,
         body: Mapping[str, Any],
         context: AsyncBoltContext,
         *,
         channel_id: str | None,
     ) -> Reply:
-        """Run a parsed command as the user in ``context``."""
-        now = self._clock()
-        team_id = context.team_id or ""
-        user_id = context.user_id or ""
-        if not team_id or not user_id:
-            return error_reply(MALFORMED_TEXT)
-        spec = self._registry.get(command)
-        is_admin = False
-        if spec is not None and (spec.admin_only or spec.name == "help"):
-            is_admin = await self._admins.is_admin(context.client, team_id=team_id, user_id=user_id)
-        actor = Actor(
-            platform=PLATFORM,
-            user_id=user_id,
-            display_name=_dig(body, "user_name") or _dig(body, "user", "username"),
-            is_admin=is_admin,
-        )
-        invocation = Invocation(
-            command=command,
-            options=options,
-            actor=actor,
-            community_id=team_id,
-            channel_id=channel_id,
-            raw=body,
-        )
-        return await dispatch(self._registry, invocation, self._deps, now)
+        """Run a command line or a form as the user in ``context``."""
+        return await self._pipeline.answer(source, self._origin_for(body, context, channel_id))
+
+    def _origin_for(
+        self, body: Mapping[str, Any], context: AsyncBoltContext, channel_id: str | None
+    ) -> OriginFor:
+        async def origin(spec: CommandSpec | None) -> Origin | Reply:
+            team_id = context.team_id or ""
+            user_id = context.user_id or ""
+            if not team_id or not user_id:
+                return error_reply(MALFORMED_TEXT)
+            is_admin = False
+            # users.info is a Web API call: asked only where the answer matters.
+            if spec is not None and (spec.admin_only or spec.name == "help"):
+                is_admin = await self._admins.is_admin(
+                    context.client, team_id=team_id, user_id=user_id
+                )
+            actor = Actor(
+                platform=PLATFORM,
+                user_id=UserId(user_id),
+                display_name=_dig(body, "user_name") or _dig(body, "user", "username"),
+                is_admin=is_admin,
+            )
+            return Origin(
+                actor=actor,
+                community_id=CommunityId(team_id),
+                channel_id=ChannelId(channel_id) if channel_id is not None else None,
+                raw=body,
+            )
+
+        return origin
 
     async def _respond(
         self,

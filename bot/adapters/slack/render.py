@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from bot.core.commands import Button, Form, Reply, ReplyField
+from bot.core.layout import fit_reply
 from bot.core.rich import Link, Plain, Quoted, RichText, Strong, When, to_plain
 
 ACTION_PREFIX = "ob:"
@@ -101,23 +102,27 @@ def to_mrkdwn(text: RichText, now: datetime) -> str:
     return "".join(out)
 
 
-def cut(text: str, limit: int) -> str:
-    """Cut mrkdwn to ``limit`` characters with an ellipsis, never inside ``<…>`` or ``&…;``."""
-    if len(text) <= limit:
-        return text
-    end = max(0, limit - len(ELLIPSIS))
-    head = text[:end]
+def _head(text: str, limit: int) -> str:
+    """The longest start of mrkdwn within ``limit`` that ends outside ``<…>`` and ``&…;``."""
+    head = text[: max(0, limit)]
     opening = head.rfind("<")
     if opening > head.rfind(">"):
         head = head[:opening]
     amp = head.rfind("&")
     if amp != -1 and ";" not in head[amp:]:
         head = head[:amp]
-    return head.rstrip() + ELLIPSIS
+    return head
+
+
+def cut(text: str, limit: int) -> str:
+    """Cut mrkdwn to ``limit`` characters with an ellipsis, never inside ``<…>`` or ``&…;``."""
+    if len(text) <= limit:
+        return text
+    return _head(text, limit - len(ELLIPSIS)).rstrip() + ELLIPSIS
 
 
 def split_sections(text: str, limit: int = MAX_SECTION) -> list[str]:
-    """Split mrkdwn into pieces of at most ``limit``, preferring line breaks."""
+    """Split mrkdwn into pieces of at most ``limit``, preferring line breaks, then spaces."""
     pieces: list[str] = []
     current = ""
     for line in text.split("\n"):
@@ -127,10 +132,30 @@ def split_sections(text: str, limit: int = MAX_SECTION) -> list[str]:
             continue
         if current:
             pieces.append(current)
-        current = line if len(line) <= limit else cut(line, limit)
+        *whole, current = _split_line(line, limit)
+        pieces.extend(whole)
     if current.strip():
         pieces.append(current)
     return pieces
+
+
+def _split_line(line: str, limit: int) -> list[str]:
+    """One line as pieces of at most ``limit``, split at a space where that loses little.
+
+    The layout already fitted the text to what every platform shows; a section's limit is
+    Slack's own, so a long line goes on in the next section instead of being cut.
+    """
+    pieces: list[str] = []
+    while len(line) > limit:
+        head = _head(line, limit)
+        space = head.rfind(" ")
+        if space > len(head) * 0.8:
+            head = head[: space + 1]
+        if not head.strip():  # one token longer than a section: nothing to split at
+            return [*pieces, cut(line, limit)]
+        pieces.append(head.rstrip())
+        line = line[len(head) :].lstrip()
+    return [*pieces, line]
 
 
 def _plain_text(text: str, limit: int) -> Block:
@@ -214,10 +239,23 @@ def render_reply(
 
     ``mention`` is trusted, already-formatted mrkdwn (``<!subteam^S…>``) put before the body.
     ``image_url`` (the reply's chart, served by the bot) becomes an image block after the fields.
+    The body and fields are fitted by `bot.core.layout`, as on every platform.
     """
     head: list[Block] = []
     if reply.title and reply.title.strip():
         head.append({"type": "header", "text": _plain_text(reply.title, MAX_HEADER)})
+    footer = to_mrkdwn(reply.footer, now)
+    footer = cut(footer, MAX_CONTEXT) if footer.strip() else ""
+    shown = sum(len(block["text"]["text"]) for block in head) + len(footer)
+    fitted = fit_reply(
+        reply,
+        lambda text: len(to_mrkdwn(text, now)),
+        reserved=shown,
+        more_url=safe_url(reply.url) if reply.url else None,
+    ).reply
+    # The fields are what every platform shows; a long body runs on in further sections instead
+    # of being cut (the status of hundreds of services stays whole here).
+    reply = replace(fitted, body=reply.body)
     body = to_mrkdwn(reply.body, now)
     if mention:
         body = f"{mention} {body}" if body else mention
@@ -227,9 +265,8 @@ def render_reply(
     if image_url:
         alt = reply.image_alt.strip() or reply.title or "chart"
         tail.append({"type": "image", "image_url": image_url, "alt_text": cut(alt, MAX_ALT)})
-    footer = to_mrkdwn(reply.footer, now)
-    if footer.strip():
-        tail.append({"type": "context", "elements": [_mrkdwn(cut(footer, MAX_CONTEXT))]})
+    if footer:
+        tail.append({"type": "context", "elements": [_mrkdwn(footer)]})
     elements = _button_elements(reply.buttons, reply.url)
     for start in range(0, len(elements), MAX_BUTTONS_PER_ACTIONS):
         tail.append(

@@ -1,8 +1,9 @@
 """Read queries of the overview: each fact for every service in one grouped query.
 
-The overview shows every tracked service at once; asking the per-service store functions once
-per service would cost a few hundred queries per page view. Each function here answers for all
-services in one statement, over the same tables and rules as its per-service counterpart.
+The overview (the dashboard, the API, /status) shows every tracked service at once; asking the
+per-service store functions once per service would cost a few hundred queries per page view.
+Each function here answers for all services in one statement, over the same tables and rules as
+its per-service counterpart. The read model (`bot.services.facts`) is their only caller.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""What the dashboard, the JSON API and the badges show, gathered once from the store.
+"""Services at a glance and in detail, gathered once from the store.
 
-The HTML pages and the JSON API render the same facts, so they can never disagree. Each fact
-comes from the same store functions and pure rules as the chat commands (/status, /history,
-/workaround, /alternatives), not from a second copy of their logic.
+The dashboard, the JSON API and the badges render these facts, so they can never disagree; the
+usual level, the API check and the overview's counts come from `levels` and `headline`, which
+the chat commands (/status, /report, /faq) use too, not from a second copy of their logic.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core import crowd
 from bot.core.history import PastIncident, mean_time_to_recovery, uptime_percent
 from bot.core.links import plain_link_host
 from bot.core.ranking import Candidate, rank
@@ -20,16 +21,15 @@ from bot.core.service_view import service_view
 from bot.core.status import IncidentUpdate
 from bot.services.alternatives import Alternative, operational_alternatives
 from bot.services.deps import AppDeps
+from bot.services.facts.levels import probe_failing, probe_urls
+from bot.services.usual_levels import baseline_span, usual_rate
 from bot.sources.catalog import ServiceDef
-from bot.store import community_store, crowd_store, detection_store, repository
+from bot.store import community_store, crowd_store, overview_store, repository
 from bot.store.community_store import Community, StoredIncident
+from bot.store.crowd_baseline import learned_memories
 from bot.store.crowd_models import EarlyWarningRow
-from bot.web import overview_queries
 
 HISTORY_DAYS = 90
-BASELINE_DAYS = 7
-MIN_BASELINE = 10
-"""Fewer counted reports than this over the baseline week say nothing about what is usual."""
 WORKAROUNDS_SHOWN = 5
 ALTERNATIVES_SHOWN = 6
 MAX_UPDATES = 200
@@ -73,7 +73,8 @@ class ServiceSummary:
     """The newest open official incident."""
     reports_last_hour: int
     usual_per_hour: float | None
-    """Counted reports per hour over the past week; None while there are too few to say."""
+    """Counted reports per hour users usually send now (`levels.usual_rate`); None while there
+    are too few to say."""
     early_warning: EarlyWarningFact | None
     probe_failing: bool
 
@@ -158,22 +159,21 @@ class _Overview:
     incidents: dict[str, list[StoredIncident]]
     last_hour: dict[str, int]
     earlier: dict[str, int]
+    memories: dict[str, crowd.CrowdMemory]
     warnings: dict[str, EarlyWarningRow]
 
 
 async def _overview(session: AsyncSession, now: datetime) -> _Overview:
-    hour_ago = now - timedelta(hours=1)
+    since, until = baseline_span(now)
     return _Overview(
         states=await repository.service_states(session=session),
-        incidents=await overview_queries.open_incidents(session=session),
-        last_hour=await overview_queries.counted_reports(
-            session=session, since=hour_ago, until=now
+        incidents=await overview_store.open_incidents(session=session),
+        last_hour=await overview_store.counted_reports(
+            session=session, since=now - timedelta(hours=1), until=now
         ),
-        # The hour being shown is left out, so a surge does not raise its own baseline.
-        earlier=await overview_queries.counted_reports(
-            session=session, since=now - timedelta(days=BASELINE_DAYS), until=hour_ago
-        ),
-        warnings=await overview_queries.open_warnings(session=session),
+        earlier=await overview_store.counted_reports(session=session, since=since, until=until),
+        memories=await learned_memories(session=session),
+        warnings=await overview_store.open_warnings(session=session),
     )
 
 
@@ -184,11 +184,6 @@ async def _summary(
     open_now = overview.incidents.get(service.id, [])
     warning = overview.warnings.get(service.id)
     earlier = overview.earlier.get(service.id, 0)
-    probes = [
-        await detection_store.load_memory(session=session, service_id=service.id, source_url=s.url)
-        for s in service.sources
-        if s.kind == "probe"
-    ]
     return ServiceSummary(
         service=service,
         state=record.state if record else ServiceState.UNKNOWN,
@@ -197,7 +192,7 @@ async def _summary(
         open_incidents=len(open_now),
         incident=_from_stored(open_now[0]) if open_now else None,
         reports_last_hour=overview.last_hour.get(service.id, 0),
-        usual_per_hour=earlier / (BASELINE_DAYS * 24 - 1) if earlier >= MIN_BASELINE else None,
+        usual_per_hour=usual_rate(earlier, overview.memories.get(service.id), now),
         early_warning=(
             EarlyWarningFact(
                 level=warning.level,
@@ -207,7 +202,7 @@ async def _summary(
             if warning is not None
             else None
         ),
-        probe_failing=any(memory.probe_down for memory in probes),
+        probe_failing=await probe_failing(session, service.id, probe_urls(service)),
     )
 
 
@@ -359,7 +354,7 @@ async def incidents(
     """Official incidents started or still open since a moment, newest first, with updates."""
     by_id = {service.id: service for service in services}
     async with deps.sessions() as session:
-        found = await overview_queries.incidents_since(
+        found = await overview_store.incidents_since(
             session=session, service_ids=list(by_id), since=since, limit=limit, updates=MAX_UPDATES
         )
     return [(by_id[service_id], _from_stored(incident)) for service_id, incident in found]
