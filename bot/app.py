@@ -40,7 +40,6 @@ from bot.runtime.metrics import Metrics
 from bot.runtime.operations import (
     add_webhook_sender,
     install_web,
-    instrument,
     outcome_recorder,
     start_metrics_server,
     webhook_policy,
@@ -86,6 +85,8 @@ class App:
     """For chat platform APIs (the outbox's senders), apart from the status-page session."""
     events: Observers[Sequence[DetectionEvent]]
     """What the poller detected, once committed: the outbox and the metrics subscribe."""
+    metrics: Metrics
+    """This app's own Prometheus registry, fed by the poller, the dispatch and the outbox."""
 
 
 @contextlib.asynccontextmanager
@@ -94,7 +95,9 @@ async def open_app(
 ) -> AsyncIterator[App]:
     """Open the database (migrated), the catalog, HTTP session and poller; close them after."""
     catalog = load_catalog(settings.catalog_path)
+    metrics = Metrics()
     events: Observers[Sequence[DetectionEvent]] = Observers()
+    events.subscribe(metrics.events_detected)
     engine = create_engine(settings.database_url)
     try:
         await migrate.upgrade(engine)
@@ -134,6 +137,7 @@ async def open_app(
                 interval_seconds=settings.poll_interval_seconds,
                 record_events=_record_alert_events,
                 on_events=events,
+                on_poll=metrics.poll_done,
             )
             custom_services = CustomServices(
                 catalog=catalog,
@@ -145,7 +149,7 @@ async def open_app(
             deps = AppDeps(
                 catalog=catalog,
                 sessions=sessions,
-                registry=load_cogs(CommandRegistry()),
+                registry=load_cogs(CommandRegistry(on_answered=metrics.command_done)),
                 custom_services=custom_services,
                 webhook_policy=webhook_policy(settings),
             )
@@ -157,6 +161,7 @@ async def open_app(
                 clock=clock,
                 chat_http=chat_http,
                 events=events,
+                metrics=metrics,
             )
     finally:
         await engine.dispose()
@@ -213,7 +218,7 @@ async def _serve(
         )
         chat.senders[CONSOLE_PLATFORM] = ConsoleSender(write=write, clock=app.clock)
     _log_chat_platforms(settings)
-    metrics = Metrics()
+    metrics = app.metrics
     webhooks = add_webhook_sender(chat.senders, settings=settings, deps=app.deps, clock=app.clock)
     worker = OutboxWorker(
         sessions=app.deps.sessions,
@@ -226,7 +231,6 @@ async def _serve(
     )
     app.events.subscribe(lambda _events: worker.wake())
     scheduler = _scheduler(app, worker, first_run=None if console else app.clock())
-    instrument(metrics, events=app.events, poller=app.poller, registry=app.deps.registry)
     _, metrics_server = install_web(
         web_app,
         settings=settings,

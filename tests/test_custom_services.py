@@ -162,7 +162,8 @@ async def test_another_process_follows_added_and_removed_services(
             assert other is not None
             new_urls: list[str] = []
             dropped_urls: list[str] = []
-            other.on_new_urls, other.on_dropped_urls = new_urls.extend, dropped_urls.extend
+            other.on_new_urls.subscribe(new_urls.extend)
+            other.on_dropped_urls.subscribe(dropped_urls.extend)
             assert await other.refresh() == ([], [])
 
             await Bot(first, server, clock).say(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,15 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.commands import CommandRegistry
-from bot.core.events import DetectionEvent
-from bot.core.observers import Observers
 from bot.delivery.worker import OutboxWorker
 from bot.net.webhook_address import WebhookPolicy
 from bot.runtime.metrics import Metrics
 from bot.runtime.operations import (
     add_webhook_sender,
     install_web,
-    instrument,
     outcome_recorder,
     start_metrics_server,
 )
@@ -172,8 +169,11 @@ async def test_metrics_move_after_a_poll_a_command_and_a_delivery(
             record_events=lambda s, e, n: alert_store.record_alert_events(
                 session=s, events=e, now=n
             ),
+            on_events=ops.metrics.events_detected,
+            on_poll=ops.metrics.poll_done,
         )
-        deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
+        registry = load_cogs(CommandRegistry(on_answered=ops.metrics.command_done))
+        deps = AppDeps(catalog=catalog, sessions=sessions, registry=registry)
         chat = RecordingSender()
         senders: dict[str, object] = {"test": chat}
         webhooks = add_webhook_sender(
@@ -189,9 +189,6 @@ async def test_metrics_move_after_a_poll_a_command_and_a_delivery(
             clock=clock,
             on_outcome=outcome_recorder(ops.metrics, webhooks),
         )
-        events: Observers[Sequence[DetectionEvent]] = Observers()
-        poller.on_events = events
-        instrument(ops.metrics, events=events, poller=poller, registry=deps.registry)
 
         moderator = TestAdapter.of(deps, clock, user="mod", community="A", channel="a1")
 

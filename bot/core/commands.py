@@ -187,12 +187,12 @@ class Context(Generic[DepsT]):
 class CommandRegistry:
     """The commands every adapter offers, in registration order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_answered: CommandObserver | None = None) -> None:
         self._commands: dict[str, CommandSpec] = {}
         self.role_admin_check: RoleAdminCheck | None = None
-        """Set by the composition root: does one of the actor's roles make them an admin here?"""
-        self.on_answered: CommandObserver | None = None
-        """Set by the composition root: told (command, outcome, seconds) after each answer."""
+        """Set by the admin-role cog: does one of the actor's roles make them an admin here?"""
+        self.on_answered = on_answered
+        """Told (command, outcome, seconds) after each answer (the metrics)."""
 
     def add(self, spec: CommandSpec) -> None:
         """Register a command; names are unique."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,16 +18,15 @@ from bot.core.alert_render import (
 from bot.core.alerts import AlertKind
 from bot.core.commands import Reply
 from bot.core.early_warning import WarningView, render_early_warning
-from bot.core.faq_facts import DurationEstimate, estimate_duration, similar_durations
+from bot.core.faq_facts import DurationEstimate
 from bot.core.rich import Link, Plain, Quoted, Span
 from bot.core.service_state import ServiceState
+from bot.services import facts
 from bot.services.alternatives import operational_alternatives
 from bot.sources.catalog import Catalog
-from bot.store import detection_store, warning_store
+from bot.store import warning_store
 from bot.store.crowd_models import EarlyWarningRow
 from bot.store.models import AlertMessageRow, AlertRow, ServiceRow, SubscriptionRow
-
-ESTIMATE_HISTORY = timedelta(days=365)
 
 
 def alert_view(
@@ -61,11 +60,10 @@ async def estimate_for(session: AsyncSession, alert: AlertRow) -> DurationEstima
     """For an open incident: how long similar past incidents of this service lasted."""
     if alert.kind != AlertKind.INCIDENT or alert.resolved_at is not None:
         return None
-    history = await detection_store.incident_history(
-        session=session, service_id=alert.service_id, since=alert.started_at - ESTIMATE_HISTORY
+    fact = await facts.duration_estimate(
+        session, service_id=alert.service_id, impact=alert.impact, started_at=alert.started_at
     )
-    durations = similar_durations(history, impact=alert.impact, exclude_started_at=alert.started_at)
-    return estimate_duration(durations)
+    return fact.estimate
 
 
 async def alternatives_for(

@@ -12,9 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import __version__
 from bot.adapters.base import Adapter
-from bot.core.commands import CommandRegistry
-from bot.core.events import DetectionEvent
-from bot.core.observers import Observers
 from bot.core.timeutil import Clock
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.webhook_sender import WebhookSender, owner_notifier
@@ -24,7 +21,6 @@ from bot.runtime import ops_endpoints
 from bot.runtime.metrics import Metrics
 from bot.services.deps import AppDeps
 from bot.settings import Settings
-from bot.sources.poller import StatusPoller
 from bot.store.models import DeliveryRow
 from bot.web import webhook_api
 from bot.web.server import WebServer
@@ -98,19 +94,6 @@ def add_webhook_sender(
     )
     senders[sender.platform] = sender
     return sender
-
-
-def instrument(
-    metrics: Metrics,
-    *,
-    events: Observers[Sequence[DetectionEvent]],
-    poller: StatusPoller,
-    registry: CommandRegistry,
-) -> None:
-    """Feed the metrics from the poller's events and polls and from the command dispatch."""
-    events.subscribe(metrics.events_detected)
-    poller.on_poll = metrics.poll_done
-    registry.on_answered = metrics.command_done
 
 
 def outcome_recorder(metrics: Metrics, webhooks: WebhookSender) -> OutcomeHook:

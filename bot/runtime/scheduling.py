@@ -93,7 +93,8 @@ def follow_custom_polls(
             if scheduler.get_job(job_id(url)):
                 scheduler.remove_job(job_id(url))
 
-    custom.on_new_urls, custom.on_dropped_urls = added, dropped
+    custom.on_new_urls.subscribe(added)
+    custom.on_dropped_urls.subscribe(dropped)
 
 
 def take_over(scheduler: AsyncIOScheduler, now: datetime, *, spread_seconds: float = 5.0) -> None:

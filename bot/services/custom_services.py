@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +14,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.commands import UserFacingError
+from bot.core.observers import Observers
 from bot.core.rich import Quoted
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog, CatalogError, ServiceDef, SourceDef
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 MAX_CUSTOM_SERVICES = 200
 CUSTOM_PREFIX = "custom-"
 """Every custom service id starts so; built-in ids never do."""
-NameHook = Callable[[list[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +89,10 @@ class CustomServices:
         self._fetcher = fetcher
         self._poller = poller
         self._clock = clock
-        self.on_new_urls: NameHook = lambda urls: None
-        self.on_dropped_urls: NameHook = lambda urls: None
+        self.on_new_urls: Observers[list[str]] = Observers()
+        """Told the URLs to start polling (the scheduler subscribes)."""
+        self.on_dropped_urls: Observers[list[str]] = Observers()
+        """Told the URLs no service needs any more."""
 
     async def add(self, *, name: str, url: str, requester: Requester) -> ServiceDef:
         """Discover, store and start polling a service; UserFacingError explains any refusal."""

@@ -73,6 +73,7 @@ class StatusPoller:
         config: DetectionConfig | None = None,
         guard: NetworkGuard | None = None,
         on_events: EventSink | None = None,
+        on_poll: PollObserver | None = None,
         record_events: EventRecorder | None = None,
         max_concurrency: int = 32,
         interval_seconds: float = 30.0,
@@ -86,7 +87,7 @@ class StatusPoller:
         self._config = config or DetectionConfig()
         self._guard = guard or NetworkGuard()
         self.on_events = on_events
-        self.on_poll: PollObserver | None = None
+        self.on_poll = on_poll
         self._record_events = record_events
         self._limit = asyncio.Semaphore(max_concurrency)
         self._sources = catalog.source_urls()
