@@ -40,7 +40,7 @@ from bot.runtime.scheduling import create_scheduler
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate
 from bot.store.engine import create_engine, session_factory
 
 NAME = "detection_latency"
@@ -121,7 +121,7 @@ async def run(
             sessions = session_factory(engine)
             catalog = statuspage_catalog(urls)
             async with sessions() as session:
-                await repository.sync_catalog(session=session, catalog=catalog)
+                await catalog_store.sync_catalog(session=session, catalog=catalog)
             async with new_http_session(user_agent="outagebot-bench/detection-latency") as http:
                 poller = StatusPoller(
                     catalog=catalog,

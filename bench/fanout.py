@@ -43,7 +43,7 @@ from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import alert_store, migrate, repository, subscription_store
+from bot.store import alert_store, catalog_store, migrate, subscription_store
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import AlertMessageRow, DeliveryRow
 from bot.store.subscription_store import Scope
@@ -63,7 +63,7 @@ async def prepare(
     await migrate.upgrade(engine)
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         for index, channel in enumerate(ids):
             await subscription_store.upsert_subscription(
                 session=session,

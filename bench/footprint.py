@@ -27,7 +27,7 @@ import aiohttp
 from _common import REPO, Farm, databases, farm_layout, varied_page, write_result
 
 from bot.sources.catalog import load_catalog
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import SubscriptionRow
 
@@ -51,7 +51,7 @@ async def prepare(url: str, catalog: Path, pages: int, subscriptions: int) -> No
     try:
         await migrate.upgrade(engine)
         async with session_factory(engine)() as session:
-            await repository.sync_catalog(session=session, catalog=load_catalog(catalog))
+            await catalog_store.sync_catalog(session=session, catalog=load_catalog(catalog))
             now = datetime.now(UTC)
             session.add_all(
                 SubscriptionRow(

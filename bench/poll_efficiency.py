@@ -41,7 +41,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.statuspage_merge import part_urls
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate
 from bot.store.engine import create_engine, session_factory
 
 NAME = "poll_efficiency"
@@ -152,7 +152,7 @@ async def measure(
         sessions = session_factory(engine)
         catalog = statuspage_catalog(urls)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         async with (
             new_http_session(user_agent=USER_AGENT) as http,
             new_http_session(user_agent=USER_AGENT) as bare_http,

@@ -23,11 +23,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bench._common import databases, write_result
-from bot.core.commands import Actor, CommandRegistry, Invocation, dispatch
+from bot.core.commands import Actor, CommandOutcome, CommandRegistry, Invocation, dispatch
 from bot.core.timeutil import system_clock
 from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import create_engine, session_factory
 from cogs import load_cogs
@@ -51,7 +51,7 @@ async def burst(
     )
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
     rng = random.Random(7)
     plan = [
@@ -63,7 +63,7 @@ async def burst(
         for _ in range(reports)
     ]
     latencies: list[float] = []
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[CommandOutcome] = Counter()
     deps.registry.on_answered = lambda _name, outcome, _seconds: outcomes.update([outcome])
     gate = asyncio.Semaphore(concurrency)
     start = time.perf_counter()
@@ -96,9 +96,9 @@ async def burst(
     return {
         "dispatched": reports,
         "stored": int(stored),
-        "refused_by_flood_limits": outcomes["refused"],
-        "failed": outcomes["error"],  # an error answer: the report was not stored
-        "lost": reports - outcomes["refused"] - int(stored),
+        "refused_by_flood_limits": outcomes[CommandOutcome.REFUSED],
+        "failed": outcomes[CommandOutcome.ERROR],  # an error answer: the report was not stored
+        "lost": reports - outcomes[CommandOutcome.REFUSED] - int(stored),
         "counted": int(counted),
         "wall_s": round(wall, 2),
         "ingest_per_s": round(int(stored) / wall, 1),

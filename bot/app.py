@@ -59,7 +59,7 @@ from bot.sources.catalog import CatalogError, load_catalog
 from bot.sources.fetch import HttpFetcher, guarded_route, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import alert_store, migrate, repository
+from bot.store import alert_store, catalog_store, migrate
 from bot.store.engine import create_engine, is_sqlite, session_factory
 from bot.store.pg_connection import asyncpg_connector
 from bot.store.retention import RetentionJob, RetentionPolicy
@@ -108,7 +108,7 @@ async def open_app(
                     catalog.add(custom)
                 except CatalogError as exc:  # a later built-in took its name: keep the built-in
                     log.warning("custom service %s not loaded: %s", custom.id, exc)
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         # Two sessions: status pages get 4 connections per host (politeness); chat APIs get
         # enough to keep a fan-out at the platform's own rate limit. Custom services' URLs
         # (anything not in the built-in catalog) go through a third, whose connector reaches
@@ -299,8 +299,8 @@ def _scheduler(app: App, worker: OutboxWorker, *, first_run: datetime | None) ->
     )
     # /report asks for a look within seconds; only where the scheduler runs (the leader), so
     # that two processes never evaluate one service at once. Elsewhere: the leader's next tick.
-    app.deps.reports.nudge_crowd = lambda service_id: (
-        watch.nudge(service_id) if scheduler.state == STATE_RUNNING else None
+    app.deps.reports.counted.subscribe(
+        lambda service_id: watch.nudge(service_id) if scheduler.state == STATE_RUNNING else None
     )
     reminders = Reminders(
         sessions=app.deps.sessions,

@@ -23,7 +23,7 @@ from bot.core.rich import to_plain
 from bot.core.timeutil import Clock
 from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
-from bot.store import repository
+from bot.store import catalog_store
 
 
 class Who(TypedDict, total=False):
@@ -113,5 +113,5 @@ async def deps_for(
 ) -> AppDeps:
     """Dependencies over ``catalog``, synced into the database as the running bot does."""
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
     return AppDeps(catalog=catalog, sessions=sessions, registry=registry)

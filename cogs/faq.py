@@ -42,7 +42,7 @@ from bot.services import facts
 from bot.services.alternatives import operational_alternatives
 from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
-from bot.store import community_store, detection_store, repository
+from bot.store import community_store, detection_store, service_state_store
 from bot.store.community_store import Community, StoredIncident
 from cogs.alternatives import alternative_line
 from cogs.common import resolve_service
@@ -182,7 +182,7 @@ def _topics(own: Sequence[object]) -> Reply:
 
 
 async def _troubled_service(session: AsyncSession, ctx: Context[AppDeps]) -> ServiceDef:
-    records = await repository.service_states(session=session)
+    records = await service_state_store.service_states(session=session)
     troubled = [
         service
         for service in ctx.deps.catalog

@@ -94,9 +94,8 @@ async def report(
         await session.commit()
     saved = outcome.report
     ledger.record(saved)
-    nudge = ctx.deps.reports.nudge_crowd
-    if saved.counted and nudge is not None:
-        nudge(target.id)  # the crowd detector looks at this service now, not at the next minute
+    if saved.counted:
+        ctx.deps.reports.counted(target.id)
     spread = ledger.spread(target.id, who, ctx.now)
     # The ledger may lag another process by up to a minute; the caller always counts as one.
     reporters = spread.reporters + (0 if spread.caller_included else 1)

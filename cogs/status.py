@@ -17,6 +17,7 @@ from bot.core.commands import (
     ReplyField,
     Tone,
 )
+from bot.core.links import WebLink
 from bot.core.rich import Plain, Quoted, RichText, Span, Strong, When, join_lines, rich
 from bot.core.service_state import ServiceState, state_of_component
 from bot.core.service_view import service_view
@@ -25,7 +26,7 @@ from bot.core.wording import impact_word
 from bot.services import facts
 from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
-from bot.store import overview_store, repository
+from bot.store import overview_store, service_state_store, source_store
 from cogs.common import STATE_BADGE, STATE_TONE, resolve_service
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ async def status(ctx: Context[AppDeps], service: str | None) -> Reply:
 
 async def _overview(ctx: Context[AppDeps]) -> Reply:
     async with ctx.deps.sessions() as session:
-        states = await repository.service_states(session=session)
-        open_counts = await repository.open_incident_counts(session=session)
+        states = await service_state_store.service_states(session=session)
+        open_counts = await service_state_store.open_incident_counts(session=session)
         warnings = await overview_store.open_warnings(session=session)
     lines: list[RichText] = []
     shown: list[ServiceState] = []
@@ -95,11 +96,11 @@ async def _overview(ctx: Context[AppDeps]) -> Reply:
 async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
     views: list[Snapshot] = []
     async with ctx.deps.sessions() as session:
-        states = await repository.service_states(session=session)
+        states = await service_state_store.service_states(session=session)
         probes = facts.probe_urls(service)
         probe_failing = await facts.probe_failing(session, service.id, probes)
         for source in service.official_sources:
-            snapshot = await repository.load_snapshot(session=session, url=source.url)
+            snapshot = await source_store.load_snapshot(session=session, url=source.url)
             if snapshot is not None:
                 views.append(service_view(snapshot, service.components, (service.name,)))
     record = states.get(service.id)
@@ -130,15 +131,16 @@ async def _detail(ctx: Context[AppDeps], service: ServiceDef) -> Reply:
     if record and record.checked_at:
         body.append(rich("Last checked ", When(record.checked_at), "."))
     buttons: tuple[Button, ...] = (Button(label="I'm affected too", action=f"report {service.id}"),)
-    if service.status_page:
-        buttons += (Button(label="Official status page", url=service.status_page),)
+    status_page = WebLink.parse(service.status_page)
+    if status_page is not None:
+        buttons += (Button(label="Official status page", url=status_page),)
     chart = activity.chart if activity is not None else None
     return Reply(
         title=f"{service.name} status",
         body=join_lines(body),
         fields=tuple(fields),
         buttons=buttons,
-        url=service.status_page,
+        url=status_page,
         tone=STATE_TONE[state],
         image_png=chart.png if chart is not None else None,
         image_alt=chart.alt if chart is not None else "",

@@ -5,6 +5,7 @@ Shared by the Discord end-to-end tests (adapter, forms, reconnects, gateway chao
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -41,7 +42,7 @@ _ids = itertools.count(900_000_000_000_000_001)
 @dataclass
 class DiscordBot:
     fake: FakeDiscord
-    adapter: DiscordAdapter
+    adapter: WatchedDiscordAdapter
     app: App
     state_file: Path
 
@@ -116,6 +117,24 @@ def settings_for(tmp_path: Path) -> Settings:
     )
 
 
+class WatchedDiscordAdapter(DiscordAdapter):
+    """The real adapter, plus what only a test needs: waiting until it serves."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._readied = asyncio.Event()
+
+    def on_ready(self) -> None:
+        super().on_ready()
+        self._readied.set()
+
+    async def wait_until_ready(self) -> None:
+        """Until every shard of this process has its guilds (again, after a reconnect)."""
+        while not (self.ready and self.problem is None):
+            self._readied.clear()
+            await self._readied.wait()
+
+
 def config_for(fake: FakeDiscord, state_file: Path, **overrides: Any) -> DiscordConfig:
     base: dict[str, Any] = {
         "token": "fake-token",
@@ -143,7 +162,9 @@ async def running_discord_bot(
     """
     async with open_app(settings_for(tmp_path), clock=clock) as app:
         state_file = tmp_path / "data" / "discord_commands.sha256"
-        adapter = DiscordAdapter(config=config_for(fake, state_file), deps=app.deps, clock=clock)
+        adapter = WatchedDiscordAdapter(
+            config=config_for(fake, state_file), deps=app.deps, clock=clock
+        )
         await adapter.start()
         if identify_at_once:
             adapter.client.before_identify_hook = _identify_at_once  # type: ignore[method-assign]

@@ -38,7 +38,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import EventRecorder, StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import Timeline, parse_timeline
-from bot.store import alert_store, detection_store, repository, subscription_store
+from bot.store import alert_store, catalog_store, detection_store, subscription_store
 from bot.store.engine import session_factory
 from bot.store.models import IncidentRow, ServiceIncidentRow
 from bot.store.subscription_store import Scope
@@ -160,7 +160,7 @@ async def make_poller(
     """A real poller over ``catalog`` (synced into the database) with the real HTTP client."""
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
     return StatusPoller(
         catalog=catalog,
         sessions=sessions,
@@ -169,6 +169,11 @@ async def make_poller(
         clock=clock,
         record_events=record_events,
     )
+
+
+def retry_at(poller: StatusPoller, url: str) -> datetime | None:
+    """When a failing source will next be asked (polls before then are skipped); None if due."""
+    return poller._not_before.get(url)
 
 
 WEBHOOK_SOURCE_URL = "https://status.example.com/api/v2/summary.json"
@@ -398,7 +403,7 @@ async def subscribe_channels(
     """Subscribe each (community, channel) to "svc"."""
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=SVC_CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=SVC_CATALOG)
         for scope, channel_id in places:
             await subscribe(session, scope, channel_id, "svc", clock.now)
         await session.commit()

@@ -22,7 +22,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, parse_timeline, summary_at
-from bot.store import alert_store, repository
+from bot.store import alert_store, catalog_store
 from bot.store.engine import session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
 from bot.testing import TestAdapter, headline_text
@@ -70,7 +70,7 @@ async def rig(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Rig]:
         catalog: Catalog = catalog_for({"claude": server.url(SUMMARY_PATH)})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         poller = StatusPoller(
             catalog=catalog,
             sessions=sessions,
@@ -243,7 +243,8 @@ async def test_alert_buttons_lead_to_commands(rig: Rig) -> None:
     buttons = rig.sender.calls[0].reply.buttons
     actions = [b.action for b in buttons if b.action]
     assert actions == ["status claude", "report claude", "workaround list claude"]
-    assert [b.url for b in buttons if b.url] == ["https://status.claude.com/incidents/9g6qpr72ttbr"]
+    links = [b.url.address for b in buttons if b.url]
+    assert links == ["https://status.claude.com/incidents/9g6qpr72ttbr"]
     # Every action is a command the registry knows, so every platform can dispatch it.
     assert all(rig.deps.registry.get(a.split()[0]) for a in actions)
 

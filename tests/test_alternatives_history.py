@@ -12,7 +12,7 @@ from bot.core.service_state import ServiceState
 from bot.services.alternatives import operational_alternatives
 from bot.services.deps import AppDeps
 from bot.sources.catalog import load_catalog, parse_catalog
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, service_state_store, source_store
 from bot.store.engine import session_factory
 from bot.testing import TestAdapter
 from cogs import load_cogs
@@ -94,12 +94,12 @@ async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
         ),
     }
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         for sid, (_, _, state) in SERVICES.items():
-            source = await repository.get_source(session=session, url=url(sid))
+            source = await source_store.get_source(session=session, url=url(sid))
             assert source is not None
             past = histories.get(sid, ())
-            await repository.record_push(
+            await source_store.record_push(
                 session=session, source=source, snapshot=snapshot(incidents=past), now=now
             )
             await detection_store.link_incidents(
@@ -108,7 +108,7 @@ async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
                 source_id=source.id or 0,
                 external_ids=[i.id for i in past],
             )
-            await repository.set_service_state(
+            await service_state_store.set_service_state(
                 session=session, service_id=sid, state=state, now=now
             )
         await session.commit()
@@ -149,10 +149,10 @@ async def test_alternatives_on_the_real_catalog_do_the_same_job(
     catalog = load_catalog()
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         for service in catalog:
             state = ServiceState.MAJOR_OUTAGE if service.id == down else ServiceState.OPERATIONAL
-            await repository.set_service_state(
+            await service_state_store.set_service_state(
                 session=session, service_id=service.id, state=state, now=clock.now
             )
         await session.commit()

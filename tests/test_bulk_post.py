@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.core.timeutil import system_clock
 from bot.delivery.sender import TransientDeliveryError
 from bot.delivery.worker import OutboxWorker, WorkerConfig
-from bot.store import alert_store, repository
+from bot.store import alert_store, catalog_store
 from bot.store.engine import session_factory
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 from tests.fakes.outbox_child import CATALOG, opened, updated
@@ -28,7 +28,7 @@ NOW = datetime.now(UTC)
 async def stage(engine: AsyncEngine, channels: int) -> None:
     """`channels` channels follow svc; one incident opens (one post each)."""
     async with session_factory(engine)() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         session.add_all(
             SubscriptionRow(
                 platform="test",
@@ -101,6 +101,28 @@ async def test_a_failed_post_in_the_batch_is_retried_later_and_the_others_are_do
     assert {d.status for d in rows} == {"done"}
     assert len(messages) == 20
     assert len([c for c in sender.calls if c.action == "send"]) == 20
+
+
+async def test_the_outcome_hook_sees_each_post_as_stored(engine: AsyncEngine) -> None:
+    """The rows told to the hook hold what the wave stored (metrics and webhooks read them)."""
+    await stage(engine, 5)
+    told: list[tuple[str, str, int, bool, object]] = []
+
+    async def hook(delivery: DeliveryRow, outcome: str) -> None:
+        told.append(
+            (
+                outcome,
+                delivery.status,
+                delivery.attempts,
+                delivery.done_at is not None,
+                delivery.claimed_by,
+            )
+        )
+
+    outbox = worker(engine, RecordingSender())
+    outbox.on_outcome = hook
+    assert await outbox.run_once() == 5
+    assert told == [("done", "done", 1, True, None)] * 5
 
 
 async def stage_update(engine: AsyncEngine) -> None:

@@ -24,7 +24,7 @@ from bot.sources.catalog import Catalog, load_catalog, parse_catalog
 from bot.sources.catalog_drift import StaleNamesLog, missing_components, service_state
 from bot.sources.fetch import new_http_session
 from bot.sources.statuspage import parse_statuspage
-from bot.store import repository
+from bot.store import catalog_store, service_state_store, source_store
 from bot.store.engine import create_engine, session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
@@ -76,7 +76,7 @@ async def poll_states(
             await poller.poll_all()
             clock.advance(seconds=31)
     async with session_factory(engine)() as session:
-        records = await repository.service_states(session=session)
+        records = await service_state_store.service_states(session=session)
     return {service_id: records[service_id].state for service_id in ON_THE_PAGE}
 
 
@@ -236,11 +236,11 @@ async def store_page(database_url: str, clock: FakeClock) -> None:
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
-            await repository.sync_catalog(session=session, catalog=BUILT_IN)
+            await catalog_store.sync_catalog(session=session, catalog=BUILT_IN)
             url = "https://status.claude.com/api/v2/summary.json"
-            source = await repository.get_source(session=session, url=url)
+            source = await source_store.get_source(session=session, url=url)
             assert source is not None
-            await repository.record_snapshot(
+            await source_store.record_snapshot(
                 session=session,
                 source=source,
                 snapshot=parse_statuspage(PAGE),

@@ -36,7 +36,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, parse_timeline, summary_at
-from bot.store import alert_store, migrate, repository
+from bot.store import alert_store, catalog_store, migrate
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import DeliveryRow
@@ -157,7 +157,7 @@ async def test_postgres_going_away_under_load_loses_nothing_and_recovers(
         try:
             catalog, rig = make_rig(engine, server, http, clock)
             async with rig.deps.sessions() as session:
-                await repository.sync_catalog(session=session, catalog=catalog)
+                await catalog_store.sync_catalog(session=session, catalog=catalog)
             leads: list[str] = []
             elector = LeaderElector(
                 asyncpg_connector(proxied_url),
@@ -287,7 +287,7 @@ async def sqlite_rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteRi
         catalog = catalog_for({"claude": "https://status.claude.com/api/v2/summary.json"})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
         rig = ReportRig(deps, clock)
         assert THANKS in await rig.report("first")  # creates the user-hash salt (a write) now
@@ -429,7 +429,7 @@ async def test_a_delivery_whose_outcome_could_not_be_stored_is_checked_not_lost_
         async with FakeStatusServer() as server, new_http_session(user_agent="tests") as http:
             catalog, rig = make_rig(engine, server, http, clock)
             async with rig.deps.sessions() as session:
-                await repository.sync_catalog(session=session, catalog=catalog)
+                await catalog_store.sync_catalog(session=session, catalog=catalog)
             channels = ["a", "b", "c"]
             for channel in channels:
                 assert "Subscribed" in await rig.say(

@@ -30,7 +30,6 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.adapters.discord import DiscordAdapter
 from bot.adapters.discord.sender import DiscordSender, GlobalRateLimiter
 from bot.core.commands import CommandRegistry
 from bot.core.events import EventKind
@@ -41,7 +40,7 @@ from bot.store.models import AlertMessageRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import Scope
 from cogs import load_cogs
 from tests.conftest import FakeClock
-from tests.discord_harness import config_for, embed_of, slash
+from tests.discord_harness import WatchedDiscordAdapter, config_for, embed_of, slash
 from tests.fakes import discord_server
 from tests.fakes.discord_server import Call, FakeDiscord
 from tests.helpers import SVC_CATALOG, outage_event, record_event, subscribe_channels
@@ -260,7 +259,7 @@ async def test_gateway_drops_mid_fan_out_change_nothing_and_the_bot_comes_back(
             clock=clock,
             limiter=conductor.pace,
         )
-        adapter = DiscordAdapter(
+        adapter = WatchedDiscordAdapter(
             config=config_for(fake, tmp_path / "commands.sha256"), deps=deps, clock=clock
         )
         await adapter.start()

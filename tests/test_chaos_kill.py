@@ -40,7 +40,7 @@ from sqlmodel import SQLModel
 from bot.core import crowd
 from bot.core.crowd_codec import encode_crowd_memory
 from bot.sources.catalog import load_catalog
-from bot.store import migrate, repository, subscription_store
+from bot.store import catalog_store, migrate, subscription_store
 from bot.store.community_models import InstanceSecretRow
 from bot.store.crowd_models import CrowdMemoryRow
 from bot.store.engine import create_engine, is_sqlite, session_factory
@@ -147,7 +147,7 @@ async def seed(database_url: str, catalog_path: Path) -> None:
         places = [(Scope("discord", g), c) for c, g in discord_channels().items()]
         places += [(Scope("slack", t), c) for c, t in slack_channels().items()]
         async with session_factory(engine)() as session:
-            await repository.sync_catalog(session=session, catalog=load_catalog(catalog_path))
+            await catalog_store.sync_catalog(session=session, catalog=load_catalog(catalog_path))
             session.add(InstanceSecretRow(name=SALT_NAME, value=SALT, created_at=START))
             for service_id in PAGES:
                 session.add(CrowdMemoryRow(service_id=service_id, memory=memory, updated_at=START))

@@ -32,11 +32,11 @@ from bot.sources.catalog import ServiceDef, SourceDef
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, service_state_store, source_store
 from bot.store.engine import session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import FakeStatusServer, Step
-from tests.helpers import catalog_for, make_poller
+from tests.helpers import catalog_for, make_poller, retry_at
 
 CALM = json.loads(
     (FIXTURES / "statuspage" / "statuspage_summary_iterable_2017-08-22.json").read_text()
@@ -227,7 +227,7 @@ async def chaos(
         catalog = catalog_for({s: plain.url(f"/{s}/api/v2/summary.json") for s in SERVICES})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         events: list[DetectionEvent] = []
 
         async def record(session: object, batch: Sequence[DetectionEvent], now: object) -> None:
@@ -294,19 +294,21 @@ async def test_hours_of_mixed_faults_raise_no_false_alert(
         await asyncio.gather(*(poll(url) for url in tracks))
 
         async with session_factory(chaos.engine)() as session:
-            states = await repository.service_states(session=session)
-            sources = {url: await repository.get_source(session=session, url=url) for url in tracks}
+            states = await service_state_store.service_states(session=session)
+            sources = {
+                url: await source_store.get_source(session=session, url=url) for url in tracks
+            }
         for url, track in tracks.items():
             result, episode = results[url], track.current
             assert episode is not None
             track.results[result] += 1
-            retry_at = chaos.poller.retry_at(url)
+            next_ask = retry_at(chaos.poller, url)
             asked = chaos.env.plain.count(track.path) > before[url]
             if result == "skipped":
                 # Backing off: no request at all, and only until the backoff's end.
                 assert not asked
-                assert retry_at is not None
-                assert now < retry_at
+                assert next_ask is not None
+                assert now < next_ask
             elif result == "failed":
                 assert asked
                 assert episode.fault is not None, f"{url} failed on a calm page"
@@ -315,12 +317,12 @@ async def test_hours_of_mixed_faults_raise_no_false_alert(
                 track.met.add(id(episode))
                 track.last_reason_ok = episode.fault.reason
                 nominal = min(MAX_BACKOFF, INTERVAL * 2 ** (track.failures - 1))
-                assert retry_at is not None
-                assert nominal * 0.8 <= (retry_at - now).total_seconds() <= nominal * 1.2
+                assert next_ask is not None
+                assert nominal * 0.8 <= (next_ask - now).total_seconds() <= nominal * 1.2
             else:
                 assert result in {"ok", "unchanged"}, f"{url}: poll ended in {result!r}"
                 assert episode.fault is None, f"{episode.fault} read as a good page"
-                assert retry_at is None
+                assert next_ask is None
                 track.failures = 0
             state = states[service_of[url]].state
             source = sources[url]
@@ -405,8 +407,8 @@ async def test_https_page_with_a_self_signed_certificate_is_unknown_with_the_rea
             await poller.poll_all()
             clock.advance(minutes=20)  # past any backoff
         async with sessions() as session:
-            state = (await repository.service_states(session=session))["secure"].state
-            source = await repository.get_source(session=session, url=url)
+            state = (await service_state_store.service_states(session=session))["secure"].state
+            source = await source_store.get_source(session=session, url=url)
     assert state is ServiceState.UNKNOWN
     assert source is not None
     assert source.last_error == "TLS certificate rejected"
@@ -437,14 +439,14 @@ async def test_sources_added_and_removed_leave_no_state_behind(
             )
             catalog.add(service)
             async with sessions() as session:
-                await repository.sync_catalog(session=session, catalog=catalog)
+                await catalog_store.sync_catalog(session=session, catalog=catalog)
             assert poller.track(service) == [server.url(path)]
             await poller.poll(server.url(path))
             await poller.poll(server.url(path))
-            assert poller.retry_at(server.url(path)) is not None
+            assert retry_at(poller, server.url(path)) is not None
             assert poller.untrack(service.id) == [server.url(path)]
             catalog.remove(service.id)
-            assert poller.retry_at(server.url(path)) is None
+            assert retry_at(poller, server.url(path)) is None
             assert poller.footprint() == baseline
 
         # Added again, a source starts afresh: no leftover backoff, a whole (unconditional) read.
@@ -460,7 +462,7 @@ async def test_sources_added_and_removed_leave_no_state_behind(
         last = [r for r in server.requests if r.path == path][-1]
         assert last.headers.get("If-None-Match") is None
         async with sessions() as session:
-            state = (await repository.service_states(session=session))["custom-0"].state
+            state = (await service_state_store.service_states(session=session))["custom-0"].state
         assert state is ServiceState.OPERATIONAL
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.core.commands import (
     Actor,
+    CommandOutcome,
     CommandRegistry,
     CommandSpec,
     Context,
@@ -150,6 +151,31 @@ async def test_handler_crash_becomes_a_friendly_reply(
 async def test_control_and_invisible_characters_are_dropped(registry: CommandRegistry) -> None:
     text = await run(registry, "/echo open\u200bai 1 hi\x00\x1b[31mthere\u202e")
     assert text == "service=openai days=1 text=hi[31mthere"
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "admin", "named", "outcome"),
+    [
+        ("echo", {"service": "openai"}, False, "echo", CommandOutcome.OK),
+        ("echo", {}, False, "echo", CommandOutcome.REFUSED),
+        ("admin", {}, False, "admin", CommandOutcome.DENIED),
+        ("nosuch", {}, False, "unknown", CommandOutcome.UNKNOWN),
+        ("explode", {}, False, "explode", CommandOutcome.ERROR),
+    ],
+)
+async def test_every_answer_tells_its_outcome(
+    registry: CommandRegistry,
+    command: str,
+    options: dict[str, str],
+    admin: bool,
+    named: str,
+    outcome: CommandOutcome,
+) -> None:
+    told: list[tuple[str, CommandOutcome]] = []
+    registry.on_answered = lambda name, result, _seconds: told.append((name, result))
+    await dispatch(registry, invocation(command, options, admin=admin), None, NOW)
+    assert told == [(named, outcome)]
+    assert isinstance(told[0][1], CommandOutcome)
 
 
 def test_registry_refuses_duplicates(registry: CommandRegistry) -> None:

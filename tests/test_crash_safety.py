@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.events import DetectionEvent, EventKind
 from bot.sources.catalog import parse_catalog
-from bot.store import alert_store, migrate, repository, subscription_store
+from bot.store import alert_store, catalog_store, migrate, subscription_store
 from bot.store.engine import create_engine, session_factory
 from bot.store.subscription_store import Scope
 from tests.conftest import REPO
@@ -60,7 +60,7 @@ async def seed(database_url: str) -> None:
     await migrate.upgrade(engine)
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         for index in range(CHANNELS):
             await subscription_store.upsert_subscription(
                 session=session,

@@ -17,7 +17,13 @@ from bot.delivery.worker import OutboxWorker
 from bot.services.crowd_watch import CrowdWatch
 from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog
-from bot.store import detection_store, repository, subscription_store
+from bot.store import (
+    catalog_store,
+    detection_store,
+    service_state_store,
+    source_store,
+    subscription_store,
+)
 from bot.store.crowd_models import CrowdMemoryRow
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
@@ -37,7 +43,7 @@ async def watched_with_a_learned_week(
     """OpenAI in the catalog, its detector's learned week stored, and a channel that wants early
     warnings."""
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         session.add(
             CrowdMemoryRow(
                 service_id="openai", memory=encode_crowd_memory(memory), updated_at=clock.now
@@ -125,10 +131,10 @@ async def test_reports_during_an_official_incident_open_no_warning_after_it_reso
 
     async def official(incident: Incident, state: ServiceState) -> None:
         async with sessions() as session:  # what a poll of the page stores
-            source = await repository.get_source(session=session, url=url)
+            source = await source_store.get_source(session=session, url=url)
             assert source is not None
             assert source.id is not None
-            await repository.record_snapshot(
+            await source_store.record_snapshot(
                 session=session,
                 source=source,
                 snapshot=snapshot(incidents=(incident,)),
@@ -139,7 +145,7 @@ async def test_reports_during_an_official_incident_open_no_warning_after_it_reso
             await detection_store.link_incidents(
                 session=session, service_id="openai", source_id=source.id, external_ids=["inc-1"]
             )
-            await repository.set_service_state(
+            await service_state_store.set_service_state(
                 session=session, service_id="openai", state=state, now=clock.now
             )
             await session.commit()
@@ -176,7 +182,7 @@ async def test_a_new_detector_learns_the_stored_week(engine: AsyncEngine, clock:
     catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         await session.commit()
     await CrowdWatch(sessions=sessions, catalog=catalog, clock=clock).tick()
     async with sessions() as session:
@@ -191,7 +197,7 @@ async def test_a_counted_report_gets_its_service_evaluated_without_waiting_for_t
     catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         await session.commit()
     delays: list[float] = []
     delay_over = asyncio.Event()
@@ -202,7 +208,7 @@ async def test_a_counted_report_gets_its_service_evaluated_without_waiting_for_t
 
     watch = CrowdWatch(sessions=sessions, catalog=catalog, clock=clock, sleep=sleep)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    deps.reports.nudge_crowd = watch.nudge
+    deps.reports.counted.subscribe(watch.nudge)
     await watch.tick()  # the detector exists; its memory has seen no report
     for user in ("u1", "u2", "u1"):  # the repeat is not counted, so it asks for nothing
         await TestAdapter.of(deps, clock).invoke(

@@ -32,7 +32,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, parse_timeline, summary_at
-from bot.store import alert_store, migrate, repository
+from bot.store import alert_store, catalog_store, migrate
 from bot.store.availability import describe, is_database_unavailable, unavailability_cause
 from bot.store.engine import create_engine, session_factory
 from tests.conftest import FIXTURES, FakeClock
@@ -110,7 +110,7 @@ async def app_loops(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Loop
         catalog = catalog_for({"claude": server.url(SUMMARY_PATH)})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         fetcher = HttpFetcher(http, timeout=5)
         poller = StatusPoller(
             catalog=catalog,

@@ -15,7 +15,7 @@ from bot.core.service_state import ServiceState
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.sources.fetch import new_http_session
 from bot.sources.timeline import Timeline, incidents_at, parse_timeline, summary_at
-from bot.store import detection_store, repository
+from bot.store import detection_store, service_state_store
 from bot.store.engine import session_factory
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
@@ -183,7 +183,9 @@ async def test_probe_failures_open_and_close_with_hysteresis(
             clock.advance(minutes=1)
             await poller.poll_all()
             async with session_factory(engine)() as session:
-                states.append((await repository.service_states(session=session))["api"].state)
+                states.append(
+                    (await service_state_store.service_states(session=session))["api"].state
+                )
         async with session_factory(engine)() as session:
             events = await detection_store.events_for(session=session, service_id="api")
     assert [e.kind for e in events] == [EventKind.PROBE_FAILING, EventKind.PROBE_RECOVERED]
@@ -203,7 +205,7 @@ async def test_network_wide_failure_announces_nothing(
         await poller.poll_all()
     async with session_factory(engine)() as session:
         events = await detection_store.events_for(session=session)
-        states = await repository.service_states(session=session)
+        states = await service_state_store.service_states(session=session)
     assert events == []
     assert {s.state for s in states.values()} == {ServiceState.UNKNOWN}  # never "operational"
 

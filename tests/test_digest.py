@@ -12,7 +12,14 @@ from bot.core.rich import to_plain
 from bot.core.service_state import ServiceState
 from bot.delivery.worker import OutboxWorker
 from bot.sources.catalog import parse_catalog
-from bot.store import alert_store, detection_store, repository, subscription_store
+from bot.store import (
+    alert_store,
+    catalog_store,
+    detection_store,
+    service_state_store,
+    source_store,
+    subscription_store,
+)
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
 from tests.conftest import FakeClock
@@ -61,7 +68,7 @@ async def test_services_failing_together_share_one_message(
 ) -> None:
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         for service in SERVICES:
             for channel in ("ops", "other-guild-ops"):
                 scope = Scope("test", "guild" if channel == "ops" else "guild-2")
@@ -115,7 +122,7 @@ async def test_an_incident_long_after_gets_its_own_message(
 ) -> None:
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         for service in SERVICES[:2]:
             await subscription_store.upsert_subscription(
                 session=session,
@@ -170,10 +177,10 @@ async def test_open_incident_alert_estimates_its_duration(
         for n, minutes in enumerate((30, 60, 90, 120))
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
-        source = await repository.get_source(session=session, url=url)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
+        source = await source_store.get_source(session=session, url=url)
         assert source is not None
-        await repository.record_snapshot(
+        await source_store.record_snapshot(
             session=session,
             source=source,
             snapshot=snapshot(incidents=past),
@@ -234,9 +241,9 @@ async def test_major_outage_alert_names_working_alternatives(
     )
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         for service in ("up1", "up2"):
-            await repository.set_service_state(
+            await service_state_store.set_service_state(
                 session=session, service_id=service, state=ServiceState.OPERATIONAL, now=clock.now
             )
         for channel, wanted in (("with", True), ("without", False)):

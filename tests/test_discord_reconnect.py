@@ -10,13 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.discord import DiscordAdapter
 from bot.adapters.discord.adapter import Backoff
 from bot.app import App, open_app
 from bot.runtime.metrics import Metrics
 from bot.runtime.ops_endpoints import Ops, not_ready
 from tests.conftest import FakeClock
-from tests.discord_harness import CALLBACK, config_for, embed_of, settings_for, slash
+from tests.discord_harness import (
+    CALLBACK,
+    WatchedDiscordAdapter,
+    config_for,
+    embed_of,
+    settings_for,
+    slash,
+)
 from tests.fakes.discord_server import DROP_BEFORE, FakeDiscord
 
 
@@ -47,7 +53,7 @@ class GatedSleep:
 class Rig:
     fake: FakeDiscord
     app: App
-    adapter: DiscordAdapter
+    adapter: WatchedDiscordAdapter
     sleep: GatedSleep
     ops: Ops
 
@@ -62,7 +68,7 @@ class Rig:
 async def rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Rig]:
     async with FakeDiscord() as fake, open_app(settings_for(tmp_path), clock=clock) as app:
         sleep = GatedSleep()
-        adapter = DiscordAdapter(
+        adapter = WatchedDiscordAdapter(
             config=config_for(fake, tmp_path / "s.sha256", start_wait_seconds=1),
             deps=app.deps,
             clock=clock,

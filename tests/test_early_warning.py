@@ -14,7 +14,7 @@ from bot.core.events import DetectionEvent, EventKind
 from bot.core.rich import to_plain
 from bot.delivery.worker import OutboxWorker
 from bot.sources.catalog import parse_catalog
-from bot.store import alert_store, repository, subscription_store, warning_store
+from bot.store import alert_store, catalog_store, subscription_store, warning_store
 from bot.store.crowd_models import EarlyWarningRow
 from bot.store.engine import session_factory
 from bot.store.subscription_store import Scope
@@ -50,7 +50,7 @@ def reading(level: CrowdLevel, clock: FakeClock, reports: int = 38) -> CrowdRead
 async def setup(engine: AsyncEngine, clock: FakeClock) -> tuple[OutboxWorker, RecordingSender]:
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         for channel, early in (("warned", True), ("official-only", False)):
             await subscription_store.upsert_subscription(
                 session=session,

@@ -29,7 +29,7 @@ from bot.delivery.alert_views import estimate_for
 from bot.services import facts
 from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, service_state_store, source_store
 from bot.store.crowd_models import CrowdMemoryRow, EarlyWarningRow, ReportRow
 from bot.store.engine import session_factory
 from bot.store.models import AlertRow
@@ -106,11 +106,11 @@ async def _seed(deps: AppDeps, clock: FakeClock) -> None:
     week = [(now - timedelta(hours=h), int(USUAL_PER_HOUR)) for h in range(168, 0, -1)]
     memory = crowd.learn_history(crowd.CrowdMemory(), week, config=crowd.CrowdConfig())
     async with deps.sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
-        await repository.set_service_state(
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
+        await service_state_store.set_service_state(
             session=session, service_id="alpha", state=ServiceState.MAJOR_OUTAGE, now=now
         )
-        await repository.set_service_state(
+        await service_state_store.set_service_state(
             session=session, service_id="beta", state=ServiceState.OPERATIONAL, now=now
         )
         await detection_store.save_memory(
@@ -143,7 +143,7 @@ async def _seed(deps: AppDeps, clock: FakeClock) -> None:
                 opened_at=now - timedelta(minutes=10),
             )
         )
-        source = await repository.get_source(session=session, url=ALPHA_PAGE)
+        source = await source_store.get_source(session=session, url=ALPHA_PAGE)
         assert source is not None
         assert source.id is not None
         incidents = [

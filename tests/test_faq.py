@@ -16,7 +16,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, parse_timeline, summary_at
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, source_store
 from bot.store.engine import session_factory
 from bot.testing import TestAdapter
 from cogs import load_cogs
@@ -80,7 +80,7 @@ async def replay(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Replay]
         cat = catalog(server.url(SUMMARY_PATH), server.url(CALM_PATH))
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=cat)
+            await catalog_store.sync_catalog(session=session, catalog=cat)
             await _seed_history(session, server.url(SUMMARY_PATH), clock)
         poller = StatusPoller(
             catalog=cat,
@@ -97,7 +97,7 @@ async def replay(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Replay]
 
 async def _seed_history(session: object, url: str, clock: FakeClock) -> None:
     """Four past major incidents of the same service, resolved, as the poller would store them."""
-    source = await repository.get_source(session=session, url=url)  # type: ignore[arg-type]
+    source = await source_store.get_source(session=session, url=url)  # type: ignore[arg-type]
     assert source is not None
     past = []
     for index, minutes in enumerate(PAST_MINUTES):
@@ -113,7 +113,7 @@ async def _seed_history(session: object, url: str, clock: FakeClock) -> None:
                 ),
             )
         )
-    await repository.record_push(
+    await source_store.record_push(
         session=session,  # type: ignore[arg-type]
         source=source,
         snapshot=snapshot(incidents=tuple(past)),

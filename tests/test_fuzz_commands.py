@@ -40,7 +40,7 @@ from bot.core.status import Incident, IncidentUpdate
 from bot.core.textcommand import parse_command_line
 from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, service_state_store, source_store
 from bot.store.engine import session_factory
 from bot.testing import TestAdapter
 from cogs import load_cogs
@@ -195,13 +195,13 @@ async def world(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
         ),
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
-        source = await repository.get_source(
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
+        source = await source_store.get_source(
             session=session, url="https://openai.example/summary.json"
         )
         assert source is not None
         assert source.id is not None
-        await repository.record_push(
+        await source_store.record_push(
             session=session, source=source, snapshot=snapshot(incidents=incidents), now=now
         )
         await detection_store.link_incidents(
@@ -210,10 +210,10 @@ async def world(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
             source_id=source.id,
             external_ids=[i.id for i in incidents],
         )
-        await repository.set_service_state(
+        await service_state_store.set_service_state(
             session=session, service_id="openai-api", state=ServiceState.MAJOR_OUTAGE, now=now
         )
-        await repository.set_service_state(
+        await service_state_store.set_service_state(
             session=session, service_id="anthropic-api", state=ServiceState.OPERATIONAL, now=now
         )
         await session.commit()

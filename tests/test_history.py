@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.backoff import backoff_delay
 from bot.core.history import PastIncident, mean_time_to_recovery, uptime_percent
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, source_store
 from bot.store.engine import session_factory
 from tests.conftest import FakeClock
 from tests.helpers import catalog_for, incident, snapshot
@@ -80,11 +80,11 @@ async def test_incident_history_from_the_store(engine: AsyncEngine, clock: FakeC
         "now", started=clock.now - timedelta(hours=1), updates=(("investigating", "z", clock.now),)
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog_for({"svc": url}))
-        source = await repository.get_source(session=session, url=url)
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"svc": url}))
+        source = await source_store.get_source(session=session, url=url)
         assert source is not None
         assert source.id is not None
-        await repository.record_snapshot(
+        await source_store.record_snapshot(
             session=session,
             source=source,
             snapshot=snapshot(incidents=(old, recent, ongoing)),

@@ -24,7 +24,7 @@ from bot.sources.fetch import new_http_session
 from bot.sources.snapshot_json import snapshot_to_json
 from bot.sources.statuspage import parse_statuspage, parse_statuspage_bytes
 from bot.sources.statuspage_merge import merge_parts
-from bot.store import repository
+from bot.store import source_store
 from bot.store.engine import session_factory
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
@@ -535,7 +535,7 @@ async def test_poller_stores_every_component_of_an_incidentio_page(
         await poller.poll_all()
         assert server.count(COMPONENTS_PATH) == 1
     async with session_factory(engine)() as session:
-        stored = await repository.load_snapshot(session=session, url=url)
+        stored = await source_store.load_snapshot(session=session, url=url)
     assert stored is not None
     assert [(c.id, c.name) for c in stored.components] == COMPONENTS_ORDER, (
         "the store should list components.json's 34 components, not only the summary's 25"

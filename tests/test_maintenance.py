@@ -16,7 +16,7 @@ from bot.core.events import DetectionEvent, EventKind
 from bot.core.service_view import service_view
 from bot.sources.fetch import new_http_session
 from bot.sources.statuspage import parse_statuspage
-from bot.store import alert_store, detection_store, repository
+from bot.store import alert_store, catalog_store, detection_store
 from bot.store.engine import session_factory
 from bot.store.models import AlertRow, DeliveryRow, SubscriptionRow
 from bot.store.subscription_store import Scope
@@ -69,7 +69,7 @@ async def test_maintenance_follows_component_filters_and_ends_when_it_leaves_the
         catalog = catalog_for({"twilio": url})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
             for channel, components in CHANNELS.items():
                 scope = Scope("test", "g")
                 await subscribe(session, scope, channel, "twilio", clock.now, components=components)

@@ -28,14 +28,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import func, text
-from sqlmodel import SQLModel, select
+from sqlalchemy import func
+from sqlmodel import select
 
 from bot.sources.catalog import load_catalog
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import AlertMessageRow, DeliveryRow, SubscriptionRow
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, empty_tables
 from tests.fakes.chat_platform import FakeChatPlatform
 from tests.fakes.outbox_child import seed
 from tests.fakes.slack_server import TEAM_ID, FakeSlack
@@ -161,17 +161,17 @@ async def bots(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[list
 
 
 @pytest.fixture
-async def database(postgres_url: str) -> str:
-    """The run's PostgreSQL database, migrated and emptied (it is shared by the whole run)."""
+async def database(postgres_url: str) -> AsyncIterator[str]:
+    """The run's PostgreSQL database, migrated and emptied before and after: it is shared by the
+    whole run, and the 5,000 channels seeded here must not show up in a later test."""
     engine = create_engine(postgres_url)
     try:
         await migrate.upgrade(engine)
-        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await empty_tables(engine)
+        yield postgres_url
+        await empty_tables(engine)
     finally:
         await engine.dispose()
-    return postgres_url
 
 
 async def prepare(database_url: str, catalog_path: Path) -> None:
@@ -181,7 +181,7 @@ async def prepare(database_url: str, catalog_path: Path) -> None:
         await migrate.upgrade(engine)
         now = datetime.now(UTC)
         async with session_factory(engine)() as session:
-            await repository.sync_catalog(session=session, catalog=load_catalog(catalog_path))
+            await catalog_store.sync_catalog(session=session, catalog=load_catalog(catalog_path))
             session.add_all(
                 SubscriptionRow(
                     platform="slack",

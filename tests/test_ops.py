@@ -31,7 +31,7 @@ from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
 from bot.sources.timeline import incidents_at, summary_at
-from bot.store import alert_store, repository
+from bot.store import alert_store, catalog_store
 from bot.store.engine import create_engine, session_factory
 from bot.testing import TestAdapter
 from bot.web.server import WebServer, create_web_app
@@ -159,7 +159,7 @@ async def test_metrics_move_after_a_poll_a_command_and_a_delivery(
         catalog = catalog_for({"claude": status_page.url(SUMMARY_PATH)})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         poller = StatusPoller(
             catalog=catalog,
             sessions=sessions,

@@ -13,10 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.core.timeutil import system_clock
-from bot.delivery.claim import OutboxLink, ShardRoute, claim_due, due_deliveries, release_orphans
+from bot.delivery.claim import (
+    OutboxLink,
+    ShardRoute,
+    claim_due,
+    due_deliveries,
+    release_orphans,
+    subscriptions_of,
+)
 from bot.delivery.claim import route_filter as route
 from bot.delivery.worker import OutboxWorker
-from bot.store import alert_store, repository
+from bot.store import alert_store, catalog_store
 from bot.store.engine import session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
 from bot.store.pg_connection import asyncpg_connector
@@ -32,13 +39,18 @@ def guild_on_shard(shard: int, count: int, n: int) -> str:
     return str(((10**6 + n) * count + shard) << 22)
 
 
+def discord_shard_of(guild_id: int, shard_count: int) -> int:
+    """Discord's own rule for which shard carries a guild (what `route_filter` asks in SQL)."""
+    return (guild_id >> 22) % shard_count
+
+
 async def stage(
     engine: AsyncEngine, places: list[tuple[str, str]], key: str = "opened", now: datetime = NOW
 ) -> None:
     """Subscribe (platform, community) channels to svc and stage one incident for them."""
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         existing = len((await session.exec(select(SubscriptionRow))).all())
         session.add_all(
             SubscriptionRow(
@@ -55,6 +67,26 @@ async def stage(
         await session.commit()
 
 
+async def test_a_round_reads_the_subscriptions_it_asks_for_as_stored(engine: AsyncEngine) -> None:
+    await stage(engine, [("slack", "T1"), ("discord", "G2"), ("fakechat", "g"), ("slack", "T3")])
+    async with session_factory(engine)() as session:
+        await session.exec(
+            update(SubscriptionRow)
+            .where(col(SubscriptionRow.community_id) == "G2")
+            .values(enabled=False, alternatives=False, mention_role="role:7")
+        )
+        stored = {row.id: row for row in (await session.exec(select(SubscriptionRow))).all()}
+        asked = {i for i, row in stored.items() if row.community_id != "T3"}
+        loaded = await subscriptions_of(session, {i or 0 for i in asked})
+
+    def shown(s: object) -> tuple[object, ...]:
+        fields = ("id", "platform", "community_id", "channel_id", "enabled", "alternatives")
+        return tuple(getattr(s, name) for name in (*fields, "mention_role"))
+
+    assert set(loaded) == asked
+    assert {shown(s) for s in loaded.values()} == {shown(stored[i]) for i in asked}
+
+
 async def test_a_worker_takes_only_its_platforms_and_its_discord_shards(
     engine: AsyncEngine,
 ) -> None:
@@ -63,7 +95,7 @@ async def test_a_worker_takes_only_its_platforms_and_its_discord_shards(
     others = [("discord", guild_on_shard(0, 4, n)) for n in range(3)] + [("fakechat", "g")]
     await stage(engine, mine + others)
     route_here = ShardRoute(shard_ids=(1, 3), shard_count=4)
-    assert route_here.shard_of(int(guild_on_shard(3, 4, 7))) == 3
+    assert discord_shard_of(int(guild_on_shard(3, 4, 7)), route_here.shard_count) == 3
     due = await due_deliveries(
         session_factory(engine),
         owner=None,
@@ -165,7 +197,7 @@ async def test_committed_deliveries_notify_listeners_and_nothing_else_does(
         await asyncio.wait_for(heard.get(), 5)  # a fresh link looks once for what it missed
         sessions = session_factory(engine)
         async with sessions() as session:  # a commit without deliveries
-            await repository.sync_catalog(session=session, catalog=CATALOG)
+            await catalog_store.sync_catalog(session=session, catalog=CATALOG)
             await session.commit()
         async with sessions() as session:  # deliveries rolled back
             session.add(

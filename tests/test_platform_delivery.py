@@ -29,7 +29,7 @@ from bot.core.events import EventKind
 from bot.delivery.worker import OutboxWorker
 from bot.services.deps import AppDeps
 from bot.settings import Settings
-from bot.store import repository
+from bot.store import catalog_store
 from bot.store.engine import session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
 from bot.testing import TestAdapter, headline_text
@@ -94,7 +94,7 @@ class Rig:
 async def rig(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Rig]:
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=SVC_CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=SVC_CATALOG)
         await session.commit()
     async with FakeDiscord() as discord, FakeSlack() as slack, aiohttp.ClientSession() as http:
         settings = Settings(_env_file=None, slack_bot_token="xoxb-t", slack_api_url=slack.api_url)

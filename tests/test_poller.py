@@ -16,7 +16,7 @@ from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, service_state_store, source_store
 from bot.store.engine import session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
@@ -44,7 +44,7 @@ class Rig:
 
     async def state(self, service_id: str = "example") -> ServiceState:
         async with session_factory(self.engine)() as session:
-            return (await repository.service_states(session=session))[service_id].state
+            return (await service_state_store.service_states(session=session))[service_id].state
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ async def rig(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Rig]:
         catalog = catalog_for({"example": server.url(SUMMARY_PATH)})
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         fetcher = HttpFetcher(http, timeout=0.5, max_body_bytes=1_000_000)
         poller = StatusPoller(
             catalog=catalog,
@@ -73,8 +73,8 @@ async def test_poll_stores_state_and_uses_conditional_get(rig: Rig) -> None:
 
     async def stored() -> tuple[object, object, object]:
         async with session_factory(rig.engine)() as session:
-            source = await repository.get_source(session=session, url=rig.url)
-            record = (await repository.service_states(session=session))["example"]
+            source = await source_store.get_source(session=session, url=rig.url)
+            record = (await service_state_store.service_states(session=session))["example"]
         assert source is not None
         return source.read_ok_at, record.checked_at, record.since
 
@@ -98,8 +98,8 @@ async def test_recovery_moves_state_and_since(rig: Rig) -> None:
     recovered_at = rig.clock.advance(minutes=5)
     await rig.poller.poll_all()
     async with session_factory(rig.engine)() as session:
-        record = (await repository.service_states(session=session))["example"]
-        snap = await repository.load_snapshot(session=session, url=rig.url)
+        record = (await service_state_store.service_states(session=session))["example"]
+        snap = await source_store.load_snapshot(session=session, url=rig.url)
     assert record.state is ServiceState.OPERATIONAL
     assert record.since == recovered_at
     assert snap is not None
@@ -179,7 +179,7 @@ async def test_not_modified_after_failure_keeps_state(rig: Rig) -> None:
     assert summary_requests[-1].headers.get("If-None-Match") == good.etag
     assert await rig.state() is ServiceState.OPERATIONAL
     async with session_factory(rig.engine)() as session:
-        source = await repository.get_source(session=session, url=rig.url)
+        source = await source_store.get_source(session=session, url=rig.url)
     assert source is not None
     assert source.consecutive_failures == 0
 
@@ -198,7 +198,7 @@ async def test_one_broken_source_does_not_stop_others(
         server.set_body("/bad/api/v2/summary.json", b"\x00\xff garbage")
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
         poller = StatusPoller(
             catalog=catalog,
             sessions=sessions,
@@ -208,7 +208,7 @@ async def test_one_broken_source_does_not_stop_others(
         )
         await poller.poll_all()
         async with sessions() as session:
-            states = await repository.service_states(session=session)
+            states = await service_state_store.service_states(session=session)
     assert states["good"].state is ServiceState.OPERATIONAL
     assert states["bad"].state is ServiceState.UNKNOWN
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from bot.core.commands import CommandRegistry
 from bot.services.deps import AppDeps
-from bot.store import repository
+from bot.store import catalog_store
 from bot.store.crowd_models import ReportRow
 from bot.store.crowd_store import StoredReport
 from bot.store.engine import session_factory
@@ -30,7 +30,7 @@ async def deps(engine: AsyncEngine) -> AppDeps:
     catalog = catalog_for({"openai": URL})
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
     return AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
 
 

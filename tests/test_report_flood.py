@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from bot.core import crowd
 from bot.core.alerts import EDIT, POST
-from bot.core.commands import CommandRegistry
+from bot.core.commands import CommandOutcome, CommandRegistry
 from bot.core.crowd_codec import decode_crowd_memory
 from bot.core.early_warning import LEVEL_LABELS
 from bot.core.poisson import surprise_of
@@ -32,7 +32,7 @@ from bot.core.rich import to_plain
 from bot.delivery.worker import OutboxWorker
 from bot.services.crowd_watch import NUDGE_DELAY, CrowdWatch
 from bot.services.deps import AppDeps
-from bot.store import repository, subscription_store
+from bot.store import catalog_store, subscription_store
 from bot.store.crowd_models import CrowdMemoryRow, EarlyWarningRow, ReportRow
 from bot.store.engine import session_factory
 from bot.store.models import AlertRow, DeliveryRow
@@ -45,6 +45,7 @@ from tests.fakes.recording_sender import RecordingSender
 from tests.helpers import catalog_for, settle
 
 CONFIG = crowd.CrowdConfig()  # what CrowdWatch uses when the app gives it none
+OK, REFUSED = CommandOutcome.OK, CommandOutcome.REFUSED
 POSSIBLE = CONFIG.rules[0]
 THANKS = "Thanks, report received"
 AGAIN = "Already counted"
@@ -62,7 +63,7 @@ class Rig:
     watch: CrowdWatch
     worker: OutboxWorker
     senders: dict[str, RecordingSender]
-    outcomes: Counter[str]
+    outcomes: Counter[CommandOutcome]
     release: asyncio.Event
     elapsed: int = 0
 
@@ -137,7 +138,7 @@ class Rig:
         assert await self.warnings() == []
         assert await self.staged() == Counter()
         assert self.sent() == Counter()
-        assert self.outcomes["error"] == 0
+        assert self.outcomes[CommandOutcome.ERROR] == 0
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ async def rig(engine: AsyncEngine, clock: FakeClock, caplog: pytest.LogCaptureFi
     catalog = catalog_for({"openai": "https://status.openai.com/api/v2/summary.json"})
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
         for platform, community, channel in SUBSCRIBED:
             await subscription_store.upsert_subscription(
                 session=session,
@@ -167,8 +168,8 @@ async def rig(engine: AsyncEngine, clock: FakeClock, caplog: pytest.LogCaptureFi
 
     watch = CrowdWatch(sessions=sessions, catalog=catalog, clock=clock, sleep=nudge_delay)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=load_cogs(CommandRegistry()))
-    deps.reports.nudge_crowd = watch.nudge
-    outcomes: Counter[str] = Counter()
+    deps.reports.counted.subscribe(watch.nudge)
+    outcomes: Counter[CommandOutcome] = Counter()
     deps.registry.on_answered = lambda _command, outcome, _seconds: outcomes.update([outcome])
     senders = {p: RecordingSender(platform=p) for p in ("discord", "slack")}
     worker = OutboxWorker(sessions=sessions, senders=senders, catalog=catalog, clock=clock)
@@ -218,7 +219,9 @@ async def test_300_new_accounts_in_one_guild_raise_no_warning(rig: Rig) -> None:
     repeats = MAX_PER_COMMUNITY_PER_HOUR - len(accounts)
     assert all(a.startswith(AGAIN) and NOT_AGAIN in a for a in again[:repeats])
     assert again[repeats:] == [COMMUNITY_LIMIT] * (len(accounts) - repeats)
-    assert rig.outcomes == Counter(ok=MAX_PER_COMMUNITY_PER_HOUR, refused=len(accounts) - repeats)
+    assert rig.outcomes == Counter(
+        {OK: MAX_PER_COMMUNITY_PER_HOUR, REFUSED: len(accounts) - repeats}
+    )
     assert await rig.stored() == (MAX_PER_COMMUNITY_PER_HOUR, len(accounts))
 
     await rig.assert_nothing_raised()
@@ -311,7 +314,7 @@ async def test_a_genuine_crowd_on_discord_and_slack_warns_once_and_a_flood_adds_
     assert len(await rig.warnings()) == 1
     assert await rig.staged() == expected
     assert rig.sent() == sent
-    assert rig.outcomes == Counter(ok=len(people) * 2 + len(raid))
+    assert rig.outcomes == Counter({OK: len(people) * 2 + len(raid)})
 
 
 async def test_one_user_reporting_1000_times_counts_once_and_is_told_so(rig: Rig) -> None:
@@ -319,7 +322,9 @@ async def test_one_user_reporting_1000_times_counts_once_and_is_told_so(rig: Rig
     assert answers[0].startswith(THANKS)
     assert all(a.startswith(AGAIN) and NOT_AGAIN in a for a in answers[1:MAX_PER_USER_PER_HOUR])
     assert answers[MAX_PER_USER_PER_HOUR:] == [USER_LIMIT] * (1000 - MAX_PER_USER_PER_HOUR)
-    assert rig.outcomes == Counter(ok=MAX_PER_USER_PER_HOUR, refused=1000 - MAX_PER_USER_PER_HOUR)
+    assert rig.outcomes == Counter(
+        {OK: MAX_PER_USER_PER_HOUR, REFUSED: 1000 - MAX_PER_USER_PER_HOUR}
+    )
     assert await rig.stored() == (MAX_PER_USER_PER_HOUR, 1)
     # The limit follows the person, not the community; the same id on Slack is someone else.
     assert await rig.report("loud", "elsewhere") == USER_LIMIT

@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.store import alert_store, repository
+from bot.store import alert_store, catalog_store
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import session_factory
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
@@ -46,7 +46,7 @@ async def add_incident(
     sessions = session_factory(engine)
     then = clock() - timedelta(days=done_days_ago)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         if not (await session.exec(select(SubscriptionRow))).first():
             session.add_all(
                 SubscriptionRow(

@@ -17,7 +17,7 @@ from bot.core.events import EventKind
 from bot.runtime.shutdown import ShutdownDeadline
 from bot.settings import Settings
 from bot.sources.catalog import load_catalog
-from bot.store import migrate, repository, webhook_store
+from bot.store import catalog_store, migrate, webhook_store
 from bot.store.engine import create_engine, session_factory
 from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer, Step
@@ -38,7 +38,7 @@ async def stage_webhook_delivery(database_url: str, catalog: Path, hook_url: str
     try:
         await migrate.upgrade(engine)
         async with session_factory(engine)() as session:
-            await repository.sync_catalog(session=session, catalog=load_catalog(catalog))
+            await catalog_store.sync_catalog(session=session, catalog=load_catalog(catalog))
             target, _ = await webhook_store.add_target(
                 session=session,
                 owner_platform="test",

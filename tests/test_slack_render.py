@@ -6,15 +6,20 @@ import json
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.adapters.slack.render import (
     MAX_BLOCKS,
     MAX_HEADER,
     MAX_SECTION,
     cut,
+    format_mention,
     render_reply,
     to_mrkdwn,
 )
 from bot.core.commands import Button, Reply, ReplyField
+from bot.core.links import WebLink
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Link, Quoted, Strong, When, rich
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -71,10 +76,9 @@ def test_header_fields_footer_and_buttons() -> None:
         buttons=(
             Button("Status", action="status openai-api"),
             Button("Status again", action="status openai-api"),  # duplicate id: dropped
-            Button("Page", url="https://status.openai.com"),
-            Button("Bad", url="ftp://nope"),
+            Button("Page", url=WebLink("https://status.openai.com")),
         ),
-        url="https://status.openai.com",
+        url=WebLink("https://status.openai.com"),
     )
     message = render_reply(reply, NOW)
     types = [b["type"] for b in message.blocks]
@@ -126,9 +130,25 @@ def test_cut_never_splits_a_token_or_an_entity() -> None:
 
 
 def test_mention_is_put_before_the_body() -> None:
-    message = render_reply(Reply(body=rich("OpenAI is down")), NOW, mention="<!subteam^S1>")
-    assert message.blocks[0]["text"]["text"] == "<!subteam^S1> OpenAI is down"
-    assert message.text.startswith("<!subteam^S1>")
+    group = Mention(MentionKind.SUBTEAM, "S0614TZR7")
+    message = render_reply(Reply(body=rich("OpenAI is down")), NOW, mention=group)
+    assert message.blocks[0]["text"]["text"] == "<!subteam^S0614TZR7> OpenAI is down"
+    assert message.text.startswith("<!subteam^S0614TZR7>")
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (Mention(MentionKind.SUBTEAM, "S0614TZR7"), "<!subteam^S0614TZR7>"),
+        (Mention(MentionKind.HERE), "<!here>"),
+        (Mention(MentionKind.CHANNEL), "<!channel>"),
+        (Mention(MentionKind.SUBTEAM, "S1|evil>"), None),
+        (Mention(MentionKind.ROLE, "123456789"), None),  # a Discord role has no Slack form
+        (None, None),
+    ],
+)
+def test_mention_targets(target: Mention | None, expected: str | None) -> None:
+    assert format_mention(target) == expected
 
 
 def test_an_empty_reply_still_renders_a_valid_message() -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.adapters.slack import web_client
-from bot.adapters.slack.sender import EVENT_TYPE, SlackSender, format_mention
+from bot.adapters.slack.sender import EVENT_TYPE, SlackSender
 from bot.core.commands import Reply
 from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Quoted, rich
@@ -147,21 +147,6 @@ async def test_an_unreachable_slack_is_transient(clock: FakeClock) -> None:
     sender = SlackSender(web_client(settings, retry_connection_errors=False), clock=clock)
     with pytest.raises(TransientDeliveryError):
         await sender.send(CHANNEL, ALERT, key="k")
-
-
-@pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        (Mention(MentionKind.SUBTEAM, "S0614TZR7"), "<!subteam^S0614TZR7>"),
-        (Mention(MentionKind.HERE), "<!here>"),
-        (Mention(MentionKind.CHANNEL), "<!channel>"),
-        (Mention(MentionKind.SUBTEAM, "S1|evil>"), None),
-        (Mention(MentionKind.ROLE, "123456789"), None),  # a Discord role has no Slack form
-        (None, None),
-    ],
-)
-def test_mention_targets(target: Mention | None, expected: str | None) -> None:
-    assert format_mention(target) == expected
 
 
 async def test_find_sent_looks_in_the_thread_for_a_lost_reply(

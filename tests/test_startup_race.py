@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.app import open_app
 from bot.settings import Settings
 from bot.sources.catalog import load_catalog
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate
 from bot.store.engine import create_engine, session_factory
 from bot.store.models import ServiceRow, SourceRow
 
@@ -67,7 +67,7 @@ async def test_seeds_racing_on_a_migrated_database_all_succeed(fresh_postgres_ur
         async with session_factory(engine)() as session:
             await session.connection()  # connected already: the seeds start together
             await all_connected.wait()
-            await repository.sync_catalog(session=session, catalog=catalog)
+            await catalog_store.sync_catalog(session=session, catalog=catalog)
 
     try:
         results = await asyncio.gather(*(seed(e) for e in engines), return_exceptions=True)

@@ -14,13 +14,14 @@ from bot.adapters.discord.render import render_reply as render_discord
 from bot.charts.model import Chart, ReportSeries
 from bot.charts.service_chart import ReportCharts
 from bot.core.commands import CommandRegistry, Reply, Tone
+from bot.core.links import WebLink
 from bot.core.rich import Quoted, to_plain
 from bot.core.service_state import ServiceState, derive_state
 from bot.core.service_view import service_view
 from bot.core.status import ComponentStatus, Indicator
 from bot.services.deps import AppDeps
 from bot.sources.catalog import parse_catalog
-from bot.store import detection_store, repository
+from bot.store import catalog_store, detection_store, service_state_store, source_store
 from bot.store.crowd_models import ReportRow
 from bot.store.engine import session_factory
 from bot.testing import TestAdapter, reply_text
@@ -90,11 +91,11 @@ async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
         ),
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=CATALOG)
+        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
         for url, snap in ((OPENAI, outage), (CLAUDE, snapshot())):
-            source = await repository.get_source(session=session, url=url)
+            source = await source_store.get_source(session=session, url=url)
             assert source is not None
-            await repository.record_snapshot(
+            await source_store.record_snapshot(
                 session=session,
                 source=source,
                 snapshot=snap,
@@ -111,7 +112,7 @@ async def deps(engine: AsyncEngine, clock: FakeClock) -> AppDeps:
                         source_id=source.id or 0,
                         external_ids=[i.id for i in view.incidents],
                     )
-                    await repository.set_service_state(
+                    await service_state_store.set_service_state(
                         session=session,
                         service_id=service.id,
                         state=derive_state(view, service.components),
@@ -150,7 +151,7 @@ async def test_detail_by_alias_or_name(deps: AppDeps, clock: FakeClock, name: st
     assert "Incident: Incident inc-1" in text
     assert "Latest update (3 min ago" in text
     assert reply.buttons[0].action == "report openai-api"  # "I'm affected too"
-    assert reply.buttons[1].url == "https://status.openai.com"
+    assert reply.buttons[1].url == WebLink("https://status.openai.com")
 
 
 async def test_status_page_text_is_marked_untrusted(deps: AppDeps, clock: FakeClock) -> None:
@@ -184,7 +185,7 @@ async def test_probe_only_service_says_where_its_state_comes_from(
     deps: AppDeps, clock: FakeClock
 ) -> None:
     async with deps.sessions() as session:
-        await repository.set_service_state(
+        await service_state_store.set_service_state(
             session=session, service_id="mistral", state=ServiceState.OPERATIONAL, now=clock.now
         )
         await session.commit()
@@ -197,7 +198,7 @@ async def test_probe_only_service_says_where_its_state_comes_from(
 
 async def test_unreadable_page_is_explained(deps: AppDeps, clock: FakeClock) -> None:
     async with deps.sessions() as session:
-        await repository.set_service_state(
+        await service_state_store.set_service_state(
             session=session, service_id="anthropic-api", state=ServiceState.UNKNOWN, now=clock.now
         )
         await session.commit()

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel, select
 
 from bot.core.service_state import ServiceState
 from bot.core.status import ComponentStatus, Indicator
-from bot.store import migrate, repository
+from bot.store import catalog_store, migrate, service_state_store, source_store
 from bot.store.engine import session_factory
 from bot.store.models import IncidentRow, IncidentUpdateRow
 from tests.conftest import FakeClock
@@ -58,11 +58,11 @@ async def test_snapshot_round_trip_is_idempotent(engine: AsyncEngine, clock: Fak
         incidents=(open_incident,),
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
-        source = await repository.get_source(session=session, url=URL)
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
+        source = await source_store.get_source(session=session, url=URL)
         assert source is not None
         for _ in range(3):  # the same page read three times stores everything once
-            await repository.record_snapshot(
+            await source_store.record_snapshot(
                 session=session,
                 source=source,
                 snapshot=snap,
@@ -72,7 +72,7 @@ async def test_snapshot_round_trip_is_idempotent(engine: AsyncEngine, clock: Fak
             )
         updates = await session.exec(select(func.count()).select_from(IncidentUpdateRow))
         assert updates.one() == 2
-        loaded = await repository.load_snapshot(session=session, url=URL, updates_per_incident=5)
+        loaded = await source_store.load_snapshot(session=session, url=URL, updates_per_incident=5)
 
     assert loaded is not None
     assert loaded.indicator is Indicator.MAJOR
@@ -96,10 +96,10 @@ async def test_incident_missing_from_summary_is_resolved(
         "inc1", started=clock.now, updates=(("investigating", "Looking", clock.now),)
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
-        source = await repository.get_source(session=session, url=URL)
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
+        source = await source_store.get_source(session=session, url=URL)
         assert source is not None
-        await repository.record_snapshot(
+        await source_store.record_snapshot(
             session=session,
             source=source,
             snapshot=snapshot(incidents=(open_incident,)),
@@ -108,7 +108,7 @@ async def test_incident_missing_from_summary_is_resolved(
             now=clock.now,
         )
         later = clock.advance(minutes=40)
-        await repository.record_snapshot(
+        await source_store.record_snapshot(
             session=session,
             source=source,
             snapshot=snapshot(),
@@ -117,7 +117,7 @@ async def test_incident_missing_from_summary_is_resolved(
             now=later,
         )
         row = (await session.exec(select(IncidentRow))).one()
-        loaded = await repository.load_snapshot(session=session, url=URL)
+        loaded = await source_store.load_snapshot(session=session, url=URL)
 
     assert row.status == "resolved"
     assert row.resolved_at is not None
@@ -128,23 +128,23 @@ async def test_incident_missing_from_summary_is_resolved(
 async def test_state_since_moves_only_on_change(engine: AsyncEngine, clock: FakeClock) -> None:
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
         first = clock.now
-        assert await repository.set_service_state(
+        assert await service_state_store.set_service_state(
             session=session, service_id="example", state=ServiceState.OPERATIONAL, now=first
         )
         clock.advance(minutes=10)
-        assert not await repository.set_service_state(
+        assert not await service_state_store.set_service_state(
             session=session, service_id="example", state=ServiceState.OPERATIONAL, now=clock.now
         )
-        record = (await repository.service_states(session=session))["example"]
+        record = (await service_state_store.service_states(session=session))["example"]
         assert record.since == first
         assert record.checked_at == clock.now
         outage = clock.advance(minutes=1)
-        assert await repository.set_service_state(
+        assert await service_state_store.set_service_state(
             session=session, service_id="example", state=ServiceState.MAJOR_OUTAGE, now=outage
         )
-        record = (await repository.service_states(session=session))["example"]
+        record = (await service_state_store.service_states(session=session))["example"]
     assert record.state is ServiceState.MAJOR_OUTAGE
     assert record.since == outage
 
@@ -152,10 +152,10 @@ async def test_state_since_moves_only_on_change(engine: AsyncEngine, clock: Fake
 async def test_failures_keep_last_good_content(engine: AsyncEngine, clock: FakeClock) -> None:
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
-        source = await repository.get_source(session=session, url=URL)
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"example": URL}))
+        source = await source_store.get_source(session=session, url=URL)
         assert source is not None
-        await repository.record_snapshot(
+        await source_store.record_snapshot(
             session=session,
             source=source,
             snapshot=snapshot(),
@@ -163,14 +163,14 @@ async def test_failures_keep_last_good_content(engine: AsyncEngine, clock: FakeC
             last_modified=None,
             now=clock.now,
         )
-        await repository.record_failure(
+        await source_store.record_failure(
             session=session, source=source, error="HTTP 503", now=clock.now
         )
-        await repository.record_failure(
+        await source_store.record_failure(
             session=session, source=source, error="HTTP 503", now=clock.now
         )
-        again = await repository.get_source(session=session, url=URL)
-        loaded = await repository.load_snapshot(session=session, url=URL)
+        again = await source_store.get_source(session=session, url=URL)
+        loaded = await source_store.load_snapshot(session=session, url=URL)
     assert again is not None
     assert (again.consecutive_failures, again.last_error, again.etag) == (2, "HTTP 503", '"v1"')
     assert loaded is not None
@@ -183,10 +183,10 @@ async def test_sync_catalog_is_repeatable(engine: AsyncEngine) -> None:
         {"a": URL, "b": URL, "c": "https://other.example.com/api/v2/summary.json"}
     )
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
-        await repository.sync_catalog(session=session, catalog=catalog)
-        states = await repository.service_states(session=session)
-        counts = await repository.open_incident_counts(session=session)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
+        states = await service_state_store.service_states(session=session)
+        counts = await service_state_store.open_incident_counts(session=session)
     assert sorted(states) == ["a", "b", "c"]
     assert all(s.state is ServiceState.UNKNOWN for s in states.values())
     assert counts == {}

@@ -16,7 +16,7 @@ from bot.core.service_state import ServiceState
 from bot.services import facts
 from bot.services.deps import AppDeps
 from bot.sources.catalog import ServiceDef
-from bot.store import repository
+from bot.store import catalog_store
 from bot.store.engine import session_factory
 from bot.web.badges import badge_svg
 from bot.web.html import Markup, escape, link, render, safe_href
@@ -260,7 +260,7 @@ async def test_a_service_never_read_claims_nothing(engine: AsyncEngine, clock: F
     catalog = catalog_for({"dark": "http://127.0.0.1:9/api/v2/summary.json"})
     sessions = session_factory(engine)
     async with sessions() as session:
-        await repository.sync_catalog(session=session, catalog=catalog)
+        await catalog_store.sync_catalog(session=session, catalog=catalog)
     deps = AppDeps(catalog=catalog, sessions=sessions, registry=CommandRegistry())
     server = WebServer(create_web_app(clock=clock, deps=deps), host="127.0.0.1", port=0)
     await server.start()

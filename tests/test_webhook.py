@@ -16,7 +16,7 @@ from bot.core.events import EventKind
 from bot.settings import parse_webhook_secrets
 from bot.sources.catalog import parse_catalog
 from bot.sources.fetch import new_http_session
-from bot.store import repository
+from bot.store import source_store
 from bot.store.engine import session_factory
 from bot.store.models import ComponentRow, IncidentRow, ServiceIncidentRow
 from bot.store.overview_store import open_incidents
@@ -87,7 +87,7 @@ async def test_component_notification_updates_the_component(hook: tuple[str, Asy
         0
     ] == 200
     async with session_factory(engine)() as session:
-        source = await repository.get_source(session=session, url=WEBHOOK_SOURCE_URL)
+        source = await source_store.get_source(session=session, url=WEBHOOK_SOURCE_URL)
         assert source is not None
         rows = (await session.exec(select(ComponentRow))).all()
     assert [(r.name, r.status) for r in rows] == [("API", "major_outage")]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.commands import CommandRegistry
 from bot.services.deps import AppDeps
 from bot.sources.catalog import Catalog, parse_catalog
-from bot.store import community_store, crowd_store, detection_store, repository
+from bot.store import community_store, crowd_store, detection_store, source_store
 from bot.store.community_models import WorkaroundRow, WorkaroundVoteRow
 from bot.store.crowd_models import EarlyWarningRow
 from bot.store.engine import session_factory
@@ -157,7 +157,7 @@ async def _seed_store(engine: AsyncEngine, clock: FakeClock, catalog: Catalog) -
         # History: a resolved major incident ten days ago on GitHub's page.
         github = catalog.get("github")
         assert github is not None
-        source = await repository.get_source(session=session, url=github.sources[0].url)
+        source = await source_store.get_source(session=session, url=github.sources[0].url)
         assert source is not None
         assert source.id is not None
         past = incident(
@@ -166,7 +166,7 @@ async def _seed_store(engine: AsyncEngine, clock: FakeClock, catalog: Catalog) -
             updates=(("resolved", "Fixed.", clock.now - timedelta(days=10) + timedelta(hours=2)),),
             resolved=clock.now - timedelta(days=10) + timedelta(hours=2),
         )
-        await repository.record_snapshot(
+        await source_store.record_snapshot(
             session=session,
             source=source,
             snapshot=snapshot(incidents=(past,)),

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from bot.core.commands import Reply
 from bot.core.layout import fit_reply
-from bot.core.links import plain_link_host
 from bot.core.rich import to_plain
 
 
@@ -18,11 +17,8 @@ def render_reply(reply: Reply, now: datetime, width: int = 100) -> str:
     shows what a Discord or Slack reader sees.
     """
     title = f"━━ {reply.title} ━━" if reply.title else ""
-    more_url = reply.url if reply.url and plain_link_host(reply.url) else None
     reserved = len(reply.title or "") + len(to_plain(reply.footer, now))
-    reply = fit_reply(
-        reply, lambda text: len(to_plain(text, now)), reserved=reserved, more_url=more_url
-    ).reply
+    reply = fit_reply(reply, lambda text: len(to_plain(text, now)), reserved=reserved).reply
     out: list[str] = []
     if title:
         out.append(title)
@@ -35,7 +31,7 @@ def render_reply(reply: Reply, now: datetime, width: int = 100) -> str:
             textwrap.fill(line, width, initial_indent="  ", subsequent_indent="  ") or "  "
             for line in value.splitlines()
         )
-    links = [f"[{b.label}] {b.url}" for b in reply.buttons if b.url]
+    links = [f"[{b.label}] {b.url.address}" for b in reply.buttons if b.url]
     actions = [f"[{b.label}]" for b in reply.buttons if not b.url]
     out.extend(links)
     if actions:

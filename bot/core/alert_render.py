@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.core.alerts import AlertKind
 from bot.core.commands import Button, Reply, ReplyField, Tone
 from bot.core.faq_facts import DurationEstimate
+from bot.core.links import WebLink
 from bot.core.rich import Plain, Quoted, RichText, Span, When, rich
 from bot.core.status import MaintenanceStatus
 from bot.core.timeutil import format_duration
@@ -75,14 +76,15 @@ def render_alert(alert: AlertView) -> Reply:
     if not resolved:
         buttons.append(Button(label="I'm affected too", action=f"report {alert.service_id}"))
     buttons.append(Button(label="Workarounds", action=f"workaround list {alert.service_id}"))
-    if alert.url:
-        buttons.append(Button(label="Official incident page", url=alert.url))
+    incident_page = WebLink.parse(alert.url)
+    if incident_page is not None:
+        buttons.append(Button(label="Official incident page", url=incident_page))
     return Reply(
         title=title,
         body=tuple(lines),
         fields=tuple(fields),
         buttons=tuple(buttons),
-        url=alert.url or alert.status_page,
+        url=incident_page or WebLink.parse(alert.status_page),
         footer=rich("Official status page · mirrored by outagebot"),
         tone=Tone.OK if resolved else _IMPACT_TONE.get(alert.impact, Tone.WARNING),
     )
@@ -143,12 +145,13 @@ def _render_maintenance(alert: AlertView) -> Reply:
     }
     label = "Completed" if done else state.get(alert.status, alert.status.capitalize())
     fields = [ReplyField("Status", rich(label)), ReplyField("Starts", rich(When(alert.started_at)))]
-    buttons = (Button(label="Details", url=alert.url),) if alert.url else ()
+    details = WebLink.parse(alert.url)
+    buttons = (Button(label="Details", url=details),) if details else ()
     return Reply(
         title=f"🔧 {alert.service_name} maintenance: {alert.title}",
         fields=tuple(fields),
         buttons=buttons,
-        url=alert.url,
+        url=details,
         tone=Tone.OK if done else Tone.INFO,
     )
 

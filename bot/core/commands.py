@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from bot.core.ids import ChannelId, CommunityId, UserId
+from bot.core.links import WebLink
 from bot.core.rich import Quoted, RichText, Span, rich
 from bot.core.text import clean_user_text
 
@@ -51,10 +52,23 @@ class OptionSpec:
     max_value: int | None = None
 
 
+class CommandOutcome(StrEnum):
+    """How a command ended, as metrics count it."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    """The handler refused the input (a `UserFacingError`)."""
+    DENIED = "denied"
+    """An admin command from someone who is not one."""
+    UNKNOWN = "unknown"
+    ERROR = "error"
+    """The handler failed; logged."""
+
+
 Handler = Callable[..., Awaitable["Reply"]]
 RoleAdminCheck = Callable[["Invocation", Any], Awaitable[bool]]
-CommandObserver = Callable[[str, str, float], None]
-"""(command, outcome: ok/refused/denied/unknown/error, seconds): metrics, without a library."""
+CommandObserver = Callable[[str, CommandOutcome, float], None]
+"""(command, outcome, seconds): metrics, without a library."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +132,7 @@ class Button:
 
     label: str
     action: str = ""
-    url: str | None = None
+    url: WebLink | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +168,8 @@ class Reply:
     body: RichText = ()
     fields: tuple[ReplyField, ...] = ()
     buttons: tuple[Button, ...] = ()
-    url: str | None = None
+    url: WebLink | None = None
+    """Where more is (the incident page): a cut body or field links to it."""
     footer: RichText = ()
     tone: Tone = Tone.NEUTRAL
     ephemeral: bool = False
@@ -234,23 +249,24 @@ async def _run(
     invocation: Invocation,
     deps: Any,
     now: datetime,
-) -> tuple[Reply, str]:
+) -> tuple[Reply, CommandOutcome]:
     if spec is None:
         name = clean_user_text(invocation.command, 40)
-        return error_reply("I don't know the command “", Quoted(name), "”. Try /help."), "unknown"
+        unknown = error_reply("I don't know the command “", Quoted(name), "”. Try /help.")
+        return unknown, CommandOutcome.UNKNOWN
     if spec.admin_only and not await _is_admin(registry, invocation, deps):
-        return error_reply("Only server admins can use this command."), "denied"
+        return error_reply("Only server admins can use this command."), CommandOutcome.DENIED
     try:
         arguments = parse_options(spec, invocation.options)
         context = Context(invocation=invocation, deps=deps, now=now)
-        return await spec.handler(context, **arguments), "ok"
+        return await spec.handler(context, **arguments), CommandOutcome.OK
     except UserFacingError as exc:
-        return error_reply(*exc.text), "refused"
+        return error_reply(*exc.text), CommandOutcome.REFUSED
     except Exception:
         log.exception("command %s failed", spec.name)
         return error_reply(
             "Something went wrong on our side. It has been logged; please try again."
-        ), "error"
+        ), CommandOutcome.ERROR
 
 
 async def _is_admin(registry: CommandRegistry, invocation: Invocation, deps: Any) -> bool:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from bot.core.detection_incidents import (
+    ended_at,
+    has_postmortem,
+    incident_detail,
+    is_closed,
+    name_affected_components,
+)
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.status import (
-    CLOSED_INCIDENT_STATUSES,
-    ComponentStatus,
     Incident,
     IncidentStatus,
     IncidentUpdate,
@@ -67,6 +72,42 @@ class ServiceMemory:
 Outcome = tuple[ServiceMemory, list[DetectionEvent]]
 
 
+def outcome_stands_until(
+    memory: ServiceMemory, view: Snapshot, config: DetectionConfig
+) -> datetime | None:
+    """Until when observing ``view`` again finds nothing new, given ``memory``, what an
+    observation of that very view which found nothing new left.
+
+    Such an observation is a fixed point but for rules of time alone: a held minor incident is
+    announced when its hold runs out, a resolved one gone from the page is forgotten. Before the
+    first of those moments the outcome is the same; None: no such rule is pending.
+    """
+    due: list[datetime] = []
+    for incident in view.incidents:
+        memo = memory.incidents.get(incident.id)
+        if memo is None:  # never observed: this memory is not what observing the view left
+            return datetime.min.replace(tzinfo=UTC)
+        if not memo.announced and memo.resolved_at is None:
+            due.append(_hold_ends_at(memo, incident, config))
+    listed = {incident.id for incident in view.incidents}
+    for incident_id, memo in memory.incidents.items():
+        if incident_id not in listed and memo.resolved_at is not None:
+            due.append(_forgotten_at(memo.resolved_at, config))
+    return min(due, default=None)
+
+
+def _hold_ends_at(memo: IncidentMemo, incident: Incident, config: DetectionConfig) -> datetime:
+    """When a minor incident still open is announced, whether or not the page changes."""
+    since = incident.started_at or memo.first_seen
+    return min(since, memo.first_seen) + config.flap_hold
+
+
+def _forgotten_at(resolved_at: datetime, config: DetectionConfig) -> datetime:
+    """The first moment a resolved incident gone from the page is forgotten: strictly after
+    the retention (times are whole microseconds)."""
+    return resolved_at + config.forget_resolved_after + timedelta(microseconds=1)
+
+
 def update_key(update: IncidentUpdate) -> str:
     """A stable identity for an official update, with or without a source-given id."""
     return update.id or f"{update.created_at.isoformat()}|{update.status}"
@@ -86,7 +127,7 @@ def observe_snapshot(
     if memory.source_stale:
         emit(EventKind.SOURCE_RECOVERED, f"source_recovered:{now.isoformat()}")
     incidents = _observe_incidents(memory, view, now, config, emit)
-    _name_affected_components(events, view)
+    name_affected_components(events, view)
     components = _observe_components(memory, view, emit)
     maintenances = _observe_maintenances(memory, view, emit)
     new_memory = replace(
@@ -99,20 +140,6 @@ def observe_snapshot(
         source_stale=False,
     )
     return new_memory, events
-
-
-def _name_affected_components(events: list[DetectionEvent], view: Snapshot) -> None:
-    """Add the names of the components each incident touches, for per-channel filters."""
-    by_id = {c.id: c for c in view.components}
-    troubled = [c.name for c in view.components if c.status is not ComponentStatus.OPERATIONAL]
-    affected: dict[str, list[str]] = {}
-    for incident in view.incidents:
-        named = [by_id[i].name for i in incident.component_ids if i in by_id]
-        affected[incident.id] = named or troubled
-    for index, event in enumerate(events):
-        names = affected.get(event.incident_id or "")
-        if names:
-            events[index] = replace(event, detail={**event.detail, "components": "\n".join(names)})
 
 
 def observe_source_failure(
@@ -189,25 +216,6 @@ class _Emitter:
         )
 
 
-def _is_closed(incident: Incident) -> bool:
-    return incident.resolved_at is not None or incident.status in CLOSED_INCIDENT_STATUSES
-
-
-def _incident_detail(
-    incident: Incident, update: IncidentUpdate | None, **extra: str
-) -> dict[str, str]:
-    detail = {"status": incident.status, "impact": incident.impact, **extra}
-    if incident.url:
-        detail["url"] = incident.url
-    if incident.started_at:
-        detail["started_at"] = incident.started_at.isoformat()
-    if update is not None:
-        detail["update_status"] = update.status
-        detail["update_body"] = update.body[:4000]
-        detail["update_at"] = update.created_at.isoformat()
-    return detail
-
-
 def _observe_incidents(
     memory: ServiceMemory, view: Snapshot, now: datetime, config: DetectionConfig, emit: _Emitter
 ) -> dict[str, IncidentMemo]:
@@ -235,7 +243,7 @@ def _observe_incidents(
                     },
                 )
             memos[incident_id] = replace(memo, status=IncidentStatus.RESOLVED, resolved_at=now)
-        elif memo.resolved_at is not None and now - memo.resolved_at > config.forget_resolved_after:
+        elif memo.resolved_at is not None and now >= _forgotten_at(memo.resolved_at, config):
             del memos[incident_id]
     return memos
 
@@ -249,12 +257,12 @@ def _observe_incident(
     emit: _Emitter,
 ) -> IncidentMemo:
     keys = frozenset(update_key(u) for u in incident.updates)
-    closed = _is_closed(incident)
+    closed = is_closed(incident)
     latest = incident.updates[0] if incident.updates else None
     if memo is None:
         memo = IncidentMemo(status=incident.status, impact=incident.impact, first_seen=now)
         if closed:
-            ended = _ended_at(incident, now)
+            ended = ended_at(incident, now)
             missed = memory.last_observed is not None and ended > memory.last_observed
             held = _is_flap(incident, ended, config)
             if missed and not held:
@@ -263,35 +271,25 @@ def _observe_incident(
                     EventKind.INCIDENT_OPENED,
                     f"incident_opened:{incident.id}",
                     incident=incident,
-                    detail=_incident_detail(incident, latest, missed="true"),
+                    detail=incident_detail(incident, latest, missed="true"),
                 )
                 emit(
                     EventKind.INCIDENT_RESOLVED,
                     f"incident_resolved:{incident.id}:{_iso(now)}",
                     incident=incident,
                     # Its own end, not the moment we learnt of it: the duration told is real.
-                    detail=_incident_detail(incident, latest, resolved_at=ended.isoformat()),
+                    detail=incident_detail(incident, latest, resolved_at=ended.isoformat()),
                 )
             return replace(
                 memo,
                 update_keys=keys,
                 announced=missed and not held,
                 resolved_at=ended,
-                postmortem=_has_postmortem(incident),
+                postmortem=has_postmortem(incident),
             )
     if not memo.announced and memo.resolved_at is None:
         return _observe_pending(memo, incident, keys, closed, now, config, emit)
     return _observe_announced(memo, incident, keys, closed, now, emit)
-
-
-def _ended_at(incident: Incident, now: datetime) -> datetime:
-    """When a closed incident ended: its resolution, never a postmortem published years later."""
-    if incident.resolved_at is not None:
-        return incident.resolved_at
-    for update in incident.updates:  # newest first
-        if update.status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
-            return update.created_at
-    return incident.updates[0].created_at if incident.updates else now
 
 
 def _iso(value: datetime) -> str:
@@ -302,12 +300,6 @@ def _is_flap(incident: Incident, ended: datetime, config: DetectionConfig) -> bo
     if incident.impact in SERIOUS_IMPACTS or incident.started_at is None:
         return False
     return ended - incident.started_at < config.flap_hold
-
-
-def _has_postmortem(incident: Incident) -> bool:
-    return incident.status == IncidentStatus.POSTMORTEM or any(
-        u.status == IncidentStatus.POSTMORTEM for u in incident.updates
-    )
 
 
 def _observe_pending(
@@ -328,15 +320,13 @@ def _observe_pending(
             update_keys=keys,
             resolved_at=incident.resolved_at or now,
         )
-    since = incident.started_at or memo.first_seen
-    serious = incident.impact in SERIOUS_IMPACTS
-    if serious or now - min(since, memo.first_seen) >= config.flap_hold:
+    if incident.impact in SERIOUS_IMPACTS or now >= _hold_ends_at(memo, incident, config):
         latest = incident.updates[0] if incident.updates else None
         emit(
             EventKind.INCIDENT_OPENED,
             f"incident_opened:{incident.id}",
             incident=incident,
-            detail=_incident_detail(incident, latest),
+            detail=incident_detail(incident, latest),
         )
         return replace(
             memo, status=incident.status, impact=incident.impact, update_keys=keys, announced=True
@@ -368,7 +358,7 @@ def _observe_announced(
                     EventKind.POSTMORTEM_PUBLISHED,
                     f"postmortem:{incident.id}",
                     incident=incident,
-                    detail=_incident_detail(incident, update),
+                    detail=incident_detail(incident, update),
                 )
             postmortem = True
         elif resolving and update is incident.updates[0]:
@@ -379,14 +369,14 @@ def _observe_announced(
                 EventKind.INCIDENT_UPDATED,
                 f"incident_updated:{incident.id}:{key}",
                 incident=incident,
-                detail=_incident_detail(incident, update, **extra),
+                detail=incident_detail(incident, update, **extra),
             )
     if not new_updates and incident.impact != memo.impact and memo.announced and not closed:
         emit(
             EventKind.INCIDENT_UPDATED,
             f"incident_updated:{incident.id}:impact:{incident.impact}:{_iso(now)}",
             incident=incident,
-            detail=_incident_detail(incident, None, previous_impact=memo.impact),
+            detail=incident_detail(incident, None, previous_impact=memo.impact),
         )
     resolved_at = memo.resolved_at
     if resolving:
@@ -397,7 +387,7 @@ def _observe_announced(
                 EventKind.INCIDENT_RESOLVED,
                 f"incident_resolved:{incident.id}:{_iso(now)}",
                 incident=incident,
-                detail=_incident_detail(incident, latest, resolved_at=resolved_at.isoformat()),
+                detail=incident_detail(incident, latest, resolved_at=resolved_at.isoformat()),
             )
     elif not closed and memo.resolved_at is not None:
         resolved_at = None  # reopened by the provider
@@ -405,7 +395,7 @@ def _observe_announced(
             EventKind.INCIDENT_UPDATED,
             f"incident_reopened:{incident.id}:{now.isoformat()}",
             incident=incident,
-            detail=_incident_detail(
+            detail=incident_detail(
                 incident, incident.updates[0] if incident.updates else None, reopened="true"
             ),
         )

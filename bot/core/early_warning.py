@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from bot.core.commands import Button, Reply, ReplyField, Tone
 from bot.core.crowd import CrowdLevel
+from bot.core.links import WebLink
 from bot.core.rich import Plain, Quoted, Span, When, rich
 from bot.core.timeutil import format_duration
 
@@ -68,9 +69,8 @@ def render_early_warning(view: WarningView) -> Reply:
         if view.incident_title:
             body += [Plain(": "), Quoted(view.incident_title)]
         body.append(Plain(". Official updates follow in the incident alert."))
-        buttons = (
-            (Button(label="Official incident", url=view.incident_url),) if view.incident_url else ()
-        )
+        incident = WebLink.parse(view.incident_url)
+        buttons = (Button(label="Official incident", url=incident),) if incident else ()
         return Reply(
             title=f"✔️ {view.service_name}: outage confirmed",
             body=tuple(body),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot.core.commands import Reply, ReplyField
+from bot.core.links import WebLink
 from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong
 
 ELLIPSIS = "…"
@@ -83,14 +84,14 @@ def fit_reply(
     measure: Measure,
     *,
     reserved: int = 0,
-    more_url: str | None = None,
     limits: Limits = REPLY_LIMITS,
 ) -> Fitted:
     """``reply`` with body and fields within ``limits`` as ``measure`` counts.
 
     ``reserved``: what the title and footer take of the total, as the platform shows them.
-    ``more_url``: a link (safe on this platform) that a cut body or field points to.
+    A cut body or field points to ``reply.url`` when there is one.
     """
+    more_url = reply.url
     body, body_cut = fit_text(reply.body, limits.body, measure, more_url=more_url)
     fields: list[ReplyField] = []
     values_cut = False
@@ -115,14 +116,14 @@ def fit_reply(
 
 
 def fit_text(
-    text: RichText, limit: int | None, measure: Measure, *, more_url: str | None = None
+    text: RichText, limit: int | None, measure: Measure, *, more_url: WebLink | None = None
 ) -> tuple[RichText, bool]:
     """``text`` within ``limit``, and whether it was cut; cut text ends with "…" (and more)."""
     if limit is None or measure(text) <= limit:
         return text, False
     tail: RichText = (Plain(ELLIPSIS),)
-    if more_url and len(more_url) + 20 < limit // 2:
-        tail = (Plain(f"{ELLIPSIS}\n"), Link(READ_MORE, more_url))
+    if more_url and len(more_url.address) + 20 < limit // 2:
+        tail = (Plain(f"{ELLIPSIS}\n"), Link(READ_MORE, more_url.address))
     budget = limit - _our_size(tail, measure)
     kept: list[Span] = []
     used = 0
@@ -205,5 +206,5 @@ def _fitting(sizes: list[int], room: int | None) -> int:
     return count
 
 
-def _left_out_note(more_url: str | None) -> RichText:
-    return (Link(READ_MORE, more_url),) if more_url else (Plain(LEFT_OUT_TEXT),)
+def _left_out_note(more_url: WebLink | None) -> RichText:
+    return (Link(READ_MORE, more_url.address),) if more_url else (Plain(LEFT_OUT_TEXT),)

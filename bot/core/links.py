@@ -1,12 +1,54 @@
-"""Where a link really goes, for links people share with each other."""
+"""Where a link really goes: links people share, and the web links replies carry."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 _HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
+_KEPT = ":/?#[]@!$&'*+,;=%~"
+"""What `WebLink.parse` leaves as written besides letters, digits and ``-._``: no white space,
+``()`` (Discord markdown), ``<>|`` (Slack mrkdwn), quotes, backslashes or non-ASCII."""
+_LINK_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._" + re.escape(_KEPT) + r"]+$")
+MAX_WEB_LINK = 512
+"""Discord's limit for a link button's address, the tightest of the platforms."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebLink:
+    """An http(s) address any renderer may put in a link or a link button as it is.
+
+    Checked when made: a plain host (`plain_link_host`), at most `MAX_WEB_LINK` characters, and
+    no character that would end or break a link in Discord markdown, Slack mrkdwn or a terminal.
+    `parse` percent-encodes those in an address from elsewhere (a status page, the database).
+    """
+
+    address: str
+
+    def __post_init__(self) -> None:
+        if not _is_web_link(self.address):
+            raise ValueError(f"not a web link: {self.address[:80]!r}")
+
+    @classmethod
+    def parse(cls, text: str | None) -> WebLink | None:
+        """``text`` as a web link, characters links cannot hold percent-encoded; None if none."""
+        if not text:
+            return None
+        address = quote(text.strip(), safe=_KEPT)
+        return cls(address) if _is_web_link(address) else None
+
+    def __str__(self) -> str:
+        return self.address
+
+
+def _is_web_link(address: str) -> bool:
+    return (
+        len(address) <= MAX_WEB_LINK
+        and _LINK_CHARACTERS.match(address) is not None
+        and plain_link_host(address) is not None
+    )
 
 
 def plain_link_host(link: str) -> str | None:

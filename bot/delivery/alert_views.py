@@ -21,6 +21,7 @@ from bot.core.early_warning import WarningView, render_early_warning
 from bot.core.faq_facts import DurationEstimate
 from bot.core.rich import Link, Plain, Quoted, Span
 from bot.core.service_state import ServiceState
+from bot.delivery.round_subscription import Subscribed
 from bot.services import facts
 from bot.services.alternatives import operational_alternatives
 from bot.sources.catalog import Catalog
@@ -67,7 +68,7 @@ async def estimate_for(session: AsyncSession, alert: AlertRow) -> DurationEstima
 
 
 async def alternatives_for(
-    session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow, catalog: Catalog
+    session: AsyncSession, alert: AlertRow, subscription: Subscribed, catalog: Catalog
 ) -> tuple[str, ...]:
     """Names of services doing the same job that work now, for a major outage's alert."""
     serious = alert.kind == AlertKind.INCIDENT and alert.impact in {"major", "critical"}

@@ -20,16 +20,18 @@ from bot.core.alerts import POST, AlertKind
 from bot.core.commands import Reply
 from bot.core.mention import Mention
 from bot.core.timeutil import Clock
+from bot.delivery.among import among
 from bot.delivery.attempt import DeliveryAttempts, WorkerConfig, plain_if_refused
 from bot.delivery.digest import ChannelKey, open_alerts_posted_in
 from bot.delivery.fast_lane import Job, Stored, chat_senders, first_attempt
+from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import (
     AlertDataSender,
     ChannelRef,
     PlatformSender,
     SentMessage,
 )
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
+from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class _Post:
 
     delivery: DeliveryRow
     alert: AlertRow
-    subscription: SubscriptionRow
+    subscription: Subscribed
     sender: PlatformSender
     view: AlertView
     reply: Reply
@@ -69,7 +71,7 @@ class NewPosts:
         self,
         session: AsyncSession,
         heads: Sequence[DeliveryRow],
-        subscriptions: Mapping[int, SubscriptionRow],
+        subscriptions: Mapping[int, Subscribed],
     ) -> list[Job]:
         """First attempts at posting, in enabled channels with no message for the alert yet
         and (for incidents) no recent open incident's message to join."""
@@ -81,25 +83,30 @@ class NewPosts:
         joinable = await self._joinable(session, firsts, subscriptions, alerts)
         jobs: list[Job] = []
         views = self._attempts.views
+        # What a channel shows depends on the alert and on whether it lists alternatives: looked
+        # up once here for the whole wave, not once per channel (`RoundViews` keeps it a round).
+        shown: dict[tuple[int, bool], tuple[AlertView, Reply]] = {}
         for delivery in firsts:
             alert = alerts.get(delivery.alert_id)
             subscription = subscriptions[delivery.subscription_id]
             if alert is None or (delivery.alert_id, delivery.subscription_id) in posted:
                 continue
-            if joinable.get(_channel_key(subscription), set()) - {delivery.alert_id}:
+            if joinable and joinable.get(_channel_key(subscription), set()) - {delivery.alert_id}:
                 continue
+            looks = (delivery.alert_id, subscription.alternatives)
+            if looks not in shown:
+                shown[looks] = (
+                    await views.view(session, alert, subscription),
+                    await views.single(session, alert, subscription),
+                )
+            view, reply = shown[looks]
             post = _Post(
-                delivery,
-                alert,
-                subscription,
-                self._senders[delivery.platform],
-                await views.view(session, alert, subscription),
-                await views.single(session, alert, subscription),
+                delivery, alert, subscription, self._senders[delivery.platform], view, reply
             )
             jobs.append(Job(delivery, partial(self._send, post)))
         return jobs
 
-    def _first_post(self, delivery: DeliveryRow, subscription: SubscriptionRow | None) -> bool:
+    def _first_post(self, delivery: DeliveryRow, subscription: Subscribed | None) -> bool:
         """A first attempt at posting, to a chat platform, in an enabled channel."""
         chat = delivery.platform in self._senders
         return delivery.action == POST and chat and first_attempt(delivery, subscription)
@@ -108,7 +115,7 @@ class NewPosts:
         self,
         session: AsyncSession,
         firsts: Sequence[DeliveryRow],
-        subscriptions: Mapping[int, SubscriptionRow],
+        subscriptions: Mapping[int, Subscribed],
         alerts: Mapping[int, AlertRow],
     ) -> dict[ChannelKey, set[int]]:
         """Open incidents recently posted in the channels of new incidents (a digest joins
@@ -145,7 +152,7 @@ class NewPosts:
         )
 
 
-def _channel_key(subscription: SubscriptionRow) -> ChannelKey:
+def _channel_key(subscription: Subscribed) -> ChannelKey:
     return (subscription.platform, subscription.community_id, subscription.channel_id)
 
 
@@ -159,6 +166,8 @@ async def _posted(session: AsyncSession, deliveries: Sequence[DeliveryRow]) -> s
     """(alert, subscription) pairs among these deliveries' that already have a message."""
     query = select(AlertMessageRow.alert_id, AlertMessageRow.subscription_id).where(
         col(AlertMessageRow.alert_id).in_({d.alert_id for d in deliveries}),
-        col(AlertMessageRow.subscription_id).in_({d.subscription_id for d in deliveries}),
+        among(
+            session, col(AlertMessageRow.subscription_id), {d.subscription_id for d in deliveries}
+        ),
     )
     return {(a, s) for a, s in (await session.exec(query)).all()}

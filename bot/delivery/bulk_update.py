@@ -27,16 +27,18 @@ from bot.core.alert_render import AlertView
 from bot.core.alerts import EDIT, THREAD
 from bot.core.commands import Reply
 from bot.delivery.alert_views import thread_reply
+from bot.delivery.among import among
 from bot.delivery.attempt import DeliveryAttempts, plain_if_refused
 from bot.delivery.bulk_post import alerts_by_id
 from bot.delivery.fast_lane import MESSAGES, Job, Stored, chat_senders, first_attempt
+from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import (
     AlertDataSender,
     ChannelRef,
     PlatformSender,
     SentMessage,
 )
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
+from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ class Updates:
         self,
         session: AsyncSession,
         heads: Sequence[DeliveryRow],
-        subscriptions: Mapping[int, SubscriptionRow],
+        subscriptions: Mapping[int, Subscribed],
     ) -> list[Job]:
         """First attempts at editing or replying under a message that shows one alert."""
         firsts = [d for d in heads if self._first_update(d, subscriptions.get(d.subscription_id))]
@@ -123,7 +125,7 @@ class Updates:
             jobs.append(Job(delivery, act))
         return jobs
 
-    def _first_update(self, delivery: DeliveryRow, subscription: SubscriptionRow | None) -> bool:
+    def _first_update(self, delivery: DeliveryRow, subscription: Subscribed | None) -> bool:
         """A first attempt at an edit or a reply, to a chat platform, in an enabled channel."""
         chat = delivery.platform in self._senders
         return delivery.action in (EDIT, THREAD) and chat and first_attempt(delivery, subscription)
@@ -166,7 +168,7 @@ async def _messages(
         table.c.rendered_version,
     ).where(
         table.c.alert_id.in_({d.alert_id for d in deliveries}),
-        table.c.subscription_id.in_({d.subscription_id for d in deliveries}),
+        among(session, table.c.subscription_id, {d.subscription_id for d in deliveries}),
     )
     rows = (await (await session.connection()).execute(query)).all()
     return {
@@ -180,7 +182,7 @@ async def _shared(session: AsyncSession, message_ids: Collection[str]) -> set[st
     if not message_ids:
         return set()
     query = select(AlertMessageRow.message_id, AlertMessageRow.alert_id).where(
-        col(AlertMessageRow.message_id).in_(list(message_ids))
+        among(session, col(AlertMessageRow.message_id), message_ids)
     )
     alerts: dict[str, set[int]] = defaultdict(set)
     for message_id, alert_id in (await session.exec(query)).all():

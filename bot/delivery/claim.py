@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -23,17 +24,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, cast, false, literal_column, or_, text, update
+from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.outbox import DeliveryStatus
+from bot.delivery.among import among
+from bot.delivery.round_subscription import RoundSubscription
 from bot.store.engine import OUTBOX_CHANNEL
 from bot.store.models import DeliveryRow, SubscriptionRow
 from bot.store.pg_connection import Connect
 from bot.store.pg_driver import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = SubscriptionRow.__table__  # type: ignore[attr-defined]
+"""The subscriptions table, for plain (not ORM) reads of a round's rows."""
 
 OWNER_LOCK_CLASS = 0x0B07
 """First key of the two-key advisory locks that mark live workers (the second is the owner)."""
@@ -47,10 +54,6 @@ class ShardRoute:
 
     shard_ids: tuple[int, ...]
     shard_count: int
-
-    def shard_of(self, guild_id: int) -> int:
-        """Discord's own rule for which shard carries a guild."""
-        return (guild_id >> 22) % self.shard_count
 
 
 def route_filter(platforms: Sequence[str], shards: ShardRoute | None) -> ColumnElement[bool]:
@@ -130,23 +133,26 @@ async def due_deliveries(
             ids = await claim_due(session, owner=owner, route=route, now=now, limit=limit)
         if not ids:
             return []
-        query = query.where(col(DeliveryRow.id).in_(ids))
     async with sessions() as session:
+        if owner is not None:
+            query = query.where(among(session, col(DeliveryRow.id), ids))
         return list((await session.exec(query)).all())
+
+
+_ROUND_COLUMNS = [
+    getattr(SUBSCRIPTIONS.c, field.name) for field in dataclasses.fields(RoundSubscription)
+]
 
 
 async def subscriptions_of(
     session: AsyncSession, subscription_ids: set[int]
-) -> dict[int, SubscriptionRow]:
+) -> dict[int, RoundSubscription]:
     """The subscriptions of a round's deliveries, by id (their channels, and what posts need)."""
     if not subscription_ids:
         return {}
-    rows = (
-        await session.exec(
-            select(SubscriptionRow).where(col(SubscriptionRow.id).in_(list(subscription_ids)))
-        )
-    ).all()
-    return {(r.id or 0): r for r in rows}
+    query = core_select(*_ROUND_COLUMNS).where(among(session, SUBSCRIPTIONS.c.id, subscription_ids))
+    rows = (await (await session.connection()).execute(query)).all()
+    return {row.id: RoundSubscription(*row) for row in rows}
 
 
 INTERRUPTED = "interrupted; checking before resending"

@@ -12,6 +12,7 @@ from sqlmodel.sql._expression_select_cls import SelectBase
 
 from bot.core.alerts import POST, AlertKind
 from bot.core.outbox import DeliveryStatus
+from bot.delivery.among import among
 from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow, SubscriptionRow
 
 ChannelKey = tuple[str, str, str]
@@ -74,8 +75,11 @@ async def open_alerts_posted_in(
         ),
         since,
     ).where(
-        col(SubscriptionRow.community_id).in_({c[1] for c in channels}),
-        col(SubscriptionRow.channel_id).in_({c[2] for c in channels}),
+        # All three, which lead the subscriptions' unique index: PostgreSQL then starts from these
+        # channels. (SQLite, without statistics, still starts from every done delivery.)
+        among(session, col(SubscriptionRow.platform), {c[0] for c in channels}),
+        among(session, col(SubscriptionRow.community_id), {c[1] for c in channels}),
+        among(session, col(SubscriptionRow.channel_id), {c[2] for c in channels}),
     )
     found: dict[ChannelKey, set[int]] = {}
     for platform, community, channel, alert_id in (await session.exec(query)).all():

@@ -30,9 +30,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.outbox import DeliveryOutcome, DeliveryStatus
 from bot.core.timeutil import Clock
+from bot.delivery.among import among
 from bot.delivery.attempt import DeliveryAttempts, WorkerConfig
+from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import AlertDataSender, PlatformSender
-from bot.store.models import AlertMessageRow, DeliveryRow, SubscriptionRow
+from bot.store.models import AlertMessageRow, DeliveryRow
 
 MESSAGES = AlertMessageRow.__table__  # type: ignore[attr-defined]
 """The alert_messages table, for plain (not ORM) statements on many rows."""
@@ -61,7 +63,7 @@ class Job:
 
 
 JobSource = Callable[
-    [AsyncSession, Sequence[DeliveryRow], Mapping[int, SubscriptionRow]], Awaitable[list[Job]]
+    [AsyncSession, Sequence[DeliveryRow], Mapping[int, Subscribed]], Awaitable[list[Job]]
 ]
 """Picks the jobs it can take among a wave's deliveries (loading what they need in bulk)."""
 
@@ -87,7 +89,7 @@ class FastLane:
     async def run(
         self,
         heads: Sequence[DeliveryRow],
-        subscriptions: Mapping[int, SubscriptionRow],
+        subscriptions: Mapping[int, Subscribed],
         *,
         owner: int | None,
         stranded: set[int],
@@ -151,10 +153,15 @@ class FastLane:
             await _store_messages(session, [stored for _, stored in done])
             await session.exec(
                 update(DeliveryRow)
-                .where(col(DeliveryRow.id).in_([job.delivery.id or 0 for job, _ in done]))
+                .where(
+                    among(session, col(DeliveryRow.id), [job.delivery.id or 0 for job, _ in done])
+                )
                 .values(status=DeliveryStatus.DONE, last_error=None, done_at=now, claimed_by=None)
+                .execution_options(synchronize_session=False)  # no row of it in this session
             )
             await session.commit()
+        if self._attempts.on_outcome is None:
+            return  # nobody reads the rows again: only the hook is told them
         stored: dict[str, object] = {
             "status": DeliveryStatus.DONE,
             "last_error": None,
@@ -206,12 +213,13 @@ async def _mark_sending(session: AsyncSession, ids: Sequence[int], owner: int | 
     result = await session.exec(
         update(DeliveryRow)
         .where(
-            col(DeliveryRow.id).in_(list(ids)),
+            among(session, col(DeliveryRow.id), ids),
             col(DeliveryRow.status) == DeliveryStatus.PENDING,
             col(DeliveryRow.claimed_by).is_not_distinct_from(owner),
         )
         .values(status=DeliveryStatus.SENDING, attempts=col(DeliveryRow.attempts) + 1)
         .returning(col(DeliveryRow.id))
+        .execution_options(synchronize_session=False)  # the rows loaded are another session's
     )
     marked = {int(row[0]) for row in result.all()}
     await session.commit()
@@ -229,7 +237,7 @@ def chat_senders(
     }
 
 
-def first_attempt(delivery: DeliveryRow, subscription: SubscriptionRow | None) -> bool:
+def first_attempt(delivery: DeliveryRow, subscription: Subscribed | None) -> bool:
     """Never tried yet, in an enabled channel: what the fast lane may take."""
     untried = delivery.attempts == 0 and delivery.status == DeliveryStatus.PENDING
     return untried and subscription is not None and subscription.enabled

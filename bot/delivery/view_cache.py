@@ -11,8 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.alert_render import AlertView
 from bot.core.commands import Reply
 from bot.delivery.alert_views import alert_view, alternatives_for, estimate_for, render_single
+from bot.delivery.round_subscription import Subscribed
 from bot.sources.catalog import Catalog
-from bot.store.models import AlertRow, SubscriptionRow
+from bot.store.models import AlertRow
 
 
 class RoundViews:
@@ -29,7 +30,7 @@ class RoundViews:
         self._replies.clear()
 
     async def view(
-        self, session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow
+        self, session: AsyncSession, alert: AlertRow, subscription: Subscribed
     ) -> AlertView:
         """The view of ``alert`` as ``subscription``'s channel shows it."""
         key = (alert.id or 0, alert.version, subscription.alternatives)
@@ -43,7 +44,7 @@ class RoundViews:
         return self._views[key]
 
     async def single(
-        self, session: AsyncSession, alert: AlertRow, subscription: SubscriptionRow
+        self, session: AsyncSession, alert: AlertRow, subscription: Subscribed
     ) -> Reply:
         """The message of ``alert`` alone (`render_single`) as ``subscription``'s channel shows
         it: built once per round for every channel that shows the same."""

@@ -40,10 +40,11 @@ from bot.delivery.claim import (
     subscriptions_of,
 )
 from bot.delivery.fast_lane import FastLane
+from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.sources.catalog import Catalog
 from bot.store.availability import DatabaseOutageLog
-from bot.store.models import DeliveryRow, SubscriptionRow
+from bot.store.models import DeliveryRow
 
 __all__ = ["Limiter", "OutboxWorker", "OutcomeHook", "WorkerConfig"]
 
@@ -222,7 +223,7 @@ class OutboxWorker:
         return fast + sum(counts)
 
     async def _fast_waves(
-        self, queues: list[list[DeliveryRow]], subscriptions: Mapping[int, SubscriptionRow]
+        self, queues: list[list[DeliveryRow]], subscriptions: Mapping[int, Subscribed]
     ) -> int:
         """Offer the fast lane each channel's next delivery, wave after wave, while it takes
         any; returns how many it handled. What it settled leaves its queue, and a queue whose

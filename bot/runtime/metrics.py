@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.commands import CommandOutcome
 from bot.core.events import DetectionEvent
 from bot.core.outbox import UNFINISHED
 from bot.store.models import DeliveryRow
@@ -88,10 +89,10 @@ class Metrics:
         """The outbox worker finished one attempt at one delivery."""
         self.deliveries.labels(platform=platform, result=result).inc()
 
-    def command_done(self, command: str, outcome: str, seconds: float) -> None:
+    def command_done(self, command: str, outcome: CommandOutcome, seconds: float) -> None:
         """A command was answered; a counted /report also counts as an ingested report."""
-        self.command_seconds.labels(command=command, outcome=outcome).observe(seconds)
-        if command == "report" and outcome == "ok":
+        self.command_seconds.labels(command=command, outcome=outcome.value).observe(seconds)
+        if command == "report" and outcome is CommandOutcome.OK:
             self.reports.inc()
 
     async def refresh_outbox_depth(self, sessions: async_sessionmaker[AsyncSession]) -> None:

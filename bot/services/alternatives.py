@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.history import uptime_percent
 from bot.core.service_state import ServiceState
 from bot.sources.catalog import Catalog, ServiceDef
-from bot.store import detection_store, repository
+from bot.store import detection_store, service_state_store
 
 UPTIME_WINDOW = timedelta(days=30)
 
@@ -70,7 +70,7 @@ async def operational_alternatives(
 
     Best first: most shared capabilities, then highest uptime over `UPTIME_WINDOW`.
     """
-    records = await repository.service_states(session=session)
+    records = await service_state_store.service_states(session=session)
     states = {sid: record.state for sid, record in records.items()}
     avoid = failing_upstreams(service, catalog, states)
     found: list[Alternative] = []

@@ -22,7 +22,7 @@ from bot.sources.discovery import DiscoveryFailed, discover_source
 from bot.sources.fetch import HttpFetcher
 from bot.sources.poller import StatusPoller
 from bot.sources.statuspage_merge import part_urls
-from bot.store import repository
+from bot.store import catalog_store
 from bot.store.availability import DatabaseOutageLog
 from bot.store.models import CustomServiceRow
 
@@ -127,7 +127,7 @@ class CustomServices:
         async with self._sessions() as session:
             session.add(row)
             await session.commit()
-            await repository.sync_catalog(session=session, catalog=self._catalog)
+            await catalog_store.sync_catalog(session=session, catalog=self._catalog)
         new_urls = self._poller.track(service)
         self.on_new_urls(new_urls)
         for new_url in new_urls:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -12,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.charts.service_chart import ReportActivity, ReportCharts
 from bot.core.commands import CommandRegistry
+from bot.core.observers import Observers
 from bot.services.usual_levels import UsualLevels
 from bot.sources.catalog import Catalog
 from bot.store.report_ledger import ReportLedger
@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class ReportState:
-    """What /report keeps per process, each part filled in on first use (or by the app)."""
+    """What /report keeps per process, each part filled in on first use."""
 
     ledger: ReportLedger | None = None
     """Recent reports in memory, primed from the database (bot/store/report_ledger.py)."""
     salt: bytes | None = None
     """The user-hash salt: it never changes once created, so it is read once."""
-    nudge_crowd: Callable[[str], None] | None = None
-    """Set by the composition root: have the crowd watch look at this service now."""
+    counted: Observers[str] = field(default_factory=Observers)
+    """Told the service id of each counted report; the crowd watch subscribes when it is built,
+    to look at that service now instead of at its next tick."""
 
 
 @dataclass(frozen=True, slots=True)

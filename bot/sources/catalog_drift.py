@@ -24,7 +24,7 @@ from bot.core.service_state import ServiceState, derive_state, matches_component
 from bot.core.status import Indicator, Snapshot
 from bot.settings import Settings
 from bot.sources.catalog import Catalog, ServiceDef
-from bot.store import repository
+from bot.store import source_store
 from bot.store.engine import create_engine, session_factory
 
 _INCIDENT_IMPACTS = {i.value: i for i in (Indicator.MINOR, Indicator.MAJOR, Indicator.CRITICAL)}
@@ -179,7 +179,7 @@ async def _stored_warnings(settings: Settings, catalog: Catalog) -> dict[str, li
                 ]
                 if not services:
                     continue
-                page = await repository.load_snapshot(session=session, url=source_url)
+                page = await source_store.load_snapshot(session=session, url=source_url)
                 if page is None:
                     continue  # never read yet
                 for service in services:

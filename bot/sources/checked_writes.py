@@ -5,26 +5,43 @@ minute; a transaction (and, on SQLite, a commit to disk) for each would cost mor
 the reads. Reads that want this write while another such write is in flight wait for it to end,
 then go in the next one together. Each caller still returns only once its own write is committed,
 and gets the error if that write failed, exactly as with a transaction of its own.
+
+A batch also waits, before it is written, for the polls still reading (told by the poller) while
+it is smaller than `batch_size`: those polls may yet join it. A round of thousands of pages then
+shares a few transactions instead of hundreds of small ones, each costing far more CPU than its
+rows. A lone poll, or the last of a round, is written at once; polls that overlap without end
+(never all idle) hold a batch for at most `max_gather_seconds`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store import repository
+from bot.store import source_store
 
 
 class CheckedWriter:
     """Writes "last checked" for unchanged, healthy reads; one transaction per batch."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        polls_in_flight: Callable[[], int] = lambda: 0,
+        batch_size: int = 1000,
+        max_gather_seconds: float = 5.0,
+    ) -> None:
         self._sessions = sessions
-        self._pending: list[repository.CheckedTouch] = []
+        self._polls_in_flight, self._batch_size = polls_in_flight, batch_size
+        self._max_gather = max_gather_seconds
+        self._waiting = 0  # touch() calls not returned yet: polls in flight that read already
+        self._ready = asyncio.Event()  # set when the pending batch may be gathered
+        self._pending: list[source_store.CheckedTouch] = []
         self._next: asyncio.Future[None] | None = None  # done when the pending batch is written
         self._writer: asyncio.Task[None] | None = None
 
@@ -42,18 +59,48 @@ class CheckedWriter:
         written = self._next
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_batches())
-        # Shielded: one caller cancelled (shutdown) must not cancel the others' write.
-        await asyncio.shield(written)
+        self._waiting += 1
+        self._stir()
+        try:
+            # Shielded: one caller cancelled (shutdown) must not cancel the others' write.
+            await asyncio.shield(written)
+        finally:
+            self._waiting -= 1
+
+    def poll_ended(self) -> None:
+        """A poll finished (written, or nothing to write): one fewer that may join a batch."""
+        self._stir()
+
+    def _gathered(self) -> bool:
+        """Whether the pending batch is full, or no poll still reading may join it."""
+        full = len(self._pending) >= self._batch_size
+        return full or self._polls_in_flight() <= self._waiting
+
+    def _stir(self) -> None:
+        # Woken once per batch, not once per poll: thousands of polls end in a round.
+        if self._gathered():
+            self._ready.set()
+
+    async def _gather(self) -> None:
+        """Returns when the pending batch is gathered, or has waited long enough."""
+        try:
+            async with asyncio.timeout(self._max_gather):
+                while not self._gathered():
+                    self._ready.clear()
+                    await self._ready.wait()
+        except TimeoutError:
+            pass
 
     async def _write_batches(self) -> None:
         written: asyncio.Future[None] | None = None
         try:
             while self._pending:
+                await self._gather()
                 touches, written = self._pending, self._next
                 self._pending, self._next = [], None
                 try:
                     async with self._sessions() as session:
-                        await repository.touch_checked(session=session, touches=touches)
+                        await source_store.touch_checked(session=session, touches=touches)
                         await session.commit()
                 except Exception as exc:
                     _settle(written, exc)

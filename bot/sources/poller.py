@@ -7,9 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -33,10 +31,11 @@ from bot.sources.catalog import Catalog, ServiceDef, SourceDef
 from bot.sources.catalog_drift import StaleNamesLog, service_state
 from bot.sources.checked_writes import CheckedWriter
 from bot.sources.fetch import HttpFetcher
+from bot.sources.poll_quiet import QuietReads
 from bot.sources.probe import HttpProber, ProbeSpec, ProbeVerdict
 from bot.sources.reader import SourceReader
 from bot.sources.statuspage_webhook import on_known_page
-from bot.store import detection_store, repository
+from bot.store import detection_store, service_state_store, source_store
 from bot.store.availability import DatabaseOutageLog
 from bot.store.models import SourceRow
 
@@ -99,8 +98,9 @@ class StatusPoller:
         self._not_before: dict[str, datetime] = {}
         # Detection memory per (service, url), and when each page's "last checked" was written.
         self._memories: dict[tuple[str, str], ServiceMemory] = {}
+        self._quiet_reads = QuietReads(self._config)
         self._flushed: dict[str, datetime] = {}
-        self._checked = CheckedWriter(sessions)
+        self._checked = CheckedWriter(sessions, polls_in_flight=lambda: len(self._in_flight))
         # The latest state each (service, official source) gives; a service shows the worst.
         self._source_states: dict[tuple[str, str], ServiceState] = {}
         self._stale_names = StaleNamesLog(log)
@@ -130,6 +130,7 @@ class StatusPoller:
                 dropped.append(url)
         self._source_states = {k: v for k, v in self._source_states.items() if k[0] != service_id}
         self._memories = {k: v for k, v in self._memories.items() if k[0] != service_id}
+        self._quiet_reads.forget(service_id)
         self._stale_names.forget(service_id)
         # Custom services come and go for the bot's lifetime: per-URL state must go with them,
         # or it grows without bound and a URL added again inherits an old backoff.
@@ -144,14 +145,11 @@ class StatusPoller:
         """Every source URL this poller reads."""
         return list(self._services_by_url)
 
-    def retry_at(self, url: str) -> datetime | None:
-        """When a failing source will next be asked (polls before then are skipped); None if due."""
-        return self._not_before.get(url)
-
     def footprint(self) -> dict[str, int]:
         """Entries held per kind of per-source state: bounded by the sources, not by polls."""
         return {
             "memories": len(self._memories),
+            "quiet_verdicts": len(self._quiet_reads),
             "source_states": len(self._source_states),
             "backoffs": len(self._not_before),
             "flushed": len(self._flushed),
@@ -200,6 +198,7 @@ class StatusPoller:
         finally:
             self._in_flight.discard(task)
             self._stopped.discard(task)
+            self._checked.poll_ended()
 
     async def _poll(self, url: str) -> None:
         known = self._sources.get(url)
@@ -233,9 +232,11 @@ class StatusPoller:
         async with self._sessions() as session:
             source = await self._source_row(session, url)
             now = self._clock()
-            await repository.record_push(session=session, source=source, snapshot=fragment, now=now)
+            await source_store.record_push(
+                session=session, source=source, snapshot=fragment, now=now
+            )
             # Attributed by the page's whole component list, exactly as a poll's snapshot is.
-            stored = await repository.load_snapshot(session=session, url=url)
+            stored = await source_store.load_snapshot(session=session, url=url)
             fragment = on_known_page(fragment, stored)
             events = await self._detect(session, source, fragment, now, "", full=False)
             await self._record(session, events, now)
@@ -250,7 +251,12 @@ class StatusPoller:
         result = await self._reader.read(kind=source_def.kind, url=url, options=source_def.options)
         if result.unchanged and result.snapshot is not None:
             now = self._clock()
-            if self._quiet(url, result.snapshot, now):
+            services = self._services_by_url[url]
+            quiet = self._quiet_reads.judge(url, services, result.snapshot, self._memories, now)
+            if quiet is not None:
+                # Only "last checked" moved: written at most once a minute, in two small
+                # UPDATEs shared with other pages, instead of a transaction per poll.
+                self._memories.update(quiet)
                 due = now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY
                 return "unchanged", now if due else None
         async with self._sessions() as session:
@@ -259,16 +265,16 @@ class StatusPoller:
             if result.snapshot is None:
                 if source.consecutive_failures == 0:  # one line per outage of a source
                     log.warning("status source %s unreadable: %s", loggable_url(url), result.error)
-                await repository.record_failure(
+                await source_store.record_failure(
                     session=session, source=source, error=result.error or "unknown error", now=now
                 )
                 self._back_off(url, source.consecutive_failures, now)
             else:
                 self._not_before.pop(url, None)
                 if result.unchanged:
-                    await repository.record_not_modified(session=session, source=source, now=now)
+                    await source_store.record_not_modified(session=session, source=source, now=now)
                 else:
-                    await repository.record_snapshot(
+                    await source_store.record_snapshot(
                         session=session,
                         source=source,
                         snapshot=result.snapshot,
@@ -289,7 +295,7 @@ class StatusPoller:
         return ("unchanged" if result.unchanged else "ok"), None
 
     async def _source_row(self, session: AsyncSession, url: str) -> SourceRow:
-        source = await repository.get_source(session=session, url=url)
+        source = await source_store.get_source(session=session, url=url)
         if source is None:
             raise LookupError(f"no stored source for {loggable_url(url)}; catalog not synced?")
         return source
@@ -359,29 +365,6 @@ class StatusPoller:
         return await detection_store.load_memory(
             session=session, service_id=service_id, source_url=url
         )
-
-    def _quiet(self, url: str, snapshot: Snapshot, now: datetime) -> bool:
-        """Whether an unchanged read changes nothing worth a database write.
-
-        A 304 is the common case (hundreds of pages, every 30 s). When detection, run in memory,
-        finds nothing new for every service of the page, only the "last checked" time moved; it
-        is written at most once a minute, in two small UPDATEs, instead of on every poll.
-        """
-        updates: dict[tuple[str, str], ServiceMemory] = {}
-        for service in self._services_by_url[url]:
-            key = (service.id, url)
-            memory = self._memories.get(key)
-            if memory is None:
-                return False
-            view = service_view(snapshot, service.components, (service.name,))
-            after, events = observe_snapshot(
-                memory, view, service_id=service.id, now=now, config=self._config
-            )
-            if events or not _same_but_time(after, memory):
-                return False
-            updates[key] = after
-        self._memories.update(updates)
-        return True
 
     async def _touch(self, url: str, now: datetime) -> None:
         service_ids = [s.id for s in self._services_by_url[url]]
@@ -462,14 +445,6 @@ class StatusPoller:
             self.on_events(events)
 
 
-_MEMORY_BUT_TIME = attrgetter(*(f.name for f in fields(ServiceMemory) if f.name != "last_observed"))
-
-
-def _same_but_time(after: ServiceMemory, before: ServiceMemory) -> bool:
-    """Whether detection remembers the same, apart from when it last looked."""
-    return bool(_MEMORY_BUT_TIME(after) == _MEMORY_BUT_TIME(before))
-
-
 def _probe_only_state(verdict: ProbeVerdict, *, down: bool, suspect: bool) -> ServiceState | None:
     """The state of a service only our probe watches; None keeps the current one."""
     if down:
@@ -493,7 +468,7 @@ async def _stage_events(
 async def _set_state(
     session: AsyncSession, service_id: str, state: ServiceState, now: datetime
 ) -> None:
-    if await repository.set_service_state(
+    if await service_state_store.set_service_state(
         session=session, service_id=service_id, state=state, now=now
     ):
         log.info("%s is now %s", service_id, state.value)

@@ -1,1 +1,1 @@
-"""Persistence: sqlmodel tables, the async engine, alembic migrations and repository functions."""
+"""Persistence: sqlmodel tables, the async engine, migrations and one store per aggregate."""

@@ -8,6 +8,8 @@ import aiohttp
 
 from bot.adapters.console_render import render_reply
 from bot.core.commands import Reply
+from bot.core.mention import Mention
+from bot.delivery.render_once import RenderOnce
 from bot.delivery.sender import (
     ChannelRef,
     PermanentDeliveryError,
@@ -24,6 +26,7 @@ class HttpChatSender:
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
         self._http = session
         self._base = base_url
+        self._rendered: RenderOnce[str] = RenderOnce(lambda: datetime.now(UTC))
 
     async def _call(
         self, method: str, path: str, payload: dict[str, str] | None = None
@@ -41,12 +44,12 @@ class HttpChatSender:
         except aiohttp.ClientError as exc:
             raise TransientDeliveryError(type(exc).__name__) from exc
 
-    @staticmethod
-    def _text(reply: Reply) -> str:
-        return render_reply(reply, datetime.now(UTC))
+    def _text(self, reply: Reply) -> str:
+        """Rendered once for every channel that shows the same reply, as the adapters do."""
+        return self._rendered.get(reply, None, lambda now: render_reply(reply, now))
 
     async def send(
-        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: str | None = None
+        self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
     ) -> SentMessage:
         data = await self._call(
             "POST",

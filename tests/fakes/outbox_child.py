@@ -31,7 +31,7 @@ from bot.core.timeutil import system_clock
 from bot.delivery.claim import OutboxLink
 from bot.delivery.worker import OutboxWorker, WorkerConfig
 from bot.sources.catalog import Catalog, parse_catalog
-from bot.store import alert_store, migrate, repository
+from bot.store import alert_store, catalog_store, migrate
 from bot.store.engine import create_engine, is_sqlite, session_factory
 from bot.store.models import DeliveryRow, SubscriptionRow
 from bot.store.pg_connection import asyncpg_connector
@@ -89,7 +89,7 @@ async def seed(database_url: str, channels: int, *, now: datetime | None = None)
         await migrate.upgrade(engine)
         sessions = session_factory(engine)
         async with sessions() as session:
-            await repository.sync_catalog(session=session, catalog=CATALOG)
+            await catalog_store.sync_catalog(session=session, catalog=CATALOG)
             session.add_all(
                 SubscriptionRow(
                     platform=PLATFORM,
@@ -117,13 +117,12 @@ class TimedRenderSender(HttpChatSender):
 
     render_cpu = 0.0
 
-    @classmethod
-    def _text(cls, reply: Reply) -> str:
+    def _text(self, reply: Reply) -> str:
         started = time.process_time()
         try:
-            return HttpChatSender._text(reply)
+            return super()._text(reply)
         finally:
-            cls.render_cpu += time.process_time() - started
+            TimedRenderSender.render_cpu += time.process_time() - started
 
 
 async def drain(database_url: str, platform_url: str) -> int:

@@ -206,7 +206,7 @@ class DiscordAdapter:
         self._client: OutageClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._previous_endpoints: tuple[str, yarl.URL] | None = None
-        self._became_ready = asyncio.Event()
+        self._was_ready = False  # this connection got as far as ready: the backoff starts over
         self._first_login_done = asyncio.Event()
         self._stopping = False
         self.problem: str | None = "connecting"
@@ -237,7 +237,7 @@ class DiscordAdapter:
         config = self._config
         self._previous_endpoints = point_discord_py_at(config.api_base, config.gateway_url)
         self._stopping = False
-        self._became_ready.clear()
+        self._was_ready = False
         self._first_login_done.clear()
         self._client = OutageClient(self, config)
         self._task = asyncio.create_task(self._stay_connected(), name="discord")
@@ -245,14 +245,10 @@ class DiscordAdapter:
             async with asyncio.timeout(config.start_wait_seconds):
                 await self._first_login_done.wait()
 
-    async def wait_until_ready(self) -> None:
-        """Until every shard of this process has received its guilds."""
-        await self._became_ready.wait()
-
     def on_ready(self) -> None:
         """The client's shards all have their guilds: serving."""
         self.problem = None
-        self._became_ready.set()
+        self._was_ready = True
         log.info("Discord gateway ready")
 
     async def stop(self) -> None:
@@ -296,9 +292,9 @@ class DiscordAdapter:
                 log.error("Discord gateway stopped", exc_info=exc)
             if self._stopping:
                 return
-            if self._became_ready.is_set():
+            if self._was_ready:
                 attempt = 0  # it worked for a while: start the backoff over
-            self._became_ready.clear()
+            self._was_ready = False
             await _close(client)
             delay = self._backoff.delay(attempt)
             attempt += 1

@@ -19,6 +19,7 @@ import discord
 
 from bot.core.commands import Form, Reply, Tone
 from bot.core.layout import fit_reply
+from bot.core.links import WebLink
 from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Link, Plain, Quoted, RichText, Span, Strong, When, to_plain
 from bot.core.text import truncate
@@ -67,13 +68,6 @@ def escape_untrusted(text: str) -> str:
     return _BROADCAST.sub("@" + ZWSP, escaped)
 
 
-def _safe_url(url: str) -> str | None:
-    url = url.strip()
-    if not url.startswith(("https://", "http://")) or len(url) > 512:
-        return None
-    return url.replace(" ", "%20").replace(")", "%29")
-
-
 def render_span(span: Span) -> str:
     """One span in Discord markdown."""
     match span:
@@ -86,11 +80,11 @@ def render_span(span: Span) -> str:
         case When(at, style):
             return f"<t:{int(at.timestamp())}:{'R' if style == 'relative' else 'f'}>"
         case Link(label, url):
-            target = _safe_url(url)
+            target = WebLink.parse(url)
             shown = escape_untrusted(label.replace("[", "(").replace("]", ")"))
             if target is None:
                 return shown
-            return target if not label or label == url else f"[{shown}]({target})"
+            return target.address if not label or label == url else f"[{shown}]({target.address})"
     return ""  # pragma: no cover - Span is closed
 
 
@@ -203,14 +197,13 @@ def render_reply(
     part of the embed before anything is fitted, so the total stays within Discord's 6,000.
     """
     title = truncate(reply.title, TITLE_LIMIT) if reply.title else None
-    url = _safe_url(reply.url) if reply.url else None
     footer = _footer(to_plain(reply.footer, now) if reply.footer else "", marker)
-    fitted = fit_reply(reply, measure, reserved=len(title or "") + len(footer), more_url=url)
+    fitted = fit_reply(reply, measure, reserved=len(title or "") + len(footer))
     embed = discord.Embed(
         title=title,
         description=render_text(fitted.reply.body) or None,
         colour=TONE_COLOUR[reply.tone],
-        url=url if title else None,
+        url=reply.url.address if title and reply.url else None,
     )
     for item in fitted.reply.fields:
         embed.add_field(
@@ -254,9 +247,7 @@ def render_buttons(reply: Reply) -> tuple[RenderedButton, ...]:
     for button in reply.buttons:
         label = truncate(button.label, BUTTON_LABEL_LIMIT) or "Open"
         if button.url:
-            target = _safe_url(button.url)
-            if target:
-                out.append(RenderedButton(label=label, url=target))
+            out.append(RenderedButton(label=label, url=button.url.address))
         elif button.action:
             custom_id = ACTION_PREFIX + button.action
             if len(custom_id) <= CUSTOM_ID_LIMIT and custom_id not in seen:

@@ -19,6 +19,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.adapters.discord.render import IMAGE_NAME, DiscordMessage, render_reply
 from bot.core.commands import Reply
 from bot.core.mention import Mention
 from bot.core.timeutil import Clock
+from bot.delivery.render_once import RenderOnce
 from bot.delivery.retry_after import parse_retry_after
 from bot.delivery.sender import (
     ChannelRef,
@@ -57,6 +59,19 @@ def nonce_for(key: str) -> str:
 def marker_for(key: str) -> str:
     """What the embed footer carries so `find_sent` can recognise the message later."""
     return "ref " + nonce_for(key)[2:12]
+
+
+MARKER_SLOT = marker_for("")
+"""Stands for the delivery's marker in a rendering shared by several channels: every marker has
+its length, so the embed is fitted exactly as with the channel's own (`with_marker`)."""
+
+
+def with_marker(message: DiscordMessage, marker: str) -> DiscordMessage:
+    """A rendering made with `MARKER_SLOT`, with ``marker`` in its place at the footer's end."""
+    embed = message.embed.copy()
+    footer = embed.footer.text or ""
+    embed.set_footer(text=footer[: -len(MARKER_SLOT)] + marker, icon_url=embed.footer.icon_url)
+    return replace(message, embed=embed)
 
 
 class GlobalRateLimiter:
@@ -110,6 +125,7 @@ class DiscordSender:
         self._blocked_until: dict[str, float] = {}
         self._channel_types: dict[str, int] = {}
         self._channel_guilds: dict[str, str] = {}
+        self._rendered: RenderOnce[DiscordMessage] = RenderOnce(clock)
 
     async def send(
         self, channel: ChannelRef, reply: Reply, *, key: str, mention_role: Mention | None = None
@@ -209,8 +225,17 @@ class DiscordSender:
     def _render(
         self, reply: Reply, *, key: str | None, mention_role: Mention | None
     ) -> DiscordMessage:
-        marker = marker_for(key) if key is not None else None
-        return render_reply(reply, self._clock(), mention=mention_role, marker=marker)
+        """The reply as Discord shows it: rendered once for every channel that shows it with
+        the same mention, then given this delivery's marker."""
+        marked = key is not None
+        shared = self._rendered.get(
+            reply,
+            (marked, mention_role),
+            lambda now: render_reply(
+                reply, now, mention=mention_role, marker=MARKER_SLOT if marked else None
+            ),
+        )
+        return with_marker(shared, marker_for(key)) if key is not None else shared
 
     async def _start_thread(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> str:
         name = (reply.title or "Updates")[:100]

@@ -10,15 +10,19 @@ not auto-link or auto-mention anything either.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from bot.core.commands import Button, Form, Reply, ReplyField
 from bot.core.layout import fit_reply
+from bot.core.links import WebLink
+from bot.core.mention import Mention, MentionKind
 from bot.core.rich import Link, Plain, Quoted, RichText, Strong, When, to_plain
+
+log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "ob:"
 FORM_PREFIX = "obf:"
@@ -47,6 +51,7 @@ Block = dict[str, Any]
 _ZWSP = "\u200b"
 _FORMATTING = re.compile(r"([*_~`])")
 _BROADCAST_WORD = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,30}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +73,20 @@ def escape_untrusted(text: str) -> str:
     return _FORMATTING.sub(_ZWSP + r"\1" + _ZWSP, text)
 
 
-def safe_url(url: str) -> str | None:
-    """An http(s) URL that cannot break out of ``<url|label>``, or None."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > MAX_URL:
+def format_mention(mention: Mention | None) -> str | None:
+    """Mrkdwn for a subscription's mention: a user group, ``@here`` or ``@channel``.
+
+    A mention with no Slack form (a Discord role) is left out, with a log line: /subscribe
+    refuses those, so one here means a stored value from elsewhere.
+    """
+    if mention is None:
         return None
-    return quote(url.strip(), safe=":/?#[]@!$&'()*+,;=%~-._")
+    if mention.kind is MentionKind.SUBTEAM and _GROUP_ID.match(mention.id or ""):
+        return f"<!subteam^{mention.id}>"
+    if mention.kind in (MentionKind.HERE, MentionKind.CHANNEL):
+        return f"<!{mention.kind.value}>"
+    log.warning("ignoring a mention Slack cannot make: %s", mention.kind.value)
+    return None
 
 
 def to_mrkdwn(text: RichText, now: datetime) -> str:
@@ -93,12 +106,13 @@ def to_mrkdwn(text: RichText, now: datetime) -> str:
                 stamp = int(at.timestamp())
                 out.append(f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>")
             case Link(label, url):
-                target = safe_url(url)
+                target = WebLink.parse(url)
                 shown = escape_untrusted(label).replace("|", "¦") if label else ""
                 if target is None:
                     out.append(shown or escape_untrusted(url))
                 else:
-                    out.append(f"<{target}|{shown}>" if shown else f"<{target}>")
+                    address = target.address
+                    out.append(f"<{address}|{shown}>" if shown else f"<{address}>")
     return "".join(out)
 
 
@@ -208,7 +222,7 @@ def action_id_for(button: Button) -> str | None:
     return action_id if button.action.strip() and len(action_id) <= MAX_ACTION_ID else None
 
 
-def _button_elements(buttons: tuple[Button, ...], reply_url: str | None) -> list[Block]:
+def _button_elements(buttons: tuple[Button, ...], reply_url: WebLink | None) -> list[Block]:
     elements: list[Block] = []
     seen: set[str] = set()
     candidates = list(buttons)
@@ -217,11 +231,8 @@ def _button_elements(buttons: tuple[Button, ...], reply_url: str | None) -> list
     for index, button in enumerate(candidates):
         element: Block = {"type": "button", "text": _plain_text(button.label, MAX_BUTTON_LABEL)}
         if button.url:
-            url = safe_url(button.url)
-            if url is None:
-                continue
             # Link buttons still send an action; a distinct id keeps ids unique in the block.
-            element.update(url=url, action_id=f"oblink:{index}")
+            element.update(url=button.url.address, action_id=f"oblink:{index}")
         else:
             action_id = action_id_for(button)
             if action_id is None or action_id in seen:
@@ -233,13 +244,14 @@ def _button_elements(buttons: tuple[Button, ...], reply_url: str | None) -> list
 
 
 def render_reply(
-    reply: Reply, now: datetime, *, mention: str | None = None, image_url: str | None = None
+    reply: Reply, now: datetime, *, mention: Mention | None = None, image_url: str | None = None
 ) -> SlackMessage:
     """Block Kit for a reply: header, sections, fields, image, context, actions, ≤ 50 blocks.
 
-    ``mention`` is trusted, already-formatted mrkdwn (``<!subteam^S…>``) put before the body.
+    ``mention``: who the message pings (`format_mention`), put before the body.
     ``image_url`` (the reply's chart, served by the bot) becomes an image block after the fields.
-    The body and fields are fitted by `bot.core.layout`, as on every platform.
+    The body and fields are fitted by `bot.core.layout`, as on every platform, and the
+    fallback text is made from what was kept.
     """
     head: list[Block] = []
     if reply.title and reply.title.strip():
@@ -247,18 +259,11 @@ def render_reply(
     footer = to_mrkdwn(reply.footer, now)
     footer = cut(footer, MAX_CONTEXT) if footer.strip() else ""
     shown = sum(len(block["text"]["text"]) for block in head) + len(footer)
-    fitted = fit_reply(
-        reply,
-        lambda text: len(to_mrkdwn(text, now)),
-        reserved=shown,
-        more_url=safe_url(reply.url) if reply.url else None,
-    ).reply
-    # The fields are what every platform shows; a long body runs on in further sections instead
-    # of being cut (the status of hundreds of services stays whole here).
-    reply = replace(fitted, body=reply.body)
+    reply = fit_reply(reply, lambda text: len(to_mrkdwn(text, now)), reserved=shown).reply
+    ping = format_mention(mention)
     body = to_mrkdwn(reply.body, now)
-    if mention:
-        body = f"{mention} {body}" if body else mention
+    if ping:
+        body = f"{ping} {body}" if body else ping
     body_blocks = [_section(piece) for piece in split_sections(body)]
     field_blocks = _field_blocks(reply.fields, now)
     tail: list[Block] = []
@@ -277,22 +282,22 @@ def render_reply(
     middle = body_blocks + field_blocks
     if len(middle) > room:
         middle = [*middle[: room - 1], _section(f"{ELLIPSIS} (shortened)")]
-    text = fallback_text(reply, now, mention=mention)
+    text = _fallback_text(reply, now, ping)
     blocks = head + middle + tail
     if not head and not middle:  # Slack rejects empty sections; say at least something
         blocks.insert(0, _section(text))
     return SlackMessage(text=text, blocks=blocks)
 
 
-def fallback_text(reply: Reply, now: datetime, *, mention: str | None = None) -> str:
-    """The notification / screen-reader text: title and body, escaped, capped."""
+def _fallback_text(reply: Reply, now: datetime, ping: str | None) -> str:
+    """The notification / screen-reader text: the ping, title and body, escaped, capped."""
     parts = [escape(reply.title.strip())] if reply.title and reply.title.strip() else []
     body = to_mrkdwn(reply.body, now)
     if body.strip():
         parts.append(body)
     text = "\n".join(parts) or "outagebot"
-    if mention:
-        text = f"{mention} {text}"
+    if ping:
+        text = f"{ping} {text}"
     return cut(text, MAX_FALLBACK)
 
 

@@ -9,7 +9,6 @@ history instead of posting it twice. Slack errors become the worker's two kinds:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,10 +17,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.adapters.slack.render import render_reply
+from bot.adapters.slack.render import SlackMessage, render_reply
 from bot.core.commands import Reply
-from bot.core.mention import Mention, MentionKind
+from bot.core.mention import Mention
 from bot.core.timeutil import Clock
+from bot.delivery.render_once import RenderOnce
 from bot.delivery.retry_after import parse_retry_after
 from bot.delivery.sender import (
     ChannelRef,
@@ -75,25 +75,6 @@ PAYLOAD_ERRORS = frozenset(
     }
 )
 """Slack refused the message we built: our bug, not the channel's (`PayloadRejectedError`)."""
-_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,30}$")
-
-
-def format_mention(mention: Mention | None) -> str | None:
-    """Mrkdwn for a subscription's mention: a user group, ``@here`` or ``@channel``.
-
-    A mention with no Slack form (a Discord role) is left out, with a log line: /subscribe
-    refuses those, so one here means a stored value from elsewhere.
-    """
-    if mention is None:
-        return None
-    if mention.kind is MentionKind.SUBTEAM and _GROUP_ID.match(mention.id or ""):
-        return f"<!subteam^{mention.id}>"
-    if mention.kind in (MentionKind.HERE, MentionKind.CHANNEL):
-        return f"<!{mention.kind.value}>"
-    log.warning("ignoring a mention Slack cannot make: %s", mention.kind.value)
-    return None
-
-
 NOT_INSTALLED = "Slack: outagebot is not installed in this workspace (or was removed)"
 MAX_CLIENTS = 1000
 
@@ -122,6 +103,14 @@ class SlackSender:
         self._history_limit = history_limit
         self._installations = installations
         self._clients: dict[str, AsyncWebClient] = {}
+        self._rendered: RenderOnce[SlackMessage] = RenderOnce(clock)
+
+    def _render(self, reply: Reply, mention: Mention | None) -> SlackMessage:
+        """Block Kit for the reply, rendered once for every channel that shows it with the same
+        mention (nothing else in it is the channel's: the key goes in metadata, beside it)."""
+        return self._rendered.get(
+            reply, mention, lambda now: render_reply(reply, now, mention=mention)
+        )
 
     async def _client_for(self, channel: ChannelRef) -> AsyncWebClient:
         if self._installations is None:
@@ -147,7 +136,7 @@ class SlackSender:
     ) -> SentMessage:
         """chat.postMessage with our metadata."""
         client = await self._client_for(channel)
-        message = render_reply(reply, self._clock(), mention=format_mention(mention_role))
+        message = self._render(reply, mention_role)
         response = await _call(
             client.chat_postMessage,
             channel=channel.channel_id,
@@ -162,7 +151,7 @@ class SlackSender:
     async def edit(self, channel: ChannelRef, message: SentMessage, reply: Reply) -> None:
         """chat.update of a message we posted."""
         client = await self._client_for(channel)
-        rendered = render_reply(reply, self._clock())
+        rendered = self._render(reply, None)
         await _call(
             client.chat_update,
             channel=channel.channel_id,
@@ -177,7 +166,7 @@ class SlackSender:
         """chat.postMessage under the parent (a Slack thread is just the parent's ts)."""
         parent = message.thread_id or message.message_id
         client = await self._client_for(channel)
-        rendered = render_reply(reply, self._clock())
+        rendered = self._render(reply, None)
         response = await _call(
             client.chat_postMessage,
             channel=channel.channel_id,

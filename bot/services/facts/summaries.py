@@ -24,7 +24,13 @@ from bot.services.deps import AppDeps
 from bot.services.facts.levels import probe_failing, probe_urls
 from bot.services.usual_levels import baseline_span, usual_rate
 from bot.sources.catalog import ServiceDef
-from bot.store import community_store, crowd_store, overview_store, repository
+from bot.store import (
+    community_store,
+    crowd_store,
+    overview_store,
+    service_state_store,
+    source_store,
+)
 from bot.store.community_store import Community, StoredIncident
 from bot.store.crowd_baseline import learned_memories
 from bot.store.crowd_models import EarlyWarningRow
@@ -155,7 +161,7 @@ async def summary(deps: AppDeps, service: ServiceDef, now: datetime) -> ServiceS
 
 @dataclass(frozen=True, slots=True)
 class _Overview:
-    states: dict[str, repository.ServiceStateRecord]
+    states: dict[str, service_state_store.ServiceStateRecord]
     incidents: dict[str, list[StoredIncident]]
     last_hour: dict[str, int]
     earlier: dict[str, int]
@@ -166,7 +172,7 @@ class _Overview:
 async def _overview(session: AsyncSession, now: datetime) -> _Overview:
     since, until = baseline_span(now)
     return _Overview(
-        states=await repository.service_states(session=session),
+        states=await service_state_store.service_states(session=session),
         incidents=await overview_store.open_incidents(session=session),
         last_hour=await overview_store.counted_reports(
             session=session, since=now - timedelta(hours=1), until=now
@@ -228,7 +234,7 @@ async def detail(deps: AppDeps, service: ServiceDef, now: datetime) -> ServiceDe
         components: list[ComponentFact] = []
         incidents: list[IncidentFact] = []
         for source in service.official_sources:
-            snapshot = await repository.load_snapshot(
+            snapshot = await source_store.load_snapshot(
                 session=session, url=source.url, updates_per_incident=MAX_UPDATES
             )
             if snapshot is None:

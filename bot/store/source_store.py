@@ -1,20 +1,17 @@
-"""Repository functions: keyword-only, one job each. Writers stage changes; callers commit."""
+"""The source aggregate: a polled source, the components and incidents it last reported, and
+when it was last read. Keyword-only functions, one job each; writers stage, callers commit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import UpdateBase
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.service_state import ServiceState
 from bot.core.status import (
     CLOSED_INCIDENT_STATUSES,
     Component,
@@ -26,92 +23,13 @@ from bot.core.status import (
     PageInfo,
     Snapshot,
 )
-from bot.store.migrate import MIGRATION_LOCK_KEY
 from bot.store.models import (
     ComponentRow,
     IncidentRow,
     IncidentUpdateRow,
-    ServiceIncidentRow,
     ServiceRow,
     SourceRow,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceStateRecord:
-    """A service's stored state."""
-
-    service_id: str
-    state: ServiceState
-    since: datetime | None
-    checked_at: datetime | None
-
-
-class CatalogService(Protocol):
-    """What seeding needs of a catalog service (``bot.sources.catalog.ServiceDef`` is one)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def provider(self) -> str: ...
-
-
-class CatalogSource(Protocol):
-    """What seeding needs of a polled source (``bot.sources.catalog.SourceDef`` is one)."""
-
-    @property
-    def kind(self) -> str: ...
-
-
-class SeedableCatalog(Protocol):
-    """The catalog as the store sees it: the store sits below the sources and never imports them."""
-
-    def __iter__(self) -> Iterator[CatalogService]: ...
-    def source_urls(self) -> Mapping[str, CatalogSource]: ...
-
-
-async def sync_catalog(*, session: AsyncSession, catalog: SeedableCatalog) -> None:
-    """Make sure every catalog service and polled source has a row (names kept up to date).
-
-    Processes starting together on a fresh database all seed at once: on PostgreSQL they take
-    turns under the migration lock, and the inserts are upserts so a race cannot fail anyway."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        await session.exec(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
-    services = [
-        {"id": service.id, "name": service.name, "provider": service.provider}
-        for service in catalog
-    ]
-    for chunk in _chunks(services):
-        insert_services = _insert_for(ServiceRow, postgres=postgres).values(chunk)
-        await session.exec(
-            insert_services.on_conflict_do_update(
-                index_elements=["id"],
-                set_={
-                    "name": insert_services.excluded.name,
-                    "provider": insert_services.excluded.provider,
-                },
-            )
-        )
-    sources = [{"url": url, "kind": source.kind} for url, source in catalog.source_urls().items()]
-    for chunk in _chunks(sources):
-        insert_sources = _insert_for(SourceRow, postgres=postgres).values(chunk)
-        await session.exec(insert_sources.on_conflict_do_nothing(index_elements=["url"]))
-    await session.commit()
-
-
-def _chunks(rows: list[dict[str, str]], size: int = 1000) -> Iterator[list[dict[str, str]]]:
-    # One INSERT of many rows binds a parameter per column and row: PostgreSQL allows 32,767
-    # (SQLite, by default, 32,766), fewer than a catalog of 10,000 services needs.
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _insert_for(table: type[SQLModel], *, postgres: bool) -> Any:
-    # Both dialects spell an upsert ON CONFLICT, each with its own construct.
-    return postgresql.insert(table) if postgres else sqlite.insert(table)
 
 
 async def get_source(*, session: AsyncSession, url: str) -> SourceRow | None:
@@ -308,46 +226,6 @@ async def _store_updates(
                 created_at=update.created_at,
             )
         )
-
-
-async def set_service_state(
-    *, session: AsyncSession, service_id: str, state: ServiceState, now: datetime
-) -> bool:
-    """Store a service's derived state; returns True when it changed (``since`` moves then)."""
-    row = await session.get(ServiceRow, service_id)
-    if row is None:
-        raise LookupError(f"unknown service {service_id!r}")
-    changed = row.state != state.value or row.state_since is None
-    if changed:
-        row.state, row.state_since = state.value, now
-    row.checked_at = now
-    session.add(row)
-    return changed
-
-
-async def service_states(*, session: AsyncSession) -> dict[str, ServiceStateRecord]:
-    """Every service's stored state, by id."""
-    rows = (await session.exec(select(ServiceRow))).all()
-    return {
-        row.id: ServiceStateRecord(
-            service_id=row.id,
-            state=ServiceState(row.state),
-            since=row.state_since,
-            checked_at=row.checked_at,
-        )
-        for row in rows
-    }
-
-
-async def open_incident_counts(*, session: AsyncSession) -> dict[str, int]:
-    """Number of open incidents per service id."""
-    query = (
-        select(ServiceIncidentRow.service_id, func.count(col(IncidentRow.id)))
-        .join(IncidentRow, col(IncidentRow.id) == col(ServiceIncidentRow.incident_id))
-        .where(col(IncidentRow.resolved_at).is_(None))
-        .group_by(col(ServiceIncidentRow.service_id))
-    )
-    return {service_id: count for service_id, count in (await session.exec(query)).all()}
 
 
 async def load_snapshot(
