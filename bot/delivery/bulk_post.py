@@ -166,8 +166,6 @@ async def _posted(session: AsyncSession, deliveries: Sequence[DeliveryRow]) -> s
     """(alert, subscription) pairs among these deliveries' that already have a message."""
     query = select(AlertMessageRow.alert_id, AlertMessageRow.subscription_id).where(
         col(AlertMessageRow.alert_id).in_({d.alert_id for d in deliveries}),
-        among(
-            session, col(AlertMessageRow.subscription_id), {d.subscription_id for d in deliveries}
-        ),
+        among(col(AlertMessageRow.subscription_id), {d.subscription_id for d in deliveries}),
     )
     return {(a, s) for a, s in (await session.exec(query)).all()}

@@ -168,7 +168,7 @@ async def _messages(
         table.c.rendered_version,
     ).where(
         table.c.alert_id.in_({d.alert_id for d in deliveries}),
-        among(session, table.c.subscription_id, {d.subscription_id for d in deliveries}),
+        among(table.c.subscription_id, {d.subscription_id for d in deliveries}),
     )
     rows = (await (await session.connection()).execute(query)).all()
     return {
@@ -182,7 +182,7 @@ async def _shared(session: AsyncSession, message_ids: Collection[str]) -> set[st
     if not message_ids:
         return set()
     query = select(AlertMessageRow.message_id, AlertMessageRow.alert_id).where(
-        among(session, col(AlertMessageRow.message_id), message_ids)
+        among(col(AlertMessageRow.message_id), message_ids)
     )
     alerts: dict[str, set[int]] = defaultdict(set)
     for message_id, alert_id in (await session.exec(query)).all():

@@ -135,7 +135,7 @@ async def due_deliveries(
             return []
     async with sessions() as session:
         if owner is not None:
-            query = query.where(among(session, col(DeliveryRow.id), ids))
+            query = query.where(among(col(DeliveryRow.id), ids))
         return list((await session.exec(query)).all())
 
 
@@ -150,7 +150,7 @@ async def subscriptions_of(
     """The subscriptions of a round's deliveries, by id (their channels, and what posts need)."""
     if not subscription_ids:
         return {}
-    query = core_select(*_ROUND_COLUMNS).where(among(session, SUBSCRIPTIONS.c.id, subscription_ids))
+    query = core_select(*_ROUND_COLUMNS).where(among(SUBSCRIPTIONS.c.id, subscription_ids))
     rows = (await (await session.connection()).execute(query)).all()
     return {row.id: RoundSubscription(*row) for row in rows}
 

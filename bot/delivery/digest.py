@@ -77,9 +77,9 @@ async def open_alerts_posted_in(
     ).where(
         # All three, which lead the subscriptions' unique index: PostgreSQL then starts from these
         # channels. (SQLite, without statistics, still starts from every done delivery.)
-        among(session, col(SubscriptionRow.platform), {c[0] for c in channels}),
-        among(session, col(SubscriptionRow.community_id), {c[1] for c in channels}),
-        among(session, col(SubscriptionRow.channel_id), {c[2] for c in channels}),
+        among(col(SubscriptionRow.platform), {c[0] for c in channels}),
+        among(col(SubscriptionRow.community_id), {c[1] for c in channels}),
+        among(col(SubscriptionRow.channel_id), {c[2] for c in channels}),
     )
     found: dict[ChannelKey, set[int]] = {}
     for platform, community, channel, alert_id in (await session.exec(query)).all():

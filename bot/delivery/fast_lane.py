@@ -153,9 +153,7 @@ class FastLane:
             await _store_messages(session, [stored for _, stored in done])
             await session.exec(
                 update(DeliveryRow)
-                .where(
-                    among(session, col(DeliveryRow.id), [job.delivery.id or 0 for job, _ in done])
-                )
+                .where(among(col(DeliveryRow.id), [job.delivery.id or 0 for job, _ in done]))
                 .values(status=DeliveryStatus.DONE, last_error=None, done_at=now, claimed_by=None)
                 .execution_options(synchronize_session=False)  # no row of it in this session
             )
@@ -213,7 +211,7 @@ async def _mark_sending(session: AsyncSession, ids: Sequence[int], owner: int | 
     result = await session.exec(
         update(DeliveryRow)
         .where(
-            among(session, col(DeliveryRow.id), ids),
+            among(col(DeliveryRow.id), ids),
             col(DeliveryRow.status) == DeliveryStatus.PENDING,
             col(DeliveryRow.claimed_by).is_not_distinct_from(owner),
         )
