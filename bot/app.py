@@ -34,6 +34,7 @@ from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.worker import OutboxWorker
 from bot.errors import ConfigError
 from bot.net.address_policy import AddressPolicy
+from bot.runtime.heap import settle_startup_heap
 from bot.runtime.leader import LeaderElector, single_process
 from bot.runtime.lifecycle import Lifecycle, Stop
 from bot.runtime.metrics import Metrics
@@ -247,6 +248,7 @@ async def _serve(
         for adapter in chat.adapters:
             parts.on_stop(f"stopping {adapter.name}", adapter.stop, slow=True)
             await adapter.start()
+        settle_startup_heap()
         await stop.wait()
         log.info("shutting down")
 

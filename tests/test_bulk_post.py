@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.core.timeutil import system_clock
+from bot.delivery.round_delivery import Tried
 from bot.delivery.sender import TransientDeliveryError
 from bot.delivery.worker import OutboxWorker, WorkerConfig
 from bot.store import alert_store, catalog_store
@@ -104,25 +105,21 @@ async def test_a_failed_post_in_the_batch_is_retried_later_and_the_others_are_do
 
 
 async def test_the_outcome_hook_sees_each_post_as_stored(engine: AsyncEngine) -> None:
-    """The rows told to the hook hold what the wave stored (metrics and webhooks read them)."""
+    """What the hook is told of each delivery is what the wave stored (metrics and webhooks
+    read it)."""
     await stage(engine, 5)
-    told: list[tuple[str, str, int, bool, object]] = []
+    told: list[tuple[str, int | None, str, int, str | None]] = []
 
-    async def hook(delivery: DeliveryRow, outcome: str) -> None:
-        told.append(
-            (
-                outcome,
-                delivery.status,
-                delivery.attempts,
-                delivery.done_at is not None,
-                delivery.claimed_by,
-            )
-        )
+    async def hook(delivery: Tried, outcome: str) -> None:
+        told.append((outcome, delivery.id, delivery.status, delivery.attempts, delivery.last_error))
 
     outbox = worker(engine, RecordingSender())
     outbox.on_outcome = hook
     assert await outbox.run_once() == 5
-    assert told == [("done", "done", 1, True, None)] * 5
+    async with session_factory(engine)() as session:
+        rows = (await session.exec(select(DeliveryRow).order_by(col(DeliveryRow.id)))).all()
+    assert told == [("done", r.id, r.status, r.attempts, r.last_error) for r in rows]
+    assert {(r.status, r.attempts, r.last_error) for r in rows} == {("done", 1, None)}
 
 
 async def stage_update(engine: AsyncEngine) -> None:

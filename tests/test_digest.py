@@ -63,26 +63,42 @@ def event(
     )
 
 
+class Rig:
+    """Channels subscribed to services, a worker delivering to a recording sender, and a way
+    to make things happen: events recorded, then one round of the worker."""
+
+    def __init__(self, engine: AsyncEngine, clock: FakeClock) -> None:
+        self.sessions = session_factory(engine)
+        self.clock = clock
+        self.sender = RecordingSender()
+        self.worker = OutboxWorker(
+            sessions=self.sessions, senders={"test": self.sender}, catalog=CATALOG, clock=clock
+        )
+
+    async def subscribe(self, places: dict[str, str], services: tuple[str, ...]) -> None:
+        """Subscribe each channel (channel → guild) to each service."""
+        async with self.sessions() as session:
+            await catalog_store.sync_catalog(session=session, catalog=CATALOG)
+            for service in services:
+                for channel, guild in places.items():
+                    await subscribe(session, Scope("test", guild), channel, service, self.clock.now)
+            await session.commit()
+
+    async def happen(self, *events: DetectionEvent) -> None:
+        async with self.sessions() as session:
+            await alert_store.record_alert_events(
+                session=session, events=events, now=self.clock.now
+            )
+            await session.commit()
+        await self.worker.run_once()
+
+
 async def test_services_failing_together_share_one_message(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await catalog_store.sync_catalog(session=session, catalog=CATALOG)
-        for service in SERVICES:
-            for channel in ("ops", "other-guild-ops"):
-                scope = Scope("test", "guild" if channel == "ops" else "guild-2")
-                await subscribe(session, scope, channel, service, clock.now)
-        await session.commit()
-    sender = RecordingSender()
-    worker = OutboxWorker(sessions=sessions, senders={"test": sender}, catalog=CATALOG, clock=clock)
-
-    async def happen(*events: DetectionEvent) -> None:
-        async with sessions() as session:
-            await alert_store.record_alert_events(session=session, events=events, now=clock.now)
-            await session.commit()
-        await worker.run_once()
-
+    rig = Rig(engine, clock)
+    await rig.subscribe({"ops": "guild", "other-guild-ops": "guild-2"}, SERVICES)
+    sender, happen = rig.sender, rig.happen
     await happen(event("openai-api", EventKind.INCIDENT_OPENED, clock, "Errors"))
     clock.advance(minutes=2)
     await happen(
@@ -115,6 +131,25 @@ async def test_services_failing_together_share_one_message(
     final = [c for c in sender.calls if c.channel.channel_id == "ops" and c.action == "edit"][-1]
     assert final.reply.title == "✅ All 3 services recovered"
     assert [c.action for c in sender.calls].count("send") == 2  # still one message per channel
+
+
+async def test_an_incident_alone_in_its_round_joins_an_open_one_and_not_a_resolved_one(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """The fast lane looks for a message to join only while another incident is open."""
+    rig = Rig(engine, clock)
+    await rig.subscribe({"ops": "guild"}, SERVICES)
+    sender, happen = rig.sender, rig.happen
+    await happen(event("openai-api", EventKind.INCIDENT_OPENED, clock, "Errors"))
+    clock.advance(minutes=2)
+    await happen(event("anthropic-api", EventKind.INCIDENT_OPENED, clock, "Errors too"))
+    assert [c.action for c in sender.calls] == ["send", "edit"]  # joined the open one
+    await happen(event("openai-api", EventKind.INCIDENT_RESOLVED, clock, "Fixed", "resolved"))
+    await happen(event("anthropic-api", EventKind.INCIDENT_RESOLVED, clock, "Fixed", "resolved"))
+    clock.advance(minutes=2)
+    sent = len(sender.calls)
+    await happen(event("github", EventKind.INCIDENT_OPENED, clock, "Also"))
+    assert [c.action for c in sender.calls[sent:]] == ["send"]  # nothing open to join
 
 
 async def test_an_incident_long_after_gets_its_own_message(

@@ -5,6 +5,7 @@ are in test_multiprocess.py."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -19,9 +20,10 @@ from bot.delivery.claim import (
     claim_due,
     due_deliveries,
     release_orphans,
-    subscriptions_of,
 )
 from bot.delivery.claim import route_filter as route
+from bot.delivery.round_delivery import RoundDelivery
+from bot.delivery.round_subscription import RoundSubscription
 from bot.delivery.worker import OutboxWorker
 from bot.store import alert_store, catalog_store
 from bot.store.engine import session_factory
@@ -67,7 +69,9 @@ async def stage(
         await session.commit()
 
 
-async def test_a_round_reads_the_subscriptions_it_asks_for_as_stored(engine: AsyncEngine) -> None:
+async def test_a_round_reads_its_deliveries_and_their_subscriptions_as_stored(
+    engine: AsyncEngine,
+) -> None:
     await stage(engine, [("slack", "T1"), ("discord", "G2"), ("fakechat", "g"), ("slack", "T3")])
     async with session_factory(engine)() as session:
         await session.exec(
@@ -75,16 +79,39 @@ async def test_a_round_reads_the_subscriptions_it_asks_for_as_stored(engine: Asy
             .where(col(SubscriptionRow.community_id) == "G2")
             .values(enabled=False, alternatives=False, mention_role="role:7")
         )
+        await session.exec(
+            update(DeliveryRow)
+            .where(col(DeliveryRow.platform) == "fakechat")
+            .values(attempts=2, last_error="HTTP 502")
+        )
+        await session.commit()
         stored = {row.id: row for row in (await session.exec(select(SubscriptionRow))).all()}
-        asked = {i for i, row in stored.items() if row.community_id != "T3"}
-        loaded = await subscriptions_of(session, {i or 0 for i in asked})
+        rows = {row.id or 0: row for row in (await session.exec(select(DeliveryRow))).all()}
+    due = await due_deliveries(
+        session_factory(engine),
+        owner=None,
+        platforms=["slack", "discord", "fakechat"],
+        shards=None,
+        now=NOW,
+        limit=3,
+    )
 
-    def shown(s: object) -> tuple[object, ...]:
-        fields = ("id", "platform", "community_id", "channel_id", "enabled", "alternatives")
-        return tuple(getattr(s, name) for name in (*fields, "mention_role"))
+    def shown(row: object, fields: tuple[str, ...]) -> tuple[object, ...]:
+        return tuple(getattr(row, name) for name in fields)
 
-    assert set(loaded) == asked
-    assert {shown(s) for s in loaded.values()} == {shown(stored[i]) for i in asked}
+    delivery_fields = tuple(f.name for f in dataclasses.fields(RoundDelivery))
+    assert [d.id for d in due.deliveries] == sorted(rows)[:3]  # oldest first, the batch's size
+    assert [shown(d, delivery_fields) for d in due.deliveries] == [
+        shown(rows[d.id], delivery_fields) for d in due.deliveries
+    ]
+    assert due.deliveries[2].attempts == 2
+    assert due.deliveries[2].last_error == "HTTP 502"
+    fields = tuple(f.name for f in dataclasses.fields(RoundSubscription))
+    asked = {d.subscription_id for d in due.deliveries}
+    assert set(due.subscriptions) == asked
+    assert {shown(s, fields) for s in due.subscriptions.values()} == {
+        shown(stored[i], fields) for i in asked
+    }
 
 
 async def test_a_worker_takes_only_its_platforms_and_its_discord_shards(
@@ -106,17 +133,22 @@ async def test_a_worker_takes_only_its_platforms_and_its_discord_shards(
     )
     async with session_factory(engine)() as session:
         subs = {s.id: s for s in (await session.exec(select(SubscriptionRow))).all()}
-    places = [(subs[d.subscription_id].platform, subs[d.subscription_id].community_id) for d in due]
+    places = [
+        (subs[d.subscription_id].platform, subs[d.subscription_id].community_id)
+        for d in due.deliveries
+    ]
+    assert {s.id for s in due.subscriptions.values()} == {d.subscription_id for d in due.deliveries}
     assert sorted(places) == sorted(mine)
     # No shard list: every Discord guild; no senders: nothing at all.
     every = await due_deliveries(
         session_factory(engine), owner=None, platforms=["discord"], shards=None, now=NOW, limit=99
     )
-    assert len(every) == 8
+    assert len(every.deliveries) == 8
     none = await due_deliveries(
         session_factory(engine), owner=None, platforms=[], shards=None, now=NOW, limit=99
     )
-    assert none == []
+    assert none.deliveries == []
+    assert none.subscriptions == {}
 
 
 @postgres_only
@@ -133,7 +165,7 @@ async def test_concurrent_claims_never_share_a_delivery(engine: AsyncEngine) -> 
                 )
             if not batch:
                 return taken
-            taken += batch
+            taken += [delivery.id for delivery in batch]
 
     claims = await asyncio.gather(*(claimer(owner) for owner in (11, 12, 13, 14)))
     everything = [i for batch in claims for i in batch]
@@ -163,9 +195,11 @@ async def test_the_rows_of_a_worker_that_is_gone_go_back_to_the_queue(
         assert alive_owner != dead_owner
         filter_ = route(["fakechat"], None)
         async with sessions() as session:
-            kept = await claim_due(session, owner=alive_owner, route=filter_, now=NOW, limit=3)
+            claimed = await claim_due(session, owner=alive_owner, route=filter_, now=NOW, limit=3)
+            kept = [delivery.id for delivery in claimed]
         async with sessions() as session:
-            lost = await claim_due(session, owner=dead_owner, route=filter_, now=NOW, limit=3)
+            claimed = await claim_due(session, owner=dead_owner, route=filter_, now=NOW, limit=3)
+            lost = [delivery.id for delivery in claimed]
             await session.exec(
                 update(DeliveryRow).where(col(DeliveryRow.id) == lost[0]).values(status="sending")
             )

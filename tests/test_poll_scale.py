@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,6 +141,42 @@ async def test_a_batch_waits_for_busy_polls_only_so_long(
     async with sessions() as session:
         states = await service_state_store.service_states(session=session)
     assert states["a"].checked_at == clock.now
+
+
+async def test_last_checked_moves_each_row_to_its_latest_read_in_a_few_statements(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """A batch of 1,200 pages, two of them read twice (in either order): every row gets the
+    latest time it was read at, in one UPDATE per table, time and 500 rows."""
+    urls = {f"s{i}": f"https://p{i}.example/api/v2/summary.json" for i in range(1_200)}
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
+        await session.commit()
+    earlier, now = clock.now, clock.now + timedelta(seconds=30)
+    touches = [(url, [service], now) for service, url in urls.items()]
+    touches.insert(0, (urls["s1"], ["s1"], earlier))  # read before: the later read wins
+    touches.append((urls["s2"], ["s2"], earlier))  # told late, read earlier: still the later
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with sessions() as session:
+            await source_store.touch_checked(session=session, touches=touches)
+            await session.commit()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert statements.count("UPDATE") == 2 * 3  # sources and services, 1,200 rows in 3 chunks
+    async with sessions() as session:
+        states = await service_state_store.service_states(session=session)
+        for url in urls.values():
+            source = await source_store.get_source(session=session, url=url)
+            assert source is not None
+            assert (source.fetched_at, source.read_ok_at) == (now, now)
+    assert {states[service].checked_at for service in urls} == {now}
 
 
 async def test_an_unchanged_page_is_merged_once_and_kept_once() -> None:

@@ -22,8 +22,9 @@ from bot.core.mention import Mention
 from bot.core.timeutil import Clock
 from bot.delivery.among import among
 from bot.delivery.attempt import DeliveryAttempts, WorkerConfig, plain_if_refused
-from bot.delivery.digest import ChannelKey, open_alerts_posted_in
+from bot.delivery.digest import ChannelKey, open_alerts_posted_in, other_open_incidents
 from bot.delivery.fast_lane import Job, Stored, chat_senders, first_attempt
+from bot.delivery.round_delivery import RoundDelivery
 from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import (
     AlertDataSender,
@@ -31,14 +32,14 @@ from bot.delivery.sender import (
     PlatformSender,
     SentMessage,
 )
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow
+from bot.store.models import AlertMessageRow, AlertRow
 
 
 @dataclass(frozen=True, slots=True)
 class _Post:
     """A delivery in the fast lane, with what sending it needs."""
 
-    delivery: DeliveryRow
+    delivery: RoundDelivery
     alert: AlertRow
     subscription: Subscribed
     sender: PlatformSender
@@ -70,7 +71,7 @@ class NewPosts:
     async def __call__(
         self,
         session: AsyncSession,
-        heads: Sequence[DeliveryRow],
+        heads: Sequence[RoundDelivery],
         subscriptions: Mapping[int, Subscribed],
     ) -> list[Job]:
         """First attempts at posting, in enabled channels with no message for the alert yet
@@ -106,7 +107,7 @@ class NewPosts:
             jobs.append(Job(delivery, partial(self._send, post)))
         return jobs
 
-    def _first_post(self, delivery: DeliveryRow, subscription: Subscribed | None) -> bool:
+    def _first_post(self, delivery: RoundDelivery, subscription: Subscribed | None) -> bool:
         """A first attempt at posting, to a chat platform, in an enabled channel."""
         chat = delivery.platform in self._senders
         return delivery.action == POST and chat and first_attempt(delivery, subscription)
@@ -114,7 +115,7 @@ class NewPosts:
     async def _joinable(
         self,
         session: AsyncSession,
-        firsts: Sequence[DeliveryRow],
+        firsts: Sequence[RoundDelivery],
         subscriptions: Mapping[int, Subscribed],
         alerts: Mapping[int, AlertRow],
     ) -> dict[ChannelKey, set[int]]:
@@ -123,11 +124,16 @@ class NewPosts:
         window = self._config.digest_window
         if window.total_seconds() <= 0:
             return {}
-        channels = {
-            _channel_key(subscriptions[d.subscription_id])
+        incidents = [
+            d
             for d in firsts
             if (a := alerts.get(d.alert_id)) is not None and a.kind == AlertKind.INCIDENT
-        }
+        ]
+        posting = {d.alert_id for d in incidents}
+        # One incident fanning out, and no other open: nothing to join, whatever was posted.
+        if len(posting) == 1 and not await other_open_incidents(session, posting):
+            return {}
+        channels = {_channel_key(subscriptions[d.subscription_id]) for d in incidents}
         return await open_alerts_posted_in(session, channels, since=self._clock() - window)
 
     async def _send(self, post: _Post) -> Stored:
@@ -162,7 +168,9 @@ async def alerts_by_id(session: AsyncSession, ids: set[int]) -> dict[int, AlertR
     return {(row.id or 0): row for row in rows}
 
 
-async def _posted(session: AsyncSession, deliveries: Sequence[DeliveryRow]) -> set[tuple[int, int]]:
+async def _posted(
+    session: AsyncSession, deliveries: Sequence[RoundDelivery]
+) -> set[tuple[int, int]]:
     """(alert, subscription) pairs among these deliveries' that already have a message."""
     query = select(AlertMessageRow.alert_id, AlertMessageRow.subscription_id).where(
         col(AlertMessageRow.alert_id).in_({d.alert_id for d in deliveries}),

@@ -31,6 +31,7 @@ from bot.delivery.among import among
 from bot.delivery.attempt import DeliveryAttempts, plain_if_refused
 from bot.delivery.bulk_post import alerts_by_id
 from bot.delivery.fast_lane import MESSAGES, Job, Stored, chat_senders, first_attempt
+from bot.delivery.round_delivery import RoundDelivery
 from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import (
     AlertDataSender,
@@ -38,7 +39,7 @@ from bot.delivery.sender import (
     PlatformSender,
     SentMessage,
 )
-from bot.store.models import AlertMessageRow, AlertRow, DeliveryRow
+from bot.store.models import AlertMessageRow, AlertRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class _Message:
 class _Update:
     """An edit or a thread reply in the fast lane, with what sending it needs."""
 
-    delivery: DeliveryRow
+    delivery: RoundDelivery
     message: _Message
     channel: ChannelRef
     sender: PlatformSender
@@ -79,7 +80,7 @@ class Updates:
     async def __call__(
         self,
         session: AsyncSession,
-        heads: Sequence[DeliveryRow],
+        heads: Sequence[RoundDelivery],
         subscriptions: Mapping[int, Subscribed],
     ) -> list[Job]:
         """First attempts at editing or replying under a message that shows one alert."""
@@ -125,7 +126,7 @@ class Updates:
             jobs.append(Job(delivery, act))
         return jobs
 
-    def _first_update(self, delivery: DeliveryRow, subscription: Subscribed | None) -> bool:
+    def _first_update(self, delivery: RoundDelivery, subscription: Subscribed | None) -> bool:
         """A first attempt at an edit or a reply, to a chat platform, in an enabled channel."""
         chat = delivery.platform in self._senders
         return delivery.action in (EDIT, THREAD) and chat and first_attempt(delivery, subscription)
@@ -155,7 +156,7 @@ class Updates:
 
 
 async def _messages(
-    session: AsyncSession, deliveries: Sequence[DeliveryRow]
+    session: AsyncSession, deliveries: Sequence[RoundDelivery]
 ) -> dict[tuple[int, int], _Message]:
     """The messages these deliveries edit or reply under, by (alert, subscription)."""
     table = MESSAGES

@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.outbox import DeliveryStatus
-from bot.delivery.among import among
+from bot.delivery.round_delivery import ROUND_DELIVERY_COLUMNS, RoundDelivery
 from bot.delivery.round_subscription import RoundSubscription
 from bot.store.engine import OUTBOX_CHANNEL
 from bot.store.models import DeliveryRow, SubscriptionRow
@@ -74,18 +74,25 @@ def route_filter(platforms: Sequence[str], shards: ShardRoute | None) -> ColumnE
     )
 
 
-async def claim_due(
-    session: AsyncSession,
-    *,
-    owner: int,
-    route: ColumnElement[bool],
-    now: datetime,
-    limit: int,
-) -> list[int]:
-    """Mark up to ``limit`` due, unclaimed deliveries as ours; returns their ids in order.
+@dataclass(frozen=True, slots=True)
+class DueRound:
+    """A round's deliveries, oldest first, and the subscriptions of their channels by id (a
+    delivery whose subscription is gone has none)."""
 
-    Rows another worker is claiming at this instant are skipped, not waited for."""
-    picked = (
+    deliveries: list[RoundDelivery]
+    subscriptions: dict[int, RoundSubscription]
+
+
+_SUBSCRIPTION_COLUMNS = [
+    getattr(SUBSCRIPTIONS.c, field.name) for field in dataclasses.fields(RoundSubscription)
+]
+_WIDTH = len(ROUND_DELIVERY_COLUMNS)
+
+
+def _picked(route: ColumnElement[bool], now: datetime, limit: int) -> Any:
+    """The ids of up to ``limit`` due, unclaimed deliveries, locked; rows another worker is
+    claiming at this instant are skipped, not waited for."""
+    return (
         select(DeliveryRow.id)
         .where(
             DeliveryRow.status == DeliveryStatus.PENDING,
@@ -97,15 +104,31 @@ async def claim_due(
         .limit(limit)
         .with_for_update(skip_locked=True, of=DeliveryRow)
     )
-    result = await session.exec(
+
+
+def _claim(owner: int, route: ColumnElement[bool], now: datetime, limit: int) -> Any:
+    """UPDATE marking the picked deliveries as ``owner``'s, returning them as a round reads
+    them."""
+    return (
         update(DeliveryRow)
-        .where(col(DeliveryRow.id).in_(picked.scalar_subquery()))
+        .where(col(DeliveryRow.id).in_(_picked(route, now, limit).scalar_subquery()))
         .values(claimed_by=owner)
-        .returning(col(DeliveryRow.id))
+        .returning(*ROUND_DELIVERY_COLUMNS)
     )
-    ids = sorted(int(row[0]) for row in result.all())
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    owner: int,
+    route: ColumnElement[bool],
+    now: datetime,
+    limit: int,
+) -> list[RoundDelivery]:
+    """Mark up to ``limit`` due, unclaimed deliveries as ours and commit; returns them in order."""
+    rows = (await (await session.connection()).execute(_claim(owner, route, now, limit))).all()
     await session.commit()
-    return ids
+    return sorted((RoundDelivery(*row) for row in rows), key=lambda d: d.id)
 
 
 async def due_deliveries(
@@ -116,43 +139,42 @@ async def due_deliveries(
     shards: ShardRoute | None,
     now: datetime,
     limit: int,
-) -> list[DeliveryRow]:
-    """Due deliveries for a worker, oldest first: with no ``owner`` (the only worker) every due
-    one it can send; otherwise those it just claimed, after taking back those of dead workers."""
+) -> DueRound:
+    """Due deliveries for a worker, oldest first, with their subscriptions, in one statement:
+    with no ``owner`` (the only worker) every due one it can send; otherwise those it claims
+    now (PostgreSQL), after taking back those of dead workers."""
     route = route_filter(platforms, shards)
-    query = select(DeliveryRow).order_by(col(DeliveryRow.id))
     if owner is None:
-        query = query.where(
-            DeliveryRow.status == DeliveryStatus.PENDING,
-            col(DeliveryRow.next_attempt_at) <= now,
-            route,
-        ).limit(limit)
+        due = (
+            core_select(*ROUND_DELIVERY_COLUMNS)
+            .where(
+                col(DeliveryRow.status) == DeliveryStatus.PENDING,
+                col(DeliveryRow.next_attempt_at) <= now,
+                route,
+            )
+            .order_by(col(DeliveryRow.id))
+            .limit(limit)
+            .subquery("due")
+        )
     else:
-        async with sessions() as session:
-            await release_orphans(session)
-            ids = await claim_due(session, owner=owner, route=route, now=now, limit=limit)
-        if not ids:
-            return []
+        due = _claim(owner, route, now, limit).cte("claimed")
+    query = (
+        core_select(due, *_SUBSCRIPTION_COLUMNS)
+        .select_from(due.outerjoin(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == due.c.subscription_id))
+        .order_by(due.c.id)
+    )
     async with sessions() as session:
         if owner is not None:
-            query = query.where(among(col(DeliveryRow.id), ids))
-        return list((await session.exec(query)).all())
-
-
-_ROUND_COLUMNS = [
-    getattr(SUBSCRIPTIONS.c, field.name) for field in dataclasses.fields(RoundSubscription)
-]
-
-
-async def subscriptions_of(
-    session: AsyncSession, subscription_ids: set[int]
-) -> dict[int, RoundSubscription]:
-    """The subscriptions of a round's deliveries, by id (their channels, and what posts need)."""
-    if not subscription_ids:
-        return {}
-    query = core_select(*_ROUND_COLUMNS).where(among(SUBSCRIPTIONS.c.id, subscription_ids))
-    rows = (await (await session.connection()).execute(query)).all()
-    return {row.id: RoundSubscription(*row) for row in rows}
+            await release_orphans(session)
+        rows = (await (await session.connection()).execute(query)).all()
+        await session.commit()  # the claim, when there is one
+    deliveries, subscriptions = [], {}
+    for row in rows:
+        deliveries.append(RoundDelivery(*row[:_WIDTH]))
+        if row[_WIDTH] is not None:
+            subscription = RoundSubscription(*row[_WIDTH:])
+            subscriptions[subscription.id or 0] = subscription
+    return DueRound(deliveries, subscriptions)
 
 
 INTERRUPTED = "interrupted; checking before resending"

@@ -59,6 +59,22 @@ async def recent_open_message(
     return (await session.exec(query)).first()
 
 
+async def other_open_incidents(session: AsyncSession, alert_ids: Collection[int]) -> bool:
+    """Whether any incident besides these alerts is still open: when none is, a round posting
+    these alerts has no message to join, and `open_alerts_posted_in` need not look (open
+    incidents are few; the messages of a large fan-out are many)."""
+    query = (
+        select(AlertRow.id)
+        .where(
+            AlertRow.kind == AlertKind.INCIDENT,
+            col(AlertRow.resolved_at).is_(None),
+            col(AlertRow.id).not_in(list(alert_ids)),
+        )
+        .limit(1)
+    )
+    return (await session.exec(query)).first() is not None
+
+
 async def open_alerts_posted_in(
     session: AsyncSession, channels: Collection[ChannelKey], *, since: datetime
 ) -> dict[ChannelKey, set[int]]:

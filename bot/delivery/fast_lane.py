@@ -19,12 +19,11 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +31,7 @@ from bot.core.outbox import DeliveryOutcome, DeliveryStatus
 from bot.core.timeutil import Clock
 from bot.delivery.among import among
 from bot.delivery.attempt import DeliveryAttempts, WorkerConfig
+from bot.delivery.round_delivery import RoundDelivery
 from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.store.models import AlertMessageRow, DeliveryRow
@@ -58,12 +58,12 @@ class Stored:
 class Job:
     """One delivery the fast lane takes, and the request that carries it out."""
 
-    delivery: DeliveryRow
+    delivery: RoundDelivery
     act: Callable[[], Awaitable[Stored]]
 
 
 JobSource = Callable[
-    [AsyncSession, Sequence[DeliveryRow], Mapping[int, Subscribed]], Awaitable[list[Job]]
+    [AsyncSession, Sequence[RoundDelivery], Mapping[int, Subscribed]], Awaitable[list[Job]]
 ]
 """Picks the jobs it can take among a wave's deliveries (loading what they need in bulk)."""
 
@@ -88,7 +88,7 @@ class FastLane:
 
     async def run(
         self,
-        heads: Sequence[DeliveryRow],
+        heads: Sequence[RoundDelivery],
         subscriptions: Mapping[int, Subscribed],
         *,
         owner: int | None,
@@ -105,26 +105,33 @@ class FastLane:
             ]
             if not jobs:
                 return {}
-            mine = await _mark_sending(session, [job.delivery.id or 0 for job in jobs], owner)
+            mine = await _mark_sending(session, [job.delivery.id for job in jobs], owner)
         taken = [job for job in jobs if job.delivery.id in mine]
         # Not ours any more: its owner sends it.
-        statuses = {job.delivery.id or 0: DeliveryStatus.DONE for job in jobs}
+        statuses = {job.delivery.id: DeliveryStatus.DONE for job in jobs}
         settled: set[int] = set()
         try:
             results = await self._act_all(taken)
             done = [(j, r) for j, r in zip(taken, results, strict=True) if isinstance(r, Stored)]
             await self._store(done)
-            settled.update(job.delivery.id or 0 for job, _ in done)
+            settled.update(job.delivery.id for job, _ in done)
             for job, result in zip(taken, results, strict=True):
                 if isinstance(result, Exception):
-                    delivery_id = job.delivery.id or 0
+                    delivery_id = job.delivery.id
                     statuses[delivery_id] = await self._attempts.settle_failure(delivery_id, result)
                     settled.add(delivery_id)
         except BaseException:
             stranded.update(mine - settled)  # left "sending": put back, checked before resending
             raise
-        for job, _ in done:
-            await self._attempts.tell(job.delivery, DeliveryOutcome.DONE)
+        if self._attempts.on_outcome is not None:  # told what the rows now hold
+            for job, _ in done:
+                stored = replace(
+                    job.delivery,
+                    status=DeliveryStatus.DONE,
+                    attempts=job.delivery.attempts + 1,
+                    last_error=None,
+                )
+                await self._attempts.tell(stored, DeliveryOutcome.DONE)
         return statuses
 
     async def _act_all(self, jobs: Sequence[Job]) -> list[Stored | Exception]:
@@ -153,24 +160,11 @@ class FastLane:
             await _store_messages(session, [stored for _, stored in done])
             await session.exec(
                 update(DeliveryRow)
-                .where(among(col(DeliveryRow.id), [job.delivery.id or 0 for job, _ in done]))
+                .where(among(col(DeliveryRow.id), [job.delivery.id for job, _ in done]))
                 .values(status=DeliveryStatus.DONE, last_error=None, done_at=now, claimed_by=None)
                 .execution_options(synchronize_session=False)  # no row of it in this session
             )
             await session.commit()
-        if self._attempts.on_outcome is None:
-            return  # nobody reads the rows again: only the hook is told them
-        stored: dict[str, object] = {
-            "status": DeliveryStatus.DONE,
-            "last_error": None,
-            "done_at": now,
-            "claimed_by": None,
-        }
-        for job, _ in done:  # what the rows now hold (as loaded values: cheaper than setting)
-            delivery = job.delivery
-            for name, value in stored.items():
-                set_committed_value(delivery, name, value)
-            set_committed_value(delivery, "attempts", delivery.attempts + 1)
 
 
 async def _store_messages(session: AsyncSession, outcomes: Sequence[Stored]) -> None:
@@ -217,7 +211,7 @@ async def _mark_sending(session: AsyncSession, ids: Sequence[int], owner: int | 
         )
         .values(status=DeliveryStatus.SENDING, attempts=col(DeliveryRow.attempts) + 1)
         .returning(col(DeliveryRow.id))
-        .execution_options(synchronize_session=False)  # the rows loaded are another session's
+        .execution_options(synchronize_session=False)  # no row of it in this session
     )
     marked = {int(row[0]) for row in result.all()}
     await session.commit()
@@ -235,7 +229,7 @@ def chat_senders(
     }
 
 
-def first_attempt(delivery: DeliveryRow, subscription: Subscribed | None) -> bool:
+def first_attempt(delivery: RoundDelivery, subscription: Subscribed | None) -> bool:
     """Never tried yet, in an enabled channel: what the fast lane may take."""
     untried = delivery.attempts == 0 and delivery.status == DeliveryStatus.PENDING
     return untried and subscription is not None and subscription.enabled

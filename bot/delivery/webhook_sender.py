@@ -24,6 +24,7 @@ from bot.core.outbox import DeliveryOutcome
 from bot.core.rich import Quoted, rich
 from bot.core.timeutil import Clock
 from bot.delivery.retry_after import parse_retry_after
+from bot.delivery.round_delivery import Tried
 from bot.delivery.sender import (
     AlertData,
     AlertDataSender,
@@ -49,7 +50,6 @@ from bot.net.webhook_address import (
     resolve_target,
 )
 from bot.store import webhook_store
-from bot.store.models import DeliveryRow
 from bot.store.webhook_models import WEBHOOK_PLATFORM, WebhookTargetRow
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class WebhookSender:
         except aiohttp.ClientError as exc:
             raise TransientDeliveryError(f"connection failed ({type(exc).__name__})") from None
 
-    async def note_outcome(self, delivery: DeliveryRow, outcome: str) -> None:
+    async def note_outcome(self, delivery: Tried, outcome: str) -> None:
         """Worker hook: a webhook delivery whose retries ran out counts as one failure."""
         if delivery.platform != WEBHOOK_PLATFORM or outcome != DeliveryOutcome.EXHAUSTED:
             return

@@ -37,9 +37,9 @@ from bot.delivery.claim import (
     ShardRoute,
     due_deliveries,
     release_orphans,
-    subscriptions_of,
 )
 from bot.delivery.fast_lane import FastLane
+from bot.delivery.round_delivery import RoundDelivery
 from bot.delivery.round_subscription import Subscribed
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.sources.catalog import Catalog
@@ -192,10 +192,9 @@ class OutboxWorker:
         )
         # One queue per channel, not per subscription: a channel following several services
         # gets its messages in order, and a second service failing joins the first's message.
-        async with self._sessions() as session:
-            subscriptions = await subscriptions_of(session, {d.subscription_id for d in due})
-        channels: dict[tuple[str, str, str], list[DeliveryRow]] = {}
-        for delivery in due:
+        subscriptions = due.subscriptions
+        channels: dict[tuple[str, str, str], list[RoundDelivery]] = {}
+        for delivery in due.deliveries:
             sub = subscriptions.get(delivery.subscription_id)
             orphan = ("", "", str(delivery.subscription_id))
             place = (sub.platform, sub.community_id, sub.channel_id) if sub else orphan
@@ -205,14 +204,14 @@ class OutboxWorker:
         fast = await self._fast_waves(queues, subscriptions)
         gate = asyncio.Semaphore(self._config.channel_concurrency)
 
-        async def drain(queue: Sequence[DeliveryRow]) -> int:
+        async def drain(queue: Sequence[RoundDelivery]) -> int:
             handled = 0
             async with gate:
                 for delivery in queue:  # in order: a post before its edits and replies
                     try:
-                        outcome = await self._attempts.process(delivery.id or 0, owner=self._owner)
+                        outcome = await self._attempts.process(delivery.id, owner=self._owner)
                     except BaseException:
-                        self._stranded.add(delivery.id or 0)
+                        self._stranded.add(delivery.id)
                         raise
                     handled += 1
                     if outcome != DeliveryStatus.DONE:
@@ -223,7 +222,7 @@ class OutboxWorker:
         return fast + sum(counts)
 
     async def _fast_waves(
-        self, queues: list[list[DeliveryRow]], subscriptions: Mapping[int, Subscribed]
+        self, queues: list[list[RoundDelivery]], subscriptions: Mapping[int, Subscribed]
     ) -> int:
         """Offer the fast lane each channel's next delivery, wave after wave, while it takes
         any; returns how many it handled. What it settled leaves its queue, and a queue whose
@@ -237,7 +236,7 @@ class OutboxWorker:
                 break
             handled += len(settled)
             for queue in queues:
-                status = settled.get(queue[0].id or 0) if queue else None
+                status = settled.get(queue[0].id) if queue else None
                 if status == DeliveryStatus.DONE:
                     del queue[0]
                 elif status is not None:

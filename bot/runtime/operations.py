@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import __version__
 from bot.adapters.base import Adapter
 from bot.core.timeutil import Clock
+from bot.delivery.round_delivery import Tried
 from bot.delivery.sender import AlertDataSender, PlatformSender
 from bot.delivery.webhook_sender import WebhookSender, owner_notifier
 from bot.delivery.worker import OutcomeHook
@@ -21,7 +22,6 @@ from bot.runtime import ops_endpoints
 from bot.runtime.metrics import Metrics
 from bot.services.deps import AppDeps
 from bot.settings import Settings
-from bot.store.models import DeliveryRow
 from bot.web import webhook_api
 from bot.web.server import WebServer
 
@@ -100,7 +100,7 @@ def outcome_recorder(metrics: Metrics, webhooks: WebhookSender) -> OutcomeHook:
     """The outbox worker's ``on_outcome``: counted, and told to the webhook sender (which
     disables a webhook after repeated failures)."""
 
-    async def on_outcome(delivery: DeliveryRow, outcome: str) -> None:
+    async def on_outcome(delivery: Tried, outcome: str) -> None:
         metrics.delivery_done(delivery.platform, outcome)
         await webhooks.note_outcome(delivery, outcome)
 

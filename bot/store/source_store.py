@@ -58,6 +58,10 @@ CheckedTouch = tuple[str, Sequence[str], datetime]
 """An unchanged, healthy read: (source URL, ids of the services it feeds, when)."""
 
 
+_TOUCH_CHUNK = 500
+"""Values per IN list: under the 999 parameters of the oldest SQLite builds."""
+
+
 def _touch_statements() -> tuple[UpdateBase, UpdateBase]:
     """The two UPDATEs of `touch_checked`, built once: only the parameters change."""
     sources = SourceRow.__table__  # type: ignore[attr-defined]
@@ -65,12 +69,12 @@ def _touch_statements() -> tuple[UpdateBase, UpdateBase]:
     source_now = bindparam("b_now", type_=sources.c.fetched_at.type)
     return (
         sql_update(sources)
-        .where(sources.c.url == bindparam("b_url"))
+        .where(sources.c.url.in_(bindparam("b_keys", expanding=True)))
         .values(
             fetched_at=source_now, read_ok_at=source_now, last_error=None, consecutive_failures=0
         ),
         sql_update(services)
-        .where(services.c.id == bindparam("b_service_id"))
+        .where(services.c.id.in_(bindparam("b_keys", expanding=True)))
         .values(checked_at=bindparam("b_now", type_=services.c.checked_at.type)),
     )
 
@@ -79,17 +83,24 @@ _TOUCH_SOURCE, _TOUCH_SERVICE = _touch_statements()
 
 
 async def touch_checked(*, session: AsyncSession, touches: Sequence[CheckedTouch]) -> None:
-    """Unchanged, healthy reads: only the "last checked" times move. Two UPDATEs, each run
-    once per read (or per service) in one round trip of many parameter sets."""
-    if not touches:
-        return
+    """Unchanged, healthy reads: only the "last checked" times move, to the latest each row
+    was read at. One UPDATE per table, time and 500 rows: the reads of a round share a time,
+    so a round of thousands of pages is a handful of statements, not one per page."""
+    source_at: dict[str, datetime] = {}
+    service_at: dict[str, datetime] = {}
+    for url, service_ids, now in touches:
+        source_at[url] = max(now, source_at.get(url, now))
+        for service_id in service_ids:
+            service_at[service_id] = max(now, service_at.get(service_id, now))
     connection = await session.connection()
-    await connection.execute(
-        _TOUCH_SOURCE, [{"b_url": url, "b_now": now} for url, _, now in touches]
-    )
-    services = [{"b_service_id": sid, "b_now": now} for _, ids, now in touches for sid in ids]
-    if services:
-        await connection.execute(_TOUCH_SERVICE, services)
+    for statement, latest in ((_TOUCH_SOURCE, source_at), (_TOUCH_SERVICE, service_at)):
+        keys_at: dict[datetime, list[str]] = {}
+        for key, now in latest.items():
+            keys_at.setdefault(now, []).append(key)
+        for now, keys in keys_at.items():
+            for start in range(0, len(keys), _TOUCH_CHUNK):
+                chunk = keys[start : start + _TOUCH_CHUNK]
+                await connection.execute(statement, {"b_keys": chunk, "b_now": now})
 
 
 async def record_snapshot(

@@ -30,6 +30,7 @@ from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
 from bot.delivery.claim import OutboxLink
 from bot.delivery.worker import OutboxWorker, WorkerConfig
+from bot.runtime.heap import settle_startup_heap
 from bot.sources.catalog import Catalog, parse_catalog
 from bot.store import alert_store, catalog_store, migrate
 from bot.store.engine import create_engine, is_sqlite, session_factory
@@ -168,6 +169,7 @@ def main() -> None:
     parser.add_argument("--profile", help="write cProfile stats of the drain to this path")
     args = parser.parse_args()
     profiler = cProfile.Profile(time.process_time) if args.profile else None
+    settle_startup_heap()  # as the app does once it has started, before its work begins
     started = time.process_time()
     if profiler is not None:
         profiler.enable()
