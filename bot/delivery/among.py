@@ -1,8 +1,8 @@
 """``column IN (a round's values)``, written so that its cost does not grow with the round.
 
 SQLAlchemy turns an IN list of values into one literal parameter each while it builds the
-statement, anew at every execution; a round's lists hold a wave's 200 deliveries, 5 to 6 lists a
-wave. One expanding parameter holding the whole list skips that per-value work.
+statement, anew at every execution; a wave's lists hold up to 500 deliveries' values, a few lists
+a wave. One expanding parameter holding the whole list skips that per-value work.
 
 PostgreSQL could take the list as one array (``= ANY(:values)``), cheaper still on our side, but
 its plan for an array of unknown length was far worse: `bench/scale.py` fell from 829 to 297

@@ -2,7 +2,7 @@
 
 An incident fanned out to 5,000 channels would otherwise query its duration estimate and the
 operational alternatives 5,000 times, with the same answer each time. Views are kept across the
-worker's rounds for up to `FRESH_FOR` (a round of a large fan-out is a batch of 200, a few every
+worker's rounds for up to `FRESH_FOR` (a large fan-out goes in rounds of up to 500, several a
 second): the same `Reply` objects then let the senders reuse their renderings too
 (`bot.delivery.render_once`). A new alert version is a new key, so an update is never shown
 stale; the live facts in a view (how long such incidents last, which alternatives work) are at
