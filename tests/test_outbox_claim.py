@@ -163,9 +163,11 @@ async def test_concurrent_claims_never_share_a_delivery(engine: AsyncEngine) -> 
                 batch = await claim_due(
                     session, owner=owner, route=route(["fakechat"], None), now=NOW, limit=7
                 )
-            if not batch:
+            if not batch.deliveries:
                 return taken
-            taken += [delivery.id for delivery in batch]
+            # Each claimed delivery comes with its channel's subscription, in the same statement.
+            assert set(batch.subscriptions) == {d.subscription_id for d in batch.deliveries}
+            taken += [delivery.id for delivery in batch.deliveries]
 
     claims = await asyncio.gather(*(claimer(owner) for owner in (11, 12, 13, 14)))
     everything = [i for batch in claims for i in batch]
@@ -196,10 +198,10 @@ async def test_the_rows_of_a_worker_that_is_gone_go_back_to_the_queue(
         filter_ = route(["fakechat"], None)
         async with sessions() as session:
             claimed = await claim_due(session, owner=alive_owner, route=filter_, now=NOW, limit=3)
-            kept = [delivery.id for delivery in claimed]
+            kept = [delivery.id for delivery in claimed.deliveries]
         async with sessions() as session:
             claimed = await claim_due(session, owner=dead_owner, route=filter_, now=NOW, limit=3)
-            lost = [delivery.id for delivery in claimed]
+            lost = [delivery.id for delivery in claimed.deliveries]
             await session.exec(
                 update(DeliveryRow).where(col(DeliveryRow.id) == lost[0]).values(status="sending")
             )

@@ -124,11 +124,10 @@ async def claim_due(
     route: ColumnElement[bool],
     now: datetime,
     limit: int,
-) -> list[RoundDelivery]:
-    """Mark up to ``limit`` due, unclaimed deliveries as ours and commit; returns them in order."""
-    rows = (await (await session.connection()).execute(_claim(owner, route, now, limit))).all()
-    await session.commit()
-    return sorted((RoundDelivery(*row) for row in rows), key=lambda d: d.id)
+) -> DueRound:
+    """Mark up to ``limit`` due, unclaimed deliveries as ours and commit; returns them, with
+    their subscriptions, in one statement (the UPDATE's RETURNING joined to the subscriptions)."""
+    return await _with_subscriptions(session, _claim(owner, route, now, limit).cte("claimed"))
 
 
 async def due_deliveries(
@@ -144,7 +143,10 @@ async def due_deliveries(
     with no ``owner`` (the only worker) every due one it can send; otherwise those it claims
     now (PostgreSQL), after taking back those of dead workers."""
     route = route_filter(platforms, shards)
-    if owner is None:
+    async with sessions() as session:
+        if owner is not None:
+            await release_orphans(session)
+            return await claim_due(session, owner=owner, route=route, now=now, limit=limit)
         due = (
             core_select(*ROUND_DELIVERY_COLUMNS)
             .where(
@@ -156,18 +158,19 @@ async def due_deliveries(
             .limit(limit)
             .subquery("due")
         )
-    else:
-        due = _claim(owner, route, now, limit).cte("claimed")
+        return await _with_subscriptions(session, due)
+
+
+async def _with_subscriptions(session: AsyncSession, due: Any) -> DueRound:
+    """The rows of ``due`` (a subquery or CTE of `ROUND_DELIVERY_COLUMNS`) joined to their
+    subscriptions, read and committed (the claim, when ``due`` is one)."""
     query = (
         core_select(due, *_SUBSCRIPTION_COLUMNS)
         .select_from(due.outerjoin(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == due.c.subscription_id))
         .order_by(due.c.id)
     )
-    async with sessions() as session:
-        if owner is not None:
-            await release_orphans(session)
-        rows = (await (await session.connection()).execute(query)).all()
-        await session.commit()  # the claim, when there is one
+    rows = (await (await session.connection()).execute(query)).all()
+    await session.commit()
     deliveries, subscriptions = [], {}
     for row in rows:
         deliveries.append(RoundDelivery(*row[:_WIDTH]))
