@@ -163,6 +163,45 @@ async def test_run_resigns_when_stopped(electorate: Electorate) -> None:
     assert await b.step()
 
 
+@pytest.mark.postgres
+async def test_a_round_that_fails_frees_the_lock_and_the_election_goes_on(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a round (here the scheduler refusing to resume) must not leave this process
+    holding the lock without polling, nor end its election for good."""
+    events: list[str] = []
+
+    def on_elected() -> None:
+        events.append("elected")
+        if events.count("elected") <= 2:
+            raise RuntimeError("the scheduler would not resume")
+
+    elector = LeaderElector(
+        asyncpg_connector(postgres_url),
+        on_elected=on_elected,
+        on_deposed=lambda: events.append("deposed"),
+        key=KEY,
+        retry_seconds=0.01,
+    )
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="bot.runtime.leader"):
+        task = asyncio.create_task(elector.run(stop))
+        try:
+            async with asyncio.timeout(30):
+                while events.count("elected") < 3:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            pytest.fail(f"the election stopped after a failed round: {events}, {task}")
+        finally:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+    # Each re-election is a new session taking the lock: the failed one had freed it.
+    assert events[:6] == ["elected", "deposed", "elected", "deposed", "elected", "deposed"]
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1  # once, not every round
+    assert "failed unexpectedly" in tracebacks[0].getMessage()
+
+
 def test_take_over_resumes_and_pulls_the_polls_forward(clock: FakeClock) -> None:
     async def poll() -> None:
         return None

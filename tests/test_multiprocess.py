@@ -148,6 +148,15 @@ async def bots(count: int, env: dict[str, str], cwd: Path) -> AsyncIterator[list
             )
     try:
         yield processes
+    except AssertionError as failure:
+        # CI shows only the test's output: what each process logged is the way to tell a
+        # process that never stood for election from one that was elected and did not poll.
+        tails = "\n".join(
+            f"--- bot{index}.log (pid {process.pid}), last lines:\n"
+            + "\n".join((cwd / f"bot{index}.log").read_text(errors="replace").splitlines()[-40:])
+            for index, process in enumerate(processes)
+        )
+        raise AssertionError(f"{failure}\n{tails}") from failure
     finally:
         for process in processes:
             if process.returncode is None:

@@ -61,6 +61,7 @@ class LeaderElector:
         self._connection: Any = None
         self._leader = False
         self._unreachable_logged = False
+        self._failure_logged = False
 
     async def step(self) -> bool:
         """One round: connect if needed, confirm or try for the lock; True while holding it."""
@@ -96,11 +97,26 @@ class LeaderElector:
         """Rounds every ``retry_seconds`` until ``stop``; then resigns, freeing the lock."""
         try:
             while not stop.is_set():
-                await self.step()
+                await self._round()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._retry)
         finally:
             await self.resign()
+
+    async def _round(self) -> None:
+        """A step that cannot end the election: a bug in it (or in ``on_elected``) is logged
+        and this process stands down, freeing the lock, rather than holding it without
+        polling or never trying again."""
+        try:
+            await self.step()
+        except Exception:
+            # The traceback once; a bug that fails every round would flood the log otherwise.
+            if not self._failure_logged:
+                log.exception("leader election: a round failed unexpectedly; standing down")
+            self._failure_logged = True
+            await self._lose("a round failed unexpectedly")
+        else:
+            self._failure_logged = False
 
     async def resign(self) -> None:
         """Step down and free the lock now, so a follower need not wait for a timeout."""
