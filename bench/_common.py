@@ -21,7 +21,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -35,7 +35,10 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
+from bot.core.timeutil import system_clock  # noqa: E402
+from bot.runtime.poll_schedule import PollSchedule  # noqa: E402
 from bot.sources.catalog import Catalog, parse_catalog  # noqa: E402
+from bot.sources.poller import StatusPoller  # noqa: E402
 from tests.fakes.status_server import FakeStatusServer, Step  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "statuspage"
@@ -342,3 +345,25 @@ def print_profile(title: str, profile: Profile) -> None:
     print(f"{title}: SQL per poll")
     for statement, n in profile.sql.items():
         print(f"  {n:>5.2f}  {statement}")
+
+
+@contextlib.asynccontextmanager
+async def polled_on_schedule(poller: StatusPoller, interval: float) -> AsyncIterator[None]:
+    """The poller driven as the app drives it outside console mode (`PollSchedule` on the real
+    clock, every page read at once at start, spread over at most the interval); stopped as the
+    app stops: no new polls, those in flight finish."""
+    polls = PollSchedule(
+        poller.poll,
+        poller.urls,
+        interval_seconds=interval,
+        clock=system_clock,
+        first_run=system_clock(),
+        spread_seconds=min(5.0, interval),
+    )
+    running = asyncio.create_task(polls.run())
+    try:
+        yield
+    finally:
+        polls.close()
+        await running
+        await poller.drain(grace_seconds=5)

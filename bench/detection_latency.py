@@ -1,9 +1,9 @@
-"""Status-page change -> INCIDENT_OPENED committed, with the real scheduler on the real clock.
+"""Status-page change -> INCIDENT_OPENED committed, with the real poll schedule on the real clock.
 
 One fake page (plus calm background pages) is served from a child process. At a random moment
-the page flips from calm to an open major incident; the real StatusPoller, scheduled by
-bot.runtime.scheduling.create_scheduler (APScheduler, its own jitter) on a migrated SQLite database,
-reads it. Latency = the flip (the farm's clock, once the new bodies are served) to the poller's
+the page flips from calm to an open major incident; the real StatusPoller, driven by
+bot.runtime.poll_schedule.PollSchedule as the app drives it, on a migrated SQLite database, reads
+it. Latency = the flip (the farm's clock, once the new bodies are served) to the poller's
 on_events callback, which runs after the transaction holding the event has committed.
 """
 
@@ -29,6 +29,7 @@ from _common import (
     farm_layout,
     fixture,
     page_files,
+    polled_on_schedule,
     statuspage_catalog,
     varied_page,
     write_result,
@@ -36,7 +37,6 @@ from _common import (
 
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
-from bot.runtime.scheduling import create_scheduler
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
@@ -97,8 +97,8 @@ async def wait_until(condition: Callable[[], bool], arrived: asyncio.Event, limi
 
 async def run(
     farm: Farm, urls: Sequence[str], interval: float, trials: int, rng: random.Random
-) -> tuple[list[float | None], float]:
-    """Latency per trial (None: not seen in time) and the scheduler's jitter."""
+) -> list[float | None]:
+    """Latency per trial (None: not seen in time)."""
     opened: dict[str, float] = {}
     resolved: set[str] = set()
     arrived = asyncio.Event()
@@ -131,18 +131,11 @@ async def run(
                     clock=system_clock,
                     on_events=on_events,
                 )
-                # As the app schedules outside console mode: every source due at once, then
-                # each on its own jittered interval. (first_run=None would add the jobs paused.)
-                scheduler = create_scheduler(
-                    poller, interval_seconds=interval, first_run=system_clock()
-                )
-                jitter = float(scheduler.get_jobs()[0].trigger.jitter or 0)
-                limit = 3 * (interval + jitter) + 5
-                scheduler.start()
-                try:
-                    await asyncio.sleep(interval + jitter + 0.5)  # every page read once, calm
+                limit = 3 * interval + 10
+                async with polled_on_schedule(poller, interval):
+                    await asyncio.sleep(1.5 * interval + 5.5)  # every page read once, calm
                     for trial in range(trials):
-                        await asyncio.sleep(rng.uniform(0, interval + jitter))  # random phase
+                        await asyncio.sleep(rng.uniform(0, interval))  # random phase
                         incident = f"bench{trial:03d}{rng.randrange(16**6):06x}"
                         flipped = farm.set_page(FLIP_PAGE, incident_files(incident, resolved=False))
                         seen = await wait_until(partial(contains, opened, incident), arrived, limit)
@@ -151,14 +144,9 @@ async def run(
                         print(f"trial {trial + 1:>3}: flip -> INCIDENT_OPENED committed {shown}")
                         farm.set_page(FLIP_PAGE, incident_files(incident, resolved=True))
                         await wait_until(partial(contains, resolved, incident), arrived, limit)
-                finally:
-                    # As the app stops: pause, let polls in flight finish, then shut down.
-                    scheduler.pause()
-                    await poller.drain(grace_seconds=5)
-                    scheduler.shutdown(wait=False)
         finally:
             await engine.dispose()
-    return latencies, jitter
+    return latencies
 
 
 def main() -> int:
@@ -176,7 +164,7 @@ def main() -> int:
 
     with Farm(farm_layout(pages, servers=2)) as farm:
         urls = [farm.summary_url(i) for i in range(len(pages))]
-        latencies, jitter = asyncio.run(run(farm, urls, interval, trials, random.Random(args.seed)))
+        latencies = asyncio.run(run(farm, urls, interval, trials, random.Random(args.seed)))
 
     seen = sorted(x for x in latencies if x is not None)
     missed = len(latencies) - len(seen)
@@ -188,7 +176,6 @@ def main() -> int:
     passed = missed == 0 and p95 <= target
     figures = {
         "poll_interval_s": interval,
-        "scheduler_jitter_s": jitter,
         "trials": trials,
         "background_pages": background,
         "missed": missed,
@@ -202,8 +189,8 @@ def main() -> int:
         print(f"{key:<28}{value:>10}")
     print(f"{'target: p95 <=':<28}{target:>10.3f}")
     print(
-        f"(APScheduler fires each source every {interval:g} s plus up to {jitter:g} s of jitter, "
-        f"so a flip can wait up to {interval + jitter:g} s for the next poll.)"
+        f"(PollSchedule reads each page once every {interval:g} s at a slot of its own, so a flip "
+        f"waits up to {interval:g} s for the next poll.)"
     )
     write_result(NAME, figures, {"latency_p95_max_s": target, "missed_max": 0}, passed)
     print(

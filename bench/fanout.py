@@ -5,7 +5,7 @@ The fake Discord (bench/_fake_discord.py, a child process) enforces 50 requests/
 A migrated database gets 1,000 subscriptions and one INCIDENT_OPENED event staged by
 alert_store.record_alert_events; OutboxWorker.run_forever (as the app runs it, woken once) then
 drains it. Then the end-to-end latency: a fake status page flips to a major incident, the real
-StatusPoller on bot.runtime.scheduling.create_scheduler reads it, the worker is woken by
+StatusPoller driven by bot.runtime.poll_schedule.PollSchedule reads it, the worker is woken by
 on_events, and the latency is the flip to the first message created at the fake Discord.
 """
 
@@ -25,7 +25,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import Farm, databases, farm_layout, page_files, statuspage_catalog, write_result
+from _common import (
+    Farm,
+    databases,
+    farm_layout,
+    page_files,
+    polled_on_schedule,
+    statuspage_catalog,
+    write_result,
+)
 from _fake_discord import SNOWFLAKE, Created, FakeDiscordProcess, channel_ids, summarise
 from detection_latency import calm_summary, incident_files, wait_until
 from sqlalchemy import event, func
@@ -38,7 +46,6 @@ from bot.app import USER_AGENT
 from bot.core.events import DetectionEvent, EventKind
 from bot.core.timeutil import system_clock
 from bot.delivery.worker import WorkerConfig
-from bot.runtime.scheduling import create_scheduler
 from bot.sources.catalog import Catalog
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
@@ -156,7 +163,7 @@ async def fanout(
 
 async def latency(
     farm: Farm, fake: FakeDiscordProcess, interval: float, trials: int, rng: random.Random
-) -> tuple[list[float | None], float]:
+) -> list[float | None]:
     """Flip -> first message created at the fake Discord, per trial (None: not seen). Trial i
     flips page i (service s<i>, 3 channels of its own) from calm to a new major incident."""
     created: list[Created] = []
@@ -194,35 +201,28 @@ async def latency(
                     record_events=record,
                     interval_seconds=interval,
                 )
-                scheduler = create_scheduler(
-                    poller, interval_seconds=interval, first_run=system_clock()
-                )
-                jitter = float(scheduler.get_jobs()[0].trigger.jitter or 0)
                 stop = asyncio.Event()
                 task = asyncio.create_task(worker.run_forever(stop))
-                scheduler.start()
                 try:
-                    await asyncio.sleep(interval + jitter + 0.5)  # every calm page read once
-                    for trial in range(trials):
-                        await asyncio.sleep(rng.uniform(0, interval + jitter))  # random phase
-                        incident = f"bench{trial:03d}{rng.randrange(16**6):06x}"
-                        flipped = farm.set_page(trial, incident_files(incident, resolved=False))
-                        check = partial(lambda i: first_post(i) is not None, incident)
-                        await wait_until(check, arrived, 3 * (interval + jitter) + 5)
-                        first = first_post(incident)
-                        latencies.append(None if first is None else first - flipped)
-                        shown = "NOT SEEN" if first is None else f"{first - flipped:.3f} s"
-                        print(f"trial {trial + 1:>3}: flip -> first Discord message {shown}")
+                    async with polled_on_schedule(poller, interval):
+                        await asyncio.sleep(1.5 * interval + 5.5)  # every calm page read once
+                        for trial in range(trials):
+                            await asyncio.sleep(rng.uniform(0, interval))  # random phase
+                            incident = f"bench{trial:03d}{rng.randrange(16**6):06x}"
+                            flipped = farm.set_page(trial, incident_files(incident, resolved=False))
+                            check = partial(lambda i: first_post(i) is not None, incident)
+                            await wait_until(check, arrived, 3 * interval + 10)
+                            first = first_post(incident)
+                            latencies.append(None if first is None else first - flipped)
+                            shown = "NOT SEEN" if first is None else f"{first - flipped:.3f} s"
+                            print(f"trial {trial + 1:>3}: flip -> first Discord message {shown}")
                 finally:
-                    scheduler.pause()
-                    await poller.drain(grace_seconds=5)
-                    scheduler.shutdown(wait=False)
                     stop.set()
                     await task
         finally:
             fake.unfollow()
             await engine.dispose()
-    return latencies, jitter
+    return latencies
 
 
 def main() -> int:
@@ -262,15 +262,13 @@ def main() -> int:
         print(
             f"\nflip -> first post: poll interval {interval:g} s, {trials} trials, 3 channels each"
         )
-        latencies, jitter = asyncio.run(
-            latency(farm, fake, interval, trials, random.Random(args.seed))
-        )
+        latencies = asyncio.run(latency(farm, fake, interval, trials, random.Random(args.seed)))
     seen = sorted(x for x in latencies if x is not None)
     p50 = statistics.median(seen) if seen else float("nan")
     quantiles = statistics.quantiles(seen, n=20, method="inclusive") if len(seen) > 1 else []
     p95 = quantiles[18] if quantiles else float("nan")
     target = interval + 1.0
-    figures |= {"poll_interval_s": interval, "scheduler_jitter_s": jitter, "trials": trials}
+    figures |= {"poll_interval_s": interval, "trials": trials}
     figures |= {"latency_missed": len(latencies) - len(seen), "latency_p50_s": round(p50, 3)}
     figures |= {"latency_p95_s": round(p95, 3), "latency_max_s": round(max(seen or [p50]), 3)}
     passed &= figures["latency_missed"] == 0 and p95 <= target

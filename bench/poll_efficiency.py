@@ -2,10 +2,11 @@
 
 Pipeline: StatusPoller + HttpFetcher + HttpProber on a real aiohttp session, a migrated database
 (SQLite in a temp dir; PostgreSQL too when TEST_DATABASE_URL is set), one statuspage source per
-page. The fake pages run in a child process, so the CPU measured (time.process_time of this
-process, all its threads, aiosqlite's included) is the client's alone. Each (pages, database) case
-runs in a forked worker of its own, so its memory figures start clean. The poller's clock moves
-30 s per round, so "last checked" is written as often as at a 30 s interval (once a minute).
+page, driven by the app's PollSchedule (each page at its slot). The fake pages run in a child
+process, so the CPU measured (time.process_time of this process, all its threads, aiosqlite's
+included) is the client's alone. Each (pages, database) case runs in a forked worker of its own,
+so its memory figures start clean. A round is one 30 s interval played in a few real seconds
+(`ScheduledRounds`), so "last checked" is written as often as at a 30 s interval (once a minute).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import gc
 import multiprocessing
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 
@@ -37,7 +38,9 @@ from _common import (
 )
 from aiohttp import hdrs
 
+from bot.app import CHECKED_GATHER_SECONDS
 from bot.runtime.heap import settle_startup_heap
+from bot.runtime.poll_schedule import PollSchedule, slot_phase
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
 from bot.sources.probe import HttpProber
@@ -50,21 +53,87 @@ USER_AGENT = "outagebot-bench/poll-efficiency"
 RATIO_TARGET, HIT_TARGET = 1.2, 0.95
 CORE_TARGET, RSS_TARGET_MB = 0.5, 300.0  # share of one core at a 30 s interval; peak RSS
 INTERVAL_S = 30.0
+READS_TOLERANCE = 0.05  # a round on real time reads each page once, give or take its edges
 SCALE_PAGES = (3000, 10000)
 SERVERS = 4  # fake hosts for up to 400 pages; one more per 100 pages beyond, up to 64
 
 
-class SteppedClock:
-    """The poller's clock: frozen within a round, `step` moves it one polling interval on."""
+class BenchClock:
+    """Real time that the bench stops while the bare GETs run, so the schedule starts no poll
+    then; `scaled` is the same time sped up (the poller's, see `ScheduledRounds`)."""
 
     def __init__(self) -> None:
-        self._now = datetime.now(UTC)
+        self._origin, self._started = datetime.now(UTC), time.monotonic()
+        self._stopped_at: float | None = time.monotonic()  # stopped until the first round
+        self._lost = 0.0
+
+    def elapsed(self) -> float:
+        moment = self._stopped_at if self._stopped_at is not None else time.monotonic()
+        return moment - self._started - self._lost
 
     def __call__(self) -> datetime:
-        return self._now
+        return self._origin + timedelta(seconds=self.elapsed())
 
-    def step(self) -> None:
-        self._now += timedelta(seconds=INTERVAL_S)
+    def scaled(self, factor: float) -> Callable[[], datetime]:
+        return lambda: self._origin + timedelta(seconds=self.elapsed() * factor)
+
+    def go(self) -> None:
+        if self._stopped_at is not None:
+            self._lost += time.monotonic() - self._stopped_at
+            self._stopped_at = None
+
+    def stop(self) -> None:
+        if self._stopped_at is None:
+            self._stopped_at = time.monotonic()
+
+
+class ScheduledRounds:
+    """The poller driven as the app drives it: `PollSchedule.run`, on real time, each page at
+    its slot. One 30 s interval is played in `round_s` real seconds (3 s for 3,000 pages), and
+    the poller's clock runs that much faster, so "last checked" is written once a minute of its
+    time, as at 30 s. A round is one such interval: the polls its slots started, finished."""
+
+    def __init__(
+        self, poller_of: Callable[[Callable[[], datetime], float], StatusPoller], pages: int
+    ) -> None:
+        self.round_s = max(3.0, pages / 1000)
+        self._clock = BenchClock()
+        speed = INTERVAL_S / self.round_s
+        # The poller's time runs `speed` times faster; its "last checked" writes gather for as
+        # long in its time as the app's do (they wait on real time).
+        self.poller = poller_of(self._clock.scaled(speed), CHECKED_GATHER_SECONDS / speed)
+        self._polls = PollSchedule(
+            self.poller.poll,
+            self.poller.urls,
+            interval_seconds=self.round_s,
+            clock=self._clock,
+            first_run=self._clock(),  # every page at once at the start, as a server does
+            spread_seconds=0,
+            slot_seconds=self.round_s / INTERVAL_S,  # the app's 1 s, in this round's time
+        )
+        self._running: asyncio.Task[None] | None = None
+
+    async def cold(self) -> None:
+        """Every page read once, at start."""
+        await asyncio.gather(*self._polls.start_due(self._clock()))
+        self._running = asyncio.create_task(self._polls.run())
+
+    async def round(self) -> None:
+        self._clock.go()
+        await asyncio.sleep(self.round_s)
+        self._clock.stop()
+        await self.poller.drain(grace_seconds=60)  # the polls started in time, finished
+
+    async def settle(self) -> None:
+        """Two rounds after the cold one, unmeasured: the cold round's pages are all overdue
+        when the schedule starts; from then on each reads at its slot, once per round."""
+        for _ in range(2):
+            await self.round()
+
+    async def close(self) -> None:
+        self._polls.close()
+        if self._running is not None:
+            await self._running
 
 
 def memory_mb() -> dict[str, float]:
@@ -84,6 +153,10 @@ class Round:
     wall_s: float
     answers: dict[str, int]  # what the farm answered, '<endpoint> <status>' -> count
 
+    def reads_per_page(self, pages: int) -> float:
+        """How many times each page was read in the round (1.0: each once, as intended)."""
+        return sum(self.answers.values()) / (pages * len(ENDPOINTS))
+
     def hit_rate(self) -> float:
         hits = sum(n for key, n in self.answers.items() if key.endswith(" 304"))
         return hits / max(1, sum(self.answers.values()))
@@ -101,6 +174,24 @@ class BareClient:
 
     async def poll_all(self, urls: list[str]) -> None:
         await asyncio.gather(*(self._page(url) for url in urls))
+
+    async def spread(self, urls: list[str], round_s: float) -> None:
+        """The same GETs at the moments the app's schedule reads each page: its slot (a hash
+        of the URL on a grid of 1 s in 30) within a round of `round_s` real seconds. A plain
+        loop, not PollSchedule: reads spread over time cost more each than one burst of all
+        (fewer sockets ready per turn of the event loop), and this is that cost without ours."""
+        started = time.monotonic()
+        grid = round_s / INTERVAL_S  # the app's 1 s slots, in this round's time
+        at = sorted((slot_phase(url, round_s, grid), url) for url in urls)
+        running: set[asyncio.Task[None]] = set()
+        for offset, url in at:
+            delay = started + offset - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self._page(url))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
 
     async def _page(self, summary_url: str) -> None:
         async with self._limit:
@@ -159,25 +250,35 @@ async def measure(
             new_http_session(user_agent=USER_AGENT) as bare_http,
             new_http_session(user_agent=USER_AGENT) as fetcher_http,
         ):
-            clock = SteppedClock()
-            poller = StatusPoller(
-                catalog=catalog,
-                sessions=sessions,
-                fetcher=HttpFetcher(http),
-                prober=HttpProber(http),
-                clock=clock,
-                interval_seconds=INTERVAL_S,
+            scheduled = ScheduledRounds(
+                lambda clock, gather: StatusPoller(
+                    catalog=catalog,
+                    sessions=sessions,
+                    fetcher=HttpFetcher(http),
+                    prober=HttpProber(http),
+                    clock=clock,
+                    interval_seconds=INTERVAL_S,
+                    checked_gather_seconds=gather,
+                ),
+                len(urls),
             )
             bare, fetcher = (
                 BareClient(bare_http),
                 BareClient(fetcher_http, HttpFetcher(fetcher_http)),
             )
-            results: dict[str, list[Round]] = {"pipeline": [], "bare": [], "fetcher": []}
+            results: dict[str, list[Round]] = {
+                "pipeline": [],
+                "bare": [],
+                "bare_spread": [],
+                "fetcher": [],
+            }
             settle_startup_heap()  # as the app does once it has started, before it polls
             for index in range(rounds):
-                if index:
-                    clock.step()
-                results["pipeline"].append(await timed(farm, poller.poll_all))
+                if index == 1:
+                    await scheduled.settle()
+                results["pipeline"].append(
+                    await timed(farm, scheduled.round if index else scheduled.cold)
+                )
                 if not index:
                     after_cold = memory_mb()
                     memory |= {
@@ -185,16 +286,19 @@ async def measure(
                         "poller_peak_rss_mb": after_cold["VmHWM"],
                     }
                 results["bare"].append(await timed(farm, lambda: bare.poll_all(urls)))
+                results["bare_spread"].append(
+                    await timed(farm, lambda: bare.spread(urls, scheduled.round_s))
+                )
                 results["fetcher"].append(await timed(farm, lambda: fetcher.poll_all(urls)))
             end = memory_mb()
             memory |= {"rss_end_mb": end["VmRSS"], "peak_rss_end_mb": end["VmHWM"]}
 
             async def two_more_rounds() -> None:  # one writes "last checked", one does not
                 for _ in range(2):
-                    clock.step()
-                    await poller.poll_all()
+                    await scheduled.round()
 
             profile = await profile_work(engine, two_more_rounds, 2 * len(urls))
+            await scheduled.close()
             return results, memory, profile
     finally:
         await engine.dispose()
@@ -207,8 +311,13 @@ def mean(values: list[float]) -> float:
 def summarise(
     label: str, results: dict[str, list[Round]], memory: dict[str, float], pages: int
 ) -> dict[str, float]:
-    pipe, bare, fetch = results["pipeline"], results["bare"], results["fetcher"]
+    pipe, burst, fetch = results["pipeline"], results["bare"], results["fetcher"]
+    bare = results["bare_spread"]  # the same GETs at the same moments: the yardstick
     gets = pages * len(ENDPOINTS)
+    # A round played on real time reads each page once give or take the polls at its edges:
+    # its CPU is counted per page read, as if it had read each exactly once.
+    reads = [r.reads_per_page(pages) for r in pipe]
+    pipe = [replace(r, cpu_s=r.cpu_s / max(n, 1e-9)) for r, n in zip(pipe, reads, strict=True)]
 
     def warm(rounds: list[Round], writes: bool | None = None) -> float:
         """Mean CPU of the warm rounds; only those that write "last checked" (due every
@@ -218,39 +327,53 @@ def summarise(
         ]
         return mean([r.cpu_s for r in picked])
 
-    figures = {
-        "cpu_ms_per_poll_cold": pipe[0].cpu_s * 1000 / pages,
-        "cpu_ms_per_poll_warm": warm(pipe) * 1000 / pages,
-        "cpu_ms_per_poll_quiet_rounds": warm(pipe, writes=False) * 1000 / pages,
-        "cpu_ms_per_poll_checked_rounds": warm(pipe, writes=True) * 1000 / pages,
-        "bare_cpu_ms_per_get_cold": bare[0].cpu_s * 1000 / gets,
-        "bare_cpu_ms_per_get_warm": warm(bare) * 1000 / gets,
-        "bare_cpu_ms_per_page_warm": warm(bare) * 1000 / pages,
-        "fetcher_cpu_ms_per_page_warm": warm(fetch) * 1000 / pages,
-        "ratio_cold": pipe[0].cpu_s / bare[0].cpu_s,
-        "ratio_warm": warm(pipe) / warm(bare),
-        "core_share_at_30s": warm(pipe) / INTERVAL_S,
-        "bare_core_share_at_30s": warm(bare) / INTERVAL_S,
-        "hit_rate_warm": mean([r.hit_rate() for r in pipe[1:]]),
-        "wall_s_per_round_cold": pipe[0].wall_s,
-        "wall_s_per_round_warm": mean([r.wall_s for r in pipe[1:]]),
-        "bare_wall_s_per_round_warm": mean([r.wall_s for r in bare[1:]]),
-    } | memory
+    figures = (
+        {
+            "cpu_ms_per_poll_cold": pipe[0].cpu_s * 1000 / pages,
+            "cpu_ms_per_poll_warm": warm(pipe) * 1000 / pages,
+            "cpu_ms_per_poll_quiet_rounds": warm(pipe, writes=False) * 1000 / pages,
+            "cpu_ms_per_poll_checked_rounds": warm(pipe, writes=True) * 1000 / pages,
+            "bare_cpu_ms_per_get_cold": burst[0].cpu_s * 1000 / gets,
+            "bare_cpu_ms_per_get_warm": warm(bare) * 1000 / gets,
+            "bare_cpu_ms_per_page_warm": warm(bare) * 1000 / pages,
+            "fetcher_cpu_ms_per_page_warm": warm(fetch) * 1000 / pages,
+            "ratio_cold": pipe[0].cpu_s / burst[0].cpu_s,  # both read every page at once
+            "ratio_warm": warm(pipe) / warm(bare),
+            "burst_cpu_ms_per_page_warm": warm(burst) * 1000 / pages,
+            "ratio_warm_vs_burst": warm(pipe) / warm(burst),
+            "core_share_at_30s": warm(pipe) / INTERVAL_S,
+            "bare_core_share_at_30s": warm(bare) / INTERVAL_S,
+            "hit_rate_warm": mean([r.hit_rate() for r in pipe[1:]]),
+            "reads_per_page_warm_min": min(reads[1:]),
+            "reads_per_page_warm_max": max(reads[1:]),
+            "wall_s_per_round_cold": pipe[0].wall_s,
+            "wall_s_per_round_warm": mean([r.wall_s for r in pipe[1:]]),
+            "bare_wall_s_per_round_warm": mean([r.wall_s for r in bare[1:]]),
+        }
+        | memory
+    )
     print(f"\n[{label}] {pages} pages; CPU ms per page (one poll = summary, components, incidents)")
     print(
-        f"{'round':<8}{'pipeline':>9}{'bare':>7}{'fetcher':>8}{'ratio':>7}"
-        f"{'pipe wall':>11}{'bare wall':>11}{'pipe 304':>9}{'bare 304':>9}"
+        f"{'round':<8}{'pipeline':>9}{'bare':>7}{'burst':>7}{'fetcher':>8}{'ratio':>7}"
+        f"{'pipe wall':>11}{'bare wall':>11}{'pipe 304':>9}{'bare 304':>9}{'reads':>7}"
     )
-    for i, (p, b, f) in enumerate(zip(pipe, bare, fetch, strict=True)):
+    for i, (p, b, u, f) in enumerate(zip(pipe, bare, burst, fetch, strict=True)):
         print(
             f"{'cold' if i == 0 else f'warm {i}':<8}{p.cpu_s * 1000 / pages:>9.3f}"
-            f"{b.cpu_s * 1000 / pages:>7.3f}{f.cpu_s * 1000 / pages:>8.3f}{p.cpu_s / b.cpu_s:>7.2f}"
+            f"{b.cpu_s * 1000 / pages:>7.3f}{u.cpu_s * 1000 / pages:>7.3f}"
+            f"{f.cpu_s * 1000 / pages:>8.3f}{p.cpu_s / b.cpu_s:>7.2f}"
             f"{p.wall_s:>10.3f}s{b.wall_s:>10.3f}s{p.hit_rate():>9.1%}{b.hit_rate():>9.1%}"
+            f"{reads[i]:>7.3f}"
         )
     print(
         f"{'warm avg':<8}{figures['cpu_ms_per_poll_warm']:>9.3f}"
         f"{figures['bare_cpu_ms_per_page_warm']:>7.3f}"
+        f"{figures['burst_cpu_ms_per_page_warm']:>7.3f}"
         f"{figures['fetcher_cpu_ms_per_page_warm']:>8.3f}{figures['ratio_warm']:>7.2f}"
+    )
+    print(
+        "bare: the same GETs at the same slots; burst: all pages at once, 32 at a time (the "
+        f"old yardstick): pipeline / burst {figures['ratio_warm_vs_burst']:.2f}x"
     )
     print(
         f'pipeline CPU ms per page in rounds that write "last checked" '
@@ -347,6 +470,9 @@ def verdicts(figures: dict[str, float], cases: Sequence[str]) -> dict[str, bool]
         and figures[f"{case}_hit_rate_warm"] >= HIT_TARGET
         and figures[f"{case}_core_share_at_30s"] < CORE_TARGET
         and figures[f"{case}_poller_peak_rss_mb"] < RSS_TARGET_MB
+        # Rounds that read some pages twice or not at all would not be the steady state.
+        and figures[f"{case}_reads_per_page_warm_min"] >= 1 - READS_TOLERANCE
+        and figures[f"{case}_reads_per_page_warm_max"] <= 1 + READS_TOLERANCE
         for case in cases
     }
 

@@ -45,7 +45,14 @@ from bot.runtime.operations import (
     start_metrics_server,
     webhook_policy,
 )
-from bot.runtime.scheduling import add_jobs, create_scheduler, follow_custom_polls, take_over
+from bot.runtime.poll_schedule import PollSchedule
+from bot.runtime.scheduling import (
+    add_jobs,
+    create_scheduler,
+    follow_custom_polls,
+    stand_by,
+    take_over,
+)
 from bot.services.crowd_watch import CrowdWatch
 from bot.services.custom_services import (
     CustomServices,
@@ -71,6 +78,10 @@ from cogs import load_cogs
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"outagebot/{__version__} (+status monitoring; polite conditional polling)"
+CHECKED_GATHER_SECONDS = 2.0
+"""Unchanged reads gather this long before their "last checked" times are written together:
+polls spread over the interval rarely overlap, and a transaction each would cost twice the
+reads (bot/sources/checked_writes.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +150,7 @@ async def open_app(
                 record_events=_record_alert_events,
                 on_events=events,
                 on_poll=metrics.poll_done,
+                checked_gather_seconds=CHECKED_GATHER_SECONDS,
             )
             custom_services = CustomServices(
                 catalog=catalog,
@@ -231,7 +243,18 @@ async def _serve(
         shards=chat.shards,
     )
     app.events.subscribe(lambda _events: worker.wake())
-    scheduler = _scheduler(app, worker, first_run=None if console else app.clock())
+    scheduler = _scheduler(app, worker)
+    polls = PollSchedule(
+        app.poller.poll,
+        app.poller.urls,
+        interval_seconds=settings.poll_interval_seconds,
+        clock=app.clock,
+        # The console has just read every page (_greet); a server reads them all at once.
+        first_run=None if console else app.clock(),
+        paused=_postgres(app),  # until elected
+    )
+    if app.deps.custom_services is not None:
+        follow_custom_polls(polls, app.deps.custom_services)
     _, metrics_server = install_web(
         web_app,
         settings=settings,
@@ -244,7 +267,7 @@ async def _serve(
     )
     async with Lifecycle(settings.shutdown_timeout_seconds) as parts:
         await _start_servers(parts, settings, web_app, metrics_server)
-        _start_background_work(parts, app, worker, scheduler)
+        _start_background_work(parts, app, worker, scheduler, polls)
         for adapter in chat.adapters:
             parts.on_stop(f"stopping {adapter.name}", adapter.stop, slow=True)
             await adapter.start()
@@ -287,12 +310,9 @@ def _chat_platforms(app: App, web_app: web.Application) -> _ChatPlatforms:
     return chat
 
 
-def _scheduler(app: App, worker: OutboxWorker, *, first_run: datetime | None) -> AsyncIOScheduler:
-    """Polls, and the jobs each part declares. It runs in the leader only (see leader.py)."""
-    interval = app.settings.poll_interval_seconds
-    scheduler = create_scheduler(app.poller, interval_seconds=interval, first_run=first_run)
-    if app.deps.custom_services is not None:
-        follow_custom_polls(scheduler, app.poller, app.deps.custom_services, interval)
+def _scheduler(app: App, worker: OutboxWorker) -> AsyncIOScheduler:
+    """The jobs each part declares. It runs in the leader only (see leader.py)."""
+    scheduler = create_scheduler()
     watch = CrowdWatch(
         sessions=app.deps.sessions,
         catalog=app.deps.catalog,
@@ -338,9 +358,14 @@ async def _start_servers(
 
 
 def _start_background_work(
-    parts: Lifecycle, app: App, worker: OutboxWorker, scheduler: AsyncIOScheduler
+    parts: Lifecycle,
+    app: App,
+    worker: OutboxWorker,
+    scheduler: AsyncIOScheduler,
+    polls: PollSchedule,
 ) -> None:
-    """The outbox, the custom-service follower, the scheduler and (PostgreSQL) the election."""
+    """The outbox, the custom-service follower, the polls, the scheduler and (PostgreSQL) the
+    election."""
     stopping = asyncio.Event()
     steps: dict[str, Stop] = {}
     outbox = asyncio.create_task(worker.run_forever(stopping), name="outbox")
@@ -355,13 +380,15 @@ def _start_background_work(
         grace_seconds=min(budget, parts.deadline.remaining(keep=parts.deadline.tail) * 0.8)
     )
     parts.callback(scheduler.shutdown, False)
+    polling = asyncio.create_task(polls.run(), name="polls")
+    steps["the poll schedule"] = lambda: polling
     # Scheduled work (polls, crowd watch, reminders, retention) runs in the leader only.
     scheduler.start(paused=_postgres(app))
     if _postgres(app):
         elector = LeaderElector(
             asyncpg_connector(app.settings.database_url),
-            on_elected=lambda: take_over(scheduler, app.clock()),
-            on_deposed=scheduler.pause,
+            on_elected=lambda: take_over(scheduler, polls, app.clock()),
+            on_deposed=lambda: stand_by(scheduler, polls),
             retry_seconds=app.settings.leader_retry_seconds,
         )
         leaving = asyncio.Event()
@@ -375,7 +402,8 @@ def _start_background_work(
 
     def halt() -> None:
         stopping.set()
-        # Pause first: shutting the scheduler down cancels the polls it is running mid-write.
+        polls.close()  # no new polls; those running are drained ("polls in flight")
+        # Pause first: shutting the scheduler down cancels the jobs it is running mid-write.
         scheduler.pause()
 
     parts.on_stop_together(steps, first=halt)

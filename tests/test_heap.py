@@ -1,4 +1,5 @@
-"""A started bot sets its start-up heap aside from garbage collection (`bot.runtime.heap`)."""
+"""A started bot sets its start-up heap aside from garbage collection, and collects its young
+generation less often (`bot.runtime.heap`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import run
+from bot.runtime.heap import YOUNG_COLLECTION_THRESHOLD
 from bot.settings import Settings
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 from tests.helpers import write_catalog
@@ -19,10 +21,13 @@ from tests.helpers import write_catalog
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
-    """No frozen objects before the test, and none left for the tests after it."""
+    """No frozen objects and the default thresholds before the test; the same after it."""
+    thresholds = gc.get_threshold()
     gc.unfreeze()
+    gc.set_threshold(700, *thresholds[1:])
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 @pytest.mark.usefixtures("unfrozen")
@@ -39,7 +44,7 @@ async def test_the_started_bot_freezes_what_start_up_built(tmp_path: Path) -> No
         running = asyncio.create_task(run(settings, console=False))
         try:
             await asyncio.wait_for(server.wait_for(SUMMARY_PATH), 30)  # started: it polls
-            frozen = gc.get_freeze_count()
+            frozen, young = gc.get_freeze_count(), gc.get_threshold()[0]
             os.kill(os.getpid(), signal.SIGTERM)
             assert await asyncio.wait_for(running, 30) == 0
         finally:
@@ -47,3 +52,4 @@ async def test_the_started_bot_freezes_what_start_up_built(tmp_path: Path) -> No
             await asyncio.gather(running, return_exceptions=True)
     # Its modules, mappings and adapters at least: far more than a few stray objects.
     assert frozen > 10_000
+    assert young == YOUNG_COLLECTION_THRESHOLD

@@ -15,13 +15,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
 from bot.runtime.leader import AlreadyRunningError, LeaderElector, single_process
-from bot.runtime.scheduling import take_over
 from bot.store.pg_connection import asyncpg_connector
-from tests.conftest import FakeClock
 from tests.fakes.status_server import SUMMARY_PATH, FakeStatusServer
 from tests.helpers import bot_env, write_catalog
 
@@ -200,33 +197,6 @@ async def test_a_round_that_fails_frees_the_lock_and_the_election_goes_on(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1  # once, not every round
     assert "failed unexpectedly" in tracebacks[0].getMessage()
-
-
-def test_take_over_resumes_and_pulls_the_polls_forward(clock: FakeClock) -> None:
-    async def poll() -> None:
-        return None
-
-    async def scenario() -> None:
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        for index in range(3):
-            scheduler.add_job(poll, "interval", minutes=10, id=f"poll:{index}")
-        scheduler.add_job(poll, "interval", hours=1, id="retention")
-        scheduler.start(paused=True)
-        retention = scheduler.get_job("retention")
-        assert retention is not None
-        before = retention.next_run_time
-        try:
-            take_over(scheduler, clock(), spread_seconds=4)
-            assert scheduler.state == 1  # STATE_RUNNING
-            runs = sorted(
-                job.next_run_time for job in scheduler.get_jobs() if job.id.startswith("poll:")
-            )
-            assert [(t - clock()).total_seconds() for t in runs] == pytest.approx([0, 4 / 3, 8 / 3])
-            assert retention.next_run_time == before  # only polls are due at once
-        finally:
-            scheduler.shutdown(wait=False)
-
-    asyncio.run(scenario())
 
 
 def test_a_second_holder_of_the_sqlite_lock_is_refused(tmp_path: Path) -> None:

@@ -55,9 +55,19 @@ def commits(engine: AsyncEngine) -> Iterator[list[object]]:
     event.remove(engine.sync_engine, "commit", on_commit)
 
 
+class TickingClock(FakeClock):
+    """Each reading a millisecond later than the one before: every page is read at a moment of
+    its own, as on the real clock."""
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
 async def test_unchanged_pages_write_last_checked_together(
-    engine: AsyncEngine, clock: FakeClock, commits: list[object]
+    engine: AsyncEngine, commits: list[object]
 ) -> None:
+    clock = TickingClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
     async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
         urls = {f"s{i}": serve_page(server, f"/p{i}/api/v2/") for i in range(PAGES)}
         catalog = catalog_for(urls)
@@ -73,19 +83,30 @@ async def test_unchanged_pages_write_last_checked_together(
         )
         await poller.poll_all()
         clock.advance(seconds=61)  # "last checked" is due on every page
+        read_from = clock.now
         commits.clear()
-        await poller.poll_all()
+        updates: list[str] = []
+        listener = lambda *args: updates.append(str(args[2]).split()[0])  # noqa: E731
+        event.listen(engine.sync_engine, "before_cursor_execute", listener)
+        try:
+            await poller.poll_all()
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", listener)
 
     # Not one transaction per page: while other polls of the round are still reading, the
-    # batch waits for them, so the whole round shares one.
+    # batch waits for them, so the whole round shares one; and though each page was read at a
+    # moment of its own, one UPDATE per table: the time written is the start of the 10 s.
     assert len(commits) == 1
+    assert updates.count("UPDATE") == 2
+    grid = read_from.replace(second=read_from.second // 10 * 10, microsecond=0)
+    assert grid <= read_from < clock.now < grid + timedelta(seconds=10)
     async with sessions() as session:  # and every page's write is there once poll_all returns
         states = await service_state_store.service_states(session=session)
         for url in urls.values():
             source = await source_store.get_source(session=session, url=url)
             assert source is not None
-            assert source.read_ok_at == clock.now
-    assert {states[service].checked_at for service in urls} == {clock.now}
+            assert source.read_ok_at == grid
+    assert {states[service].checked_at for service in urls} == {grid}
 
 
 async def test_a_failed_shared_write_fails_each_poll_in_it(tmp_path: Path) -> None:

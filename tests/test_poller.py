@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -87,7 +88,10 @@ async def test_poll_stores_state_and_uses_conditional_get(rig: Rig) -> None:
     assert await stored() == (first, first, first)
     rig.clock.advance(seconds=31)
     await rig.poller.poll_all()
-    assert await stored() == (rig.clock.now, rig.clock.now, first)  # since: unchanged
+    # At the start of the 10 s it was read in (12:01:01 -> 12:01:00); since: unchanged.
+    read_in = rig.clock.now.replace(second=rig.clock.now.second // 10 * 10, microsecond=0)
+    assert rig.clock.now - timedelta(seconds=10) < read_in < rig.clock.now
+    assert await stored() == (read_in, read_in, first)
 
 
 async def test_recovery_moves_state_and_since(rig: Rig) -> None:

@@ -11,6 +11,12 @@ it is smaller than `batch_size`: those polls may yet join it. A round of thousan
 shares a few transactions instead of hundreds of small ones, each costing far more CPU than its
 rows. A lone poll, or the last of a round, is written at once; polls that overlap without end
 (never all idle) hold a batch for at most `max_gather_seconds`.
+
+The app reads each page at a slot of its own (bot/runtime/poll_schedule.py), so its polls rarely
+overlap: each would be "lone" and pay a transaction (about 1 ms of CPU, 2× the three GETs of the
+read). So while writes come often, a batch is not written sooner than `min_gather_seconds` (the
+app: 2 s) after the previous one, and gathers meanwhile; a write after a quiet spell (a lone
+poll, a test) still goes at once.
 """
 
 from __future__ import annotations
@@ -34,16 +40,19 @@ class CheckedWriter:
         *,
         polls_in_flight: Callable[[], int] = lambda: 0,
         batch_size: int = 1000,
+        min_gather_seconds: float = 0.0,
         max_gather_seconds: float = 5.0,
     ) -> None:
         self._sessions = sessions
         self._polls_in_flight, self._batch_size = polls_in_flight, batch_size
+        self._min_gather = min(min_gather_seconds, max_gather_seconds)
         self._max_gather = max_gather_seconds
         self._waiting = 0  # touch() calls not returned yet: polls in flight that read already
         self._ready = asyncio.Event()  # set when the pending batch may be gathered
         self._pending: list[source_store.CheckedTouch] = []
         self._next: asyncio.Future[None] | None = None  # done when the pending batch is written
         self._writer: asyncio.Task[None] | None = None
+        self._last_written: float | None = None  # the event loop's time of the last batch
 
     @property
     def writing(self) -> asyncio.Task[None] | None:
@@ -85,6 +94,10 @@ class CheckedWriter:
         """Returns when the pending batch is gathered, or has waited long enough."""
         try:
             async with asyncio.timeout(self._max_gather):
+                if self._min_gather > 0 and self._last_written is not None:
+                    wait = self._last_written + self._min_gather - asyncio.get_running_loop().time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 while not self._gathered():
                     self._ready.clear()
                     await self._ready.wait()
@@ -98,6 +111,7 @@ class CheckedWriter:
                 await self._gather()
                 touches, written = self._pending, self._next
                 self._pending, self._next = [], None
+                self._last_written = asyncio.get_running_loop().time()
                 try:
                     async with self._sessions() as session:
                         await source_store.touch_checked(session=session, touches=touches)

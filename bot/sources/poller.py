@@ -47,6 +47,15 @@ PollObserver = Callable[[str, str, float], None]
 """(source kind, result: ok/unchanged/failed/skipped/error, seconds): for metrics."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHECKED_AT_EVERY = timedelta(seconds=60)
+_CHECKED_AT_GRID = 10
+"""Seconds: an unchanged read's "last checked" is the start of the 10 s in which it happened.
+Pages are read at slots spread over the interval, each at its own moment; written exactly, each
+would be an UPDATE of its own. On a grid, the reads a batch gathers share one or two times, so
+one UPDATE per table each, and the time shown is never later than the read."""
+
+
+def _on_checked_grid(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0) - timedelta(seconds=moment.second % _CHECKED_AT_GRID)
 
 
 def loggable_url(url: str) -> str:
@@ -78,7 +87,11 @@ class StatusPoller:
         interval_seconds: float = 30.0,
         max_backoff_seconds: float = 900.0,
         rng: random.Random | None = None,
+        checked_gather_seconds: float = 0.0,
     ) -> None:
+        """``checked_gather_seconds``: how long unchanged reads gather before their "last
+        checked" times are written together (see `CheckedWriter`); the app, whose polls are
+        spread over the interval, gathers 2 s."""
         self._sessions = sessions
         self._reader = SourceReader(fetcher)
         self._prober = prober
@@ -100,7 +113,11 @@ class StatusPoller:
         self._memories: dict[tuple[str, str], ServiceMemory] = {}
         self._quiet_reads = QuietReads(self._config)
         self._flushed: dict[str, datetime] = {}
-        self._checked = CheckedWriter(sessions, polls_in_flight=lambda: len(self._in_flight))
+        self._checked = CheckedWriter(
+            sessions,
+            polls_in_flight=lambda: len(self._in_flight),
+            min_gather_seconds=checked_gather_seconds,
+        )
         # The latest state each (service, official source) gives; a service shows the worst.
         self._source_states: dict[tuple[str, str], ServiceState] = {}
         self._stale_names = StaleNamesLog(log)
@@ -258,7 +275,7 @@ class StatusPoller:
                 # UPDATEs shared with other pages, instead of a transaction per poll.
                 self._memories.update(quiet)
                 due = now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY
-                return "unchanged", now if due else None
+                return "unchanged", _on_checked_grid(now) if due else None
         async with self._sessions() as session:
             source = await self._source_row(session, url)
             now = self._clock()
