@@ -78,10 +78,6 @@ class PollSchedule:
     def __len__(self) -> int:
         return len(self._due)
 
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     def due_at(self, url: str) -> datetime | None:
         """When ``url`` is polled next (None: not scheduled)."""
         due = self._due.get(url)
