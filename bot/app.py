@@ -79,9 +79,9 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"outagebot/{__version__} (+status monitoring; polite conditional polling)"
 CHECKED_GATHER_SECONDS = 2.0
-"""Unchanged reads gather this long before their "last checked" times are written together:
-polls spread over the interval rarely overlap, and a transaction each would cost twice the
-reads (bot/sources/checked_writes.py)."""
+""""Last checked" batches are written at least this far apart, gathering the unchanged reads
+in between: polls spread over the interval rarely overlap, and a transaction each would cost
+twice the reads (bot/sources/checked_writes.py)."""
 
 
 @dataclass(frozen=True, slots=True)
