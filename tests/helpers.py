@@ -8,7 +8,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -156,9 +156,11 @@ async def make_poller(
     *,
     timeout: float = 1,
     record_events: EventRecorder | None = None,
+    sessions: Callable[[], Any] | None = None,
 ) -> StatusPoller:
-    """A real poller over ``catalog`` (synced into the database) with the real HTTP client."""
-    sessions = session_factory(engine)
+    """A real poller over ``catalog`` (synced into the database) with the real HTTP client;
+    ``sessions``: a stand-in for the database's sessions (one that fails or stalls on cue)."""
+    sessions = sessions or session_factory(engine)
     async with sessions() as session:
         await catalog_store.sync_catalog(session=session, catalog=catalog)
     return StatusPoller(

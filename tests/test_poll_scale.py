@@ -4,8 +4,9 @@ copy of each component and incident per page."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,11 +14,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.sources.checked_writes import CheckedWriter
 from bot.sources.fetch import HttpFetcher, new_http_session
-from bot.sources.poller import StatusPoller
-from bot.sources.probe import HttpProber
 from bot.sources.reader import SourceReader
 from bot.sources.statuspage import parse_statuspage
 from bot.sources.statuspage_merge import merge_parts
@@ -25,7 +25,7 @@ from bot.store import catalog_store, service_state_store, source_store
 from bot.store.engine import create_engine, session_factory
 from tests.conftest import FIXTURES, FakeClock
 from tests.fakes.status_server import FakeStatusServer
-from tests.helpers import catalog_for
+from tests.helpers import catalog_for, make_poller
 
 GITHUB = json.loads(
     (FIXTURES / "statuspage" / "statuspage_summary_github_2022-11-25_incident.json").read_text()
@@ -70,17 +70,8 @@ async def test_unchanged_pages_write_last_checked_together(
     clock = TickingClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
     async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
         urls = {f"s{i}": serve_page(server, f"/p{i}/api/v2/") for i in range(PAGES)}
-        catalog = catalog_for(urls)
         sessions = session_factory(engine)
-        async with sessions() as session:
-            await catalog_store.sync_catalog(session=session, catalog=catalog)
-        poller = StatusPoller(
-            catalog=catalog,
-            sessions=sessions,
-            fetcher=HttpFetcher(http),
-            prober=HttpProber(http),
-            clock=clock,
-        )
+        poller = await make_poller(engine, clock, catalog_for(urls), http, sessions=sessions)
         await poller.poll_all()
         clock.advance(seconds=61)  # "last checked" is due on every page
         read_from = clock.now
@@ -109,44 +100,109 @@ async def test_unchanged_pages_write_last_checked_together(
     assert {states[service].checked_at for service in urls} == {grid}
 
 
-async def test_a_failed_shared_write_fails_each_poll_in_it(tmp_path: Path) -> None:
+async def test_a_failed_shared_write_is_handed_back_whole(tmp_path: Path) -> None:
     missing = tmp_path / "no such directory" / "outagebot.db"
     engine = create_engine(f"sqlite+aiosqlite:///{missing}")
-    writer = CheckedWriter(session_factory(engine))
+    failed: list[tuple[list[str], Exception]] = []
+    writer = CheckedWriter(
+        session_factory(engine),
+        on_failed=lambda touches, exc: failed.append(([url for url, _, _ in touches], exc)),
+    )
     now = datetime(2026, 12, 6, tzinfo=UTC)
     try:
-        results = await asyncio.gather(
-            writer.touch("https://a.example/api/v2/summary.json", ["a"], now),
-            writer.touch("https://b.example/api/v2/summary.json", ["b"], now),
-            return_exceptions=True,
-        )
+        writer.add("https://a.example/api/v2/summary.json", ["a"], now)
+        writer.add("https://b.example/api/v2/summary.json", ["b"], now)
+        await writer.flush()
     finally:
         await engine.dispose()
-    assert [type(result) for result in results] == [OperationalError, OperationalError]
+    [(urls, error)] = failed  # one batch, both pages in it
+    assert urls == [
+        "https://a.example/api/v2/summary.json",
+        "https://b.example/api/v2/summary.json",
+    ]
+    assert isinstance(error, OperationalError)
     assert writer.writing is None
 
 
-async def test_one_cancelled_poll_leaves_the_shared_write_to_the_others(
+class SwitchableDatabase:
+    """The sessions a poller uses: on the test's database, or, while `away`, on a server that
+    refuses connections (the database gone, as the poller sees it)."""
+
+    def __init__(self, engine: AsyncEngine, away: AsyncEngine) -> None:
+        self._up, self._down = session_factory(engine), session_factory(away)
+        self.away = False
+
+    def __call__(self) -> AsyncSession:
+        return (self._down if self.away else self._up)()
+
+
+async def test_last_checked_lost_to_an_outage_is_written_at_the_next_read(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(datetime(2026, 12, 7, 12, 0, 1, tzinfo=UTC))
+    away = create_engine("postgresql+asyncpg://outagebot@127.0.0.1:1/gone")  # port 1: refused
+    database = SwitchableDatabase(engine, away)
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        urls = {f"s{i}": serve_page(server, f"/p{i}/api/v2/") for i in range(3)}
+        poller = await make_poller(engine, clock, catalog_for(urls), http, sessions=database)
+        try:
+            await poller.poll_all()
+            clock.advance(seconds=61)  # "last checked" due on every page, and the database away
+            database.away = True
+            await poller.poll_all()
+            database.away = False
+            clock.advance(seconds=20)  # well within the minute: written only if the last failed
+            await poller.poll_all()
+        finally:
+            await away.dispose()
+
+    async with session_factory(engine)() as session:
+        states = await service_state_store.service_states(session=session)
+    written = clock.now.replace(second=clock.now.second // 10 * 10)
+    assert {states[service].checked_at for service in urls} == {written}
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.sources.poller"]
+    assert any(line.startswith("database unavailable: polling paused") for line in logged)
+    assert any(line.startswith("database back: polling resumed") for line in logged)
+
+
+class GatedSessions:
+    """Sessions that, once `closed`, wait at the door until the test opens it again: a
+    database slow to answer, as a write caught by shutdown sees it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = session_factory(engine)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        await self.gate.wait()
+        async with self._sessions() as session:
+            yield session
+
+
+async def test_shutdown_waits_for_the_last_checked_a_poll_handed_over(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    urls = {
-        "a": "https://a.example/api/v2/summary.json",
-        "b": "https://b.example/api/v2/summary.json",
-    }
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
-    writer = CheckedWriter(sessions)
-    first = asyncio.create_task(writer.touch(urls["a"], ["a"], clock.now))
-    second = asyncio.create_task(writer.touch(urls["b"], ["b"], clock.now))
-    await asyncio.sleep(0)  # both joined the batch
-    first.cancel()
-    await second
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    sessions = GatedSessions(engine)
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        url = serve_page(server, "/api/v2/")
+        poller = await make_poller(engine, clock, catalog_for({"a": url}), http, sessions=sessions)
+        await poller.poll(url)
+        clock.advance(seconds=61)
+        sessions.gate.clear()  # the write of "last checked" will wait for the database
+        await poller.poll(url)  # unchanged: the poll hands its "last checked" over and ends
+        draining = asyncio.create_task(poller.drain(grace_seconds=30))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not draining.done()  # shutdown waits for the write
+        sessions.gate.set()
+        await draining
     async with sessions() as session:
         states = await service_state_store.service_states(session=session)
-    assert states["a"].checked_at == states["b"].checked_at == clock.now
+    assert states["a"].checked_at == clock.now.replace(
+        second=clock.now.second // 10 * 10, microsecond=0
+    )
 
 
 async def test_a_batch_waits_for_busy_polls_only_so_long(
@@ -157,8 +213,16 @@ async def test_a_batch_waits_for_busy_polls_only_so_long(
     async with sessions() as session:
         await catalog_store.sync_catalog(session=session, catalog=catalog_for({"a": url}))
     # Other polls are always reading (they never end): the write still goes, at the bound.
-    writer = CheckedWriter(sessions, polls_in_flight=lambda: 10, max_gather_seconds=0)
-    await writer.touch(url, ["a"], clock.now)
+    failures: list[Exception] = []
+    writer = CheckedWriter(
+        sessions,
+        on_failed=lambda _touches, exc: failures.append(exc),
+        polls_in_flight=lambda: 10,
+        max_gather_seconds=0,
+    )
+    writer.add(url, ["a"], clock.now)
+    await writer.flush()
+    assert failures == []
     async with sessions() as session:
         states = await service_state_store.service_states(session=session)
     assert states["a"].checked_at == clock.now

@@ -75,7 +75,7 @@ class QuietReads:
             ):
                 # What detection would do: note the time it looked, and nothing else.
                 after = replace(memory, last_observed=now)
-                verdicts[key] = replace(verdict, memory=after)
+                verdicts[key] = _Verdict(verdict.snapshot, after, verdict.stands_until)
             else:
                 view = service_view(snapshot, service.components, (service.name,))
                 after, events = observe_snapshot(

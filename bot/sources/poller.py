@@ -115,6 +115,8 @@ class StatusPoller:
         self._flushed: dict[str, datetime] = {}
         self._checked = CheckedWriter(
             sessions,
+            on_written=lambda _touches: self._database.answered(),
+            on_failed=self._checked_failed,
             polls_in_flight=lambda: len(self._in_flight),
             min_gather_seconds=checked_gather_seconds,
         )
@@ -175,24 +177,22 @@ class StatusPoller:
         }
 
     async def poll_all(self) -> None:
-        """Poll every source once, concurrently."""
+        """Poll every source once, concurrently; returns once all they read is stored."""
         await asyncio.gather(*(self.poll(url) for url in self._services_by_url))
+        await self._checked.flush()
 
     async def drain(self, grace_seconds: float) -> None:
-        """Let polls in flight finish (then cancel stragglers), so shutdown never cuts a write."""
-        pending: set[asyncio.Task[object]] = {t for t in self._in_flight if not t.done()}
-        writing = self._checked.writing  # a shared write, which its waiters may leave behind
-        if writing is not None:
-            pending.add(writing)
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=grace_seconds)
-        for task in late:
-            if task is not writing:
-                self._stopped.add(task)
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=5)
+        """Let polls in flight finish, then the "last checked" writes they handed over, within
+        `grace_seconds` (stragglers are cancelled), so shutdown never cuts a write."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + grace_seconds
+        if polls := {task for task in self._in_flight if not task.done()}:
+            _, late = await asyncio.wait(polls, timeout=grace_seconds)
+            self._stopped |= late  # cancelled on purpose: poll() ends them quietly
+            await _cancel(late)
+        if writing := self._checked.writing:  # after the polls: the last of them may add
+            _, late = await asyncio.wait({writing}, timeout=max(0.0, ends - loop.time()))
+            await _cancel(late)
 
     async def poll(self, url: str) -> None:
         """Poll one source and store the outcome. Never raises except on cancellation."""
@@ -231,9 +231,7 @@ class StatusPoller:
                     else:
                         outcome, checked_at = await self._read(source)
                 if checked_at is not None:
-                    # Outside the limit: a poll waiting for the shared write holds no slot, so
-                    # the other unchanged pages of the round can join that write.
-                    await self._touch(url, checked_at)
+                    self._touch(url, checked_at)
                 result = outcome
             except asyncio.CancelledError:
                 raise
@@ -383,11 +381,15 @@ class StatusPoller:
             session=session, service_id=service_id, source_url=url
         )
 
-    async def _touch(self, url: str, now: datetime) -> None:
-        service_ids = [s.id for s in self._services_by_url[url]]
-        await self._checked.touch(url, service_ids, now)
-        self._database.answered()
-        self._flushed[url] = now
+    def _touch(self, url: str, now: datetime) -> None:
+        """Have "last checked" written, in a batch this poll does not wait for."""
+        self._checked.add(url, [s.id for s in self._services_by_url[url]], now)
+        self._flushed[url] = now  # not due again for a minute, unless this write fails
+
+    def _checked_failed(self, touches: Sequence[source_store.CheckedTouch], exc: Exception) -> None:
+        for url, _services, _at in touches:
+            self._flushed.pop(url, None)  # due again: written at the page's next read
+        self._database.failed(exc, 'writing "last checked" of %d pages failed', len(touches))
 
     def _official_state(self, service: ServiceDef) -> ServiceState | None:
         """The worst state its readable official sources give; unknown only if none is readable."""
@@ -460,6 +462,13 @@ class StatusPoller:
             log.info("%s: %s %s", event.service_id, event.kind.value, event.title or "")
         if events and self.on_events is not None:
             self.on_events(events)
+
+
+async def _cancel(tasks: set[asyncio.Task[object]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
 
 
 def _probe_only_state(verdict: ProbeVerdict, *, down: bool, suspect: bool) -> ServiceState | None:
