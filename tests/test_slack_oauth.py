@@ -454,8 +454,9 @@ async def test_installation_and_state_stores_on_both_databases(
     good = await states.async_issue()
     nonce, expiry, mac = good.split(".")
     longer = f"{nonce}.{int(expiry, 16) + 86_400:x}.{mac}"
+    tampered = mac[:-1] + ("B" if mac.endswith("A") else "A")  # never the mac itself
     stranger = SlackOAuthStateStore(sessions, secret="another-app-secret", clock=clock)
-    for forged in (f"{nonce}.{expiry}.{mac[:-2]}AA", longer, await stranger.async_issue()):
+    for forged in (f"{nonce}.{expiry}.{tampered}", longer, await stranger.async_issue()):
         assert await states.async_consume(forged) is False
     assert await states.async_consume(good) is True
     with pytest.raises(ValueError, match="client secret"):
