@@ -78,10 +78,11 @@ from cogs import load_cogs
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"outagebot/{__version__} (+status monitoring; polite conditional polling)"
-CHECKED_GATHER_SECONDS = 2.0
+CHECKED_GATHER_SECONDS = 5.0
 """"Last checked" batches are written at least this far apart, gathering the unchanged reads
 in between: polls spread over the interval rarely overlap, and a transaction each would cost
-twice the reads (bot/sources/checked_writes.py)."""
+twice the reads (bot/sources/checked_writes.py). Shutdown does not wait this out: the poller's
+drain() has what is pending written at once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ async def test_unchanged_pages_write_last_checked_together(
         urls = {f"s{i}": serve_page(server, f"/p{i}/api/v2/") for i in range(PAGES)}
         sessions = session_factory(engine)
         poller = await make_poller(engine, clock, catalog_for(urls), http, sessions=sessions)
+        first_read_by = clock.now
         await poller.poll_all()
         clock.advance(seconds=61)  # "last checked" is due on every page
         read_from = clock.now
@@ -86,9 +87,10 @@ async def test_unchanged_pages_write_last_checked_together(
 
     # Not one transaction per page: while other polls of the round are still reading, the
     # batch waits for them, so the whole round shares one; and though each page was read at a
-    # moment of its own, one UPDATE per table: the time written is the start of the 10 s.
+    # moment of its own, one UPDATE: the time written is the start of the 10 s. Only the
+    # services' "last checked" moves; a source keeps the time of the read that stored it.
     assert len(commits) == 1
-    assert updates.count("UPDATE") == 2
+    assert updates.count("UPDATE") == 1
     grid = read_from.replace(second=read_from.second // 10 * 10, microsecond=0)
     assert grid <= read_from < clock.now < grid + timedelta(seconds=10)
     async with sessions() as session:  # and every page's write is there once poll_all returns
@@ -96,7 +98,8 @@ async def test_unchanged_pages_write_last_checked_together(
         for url in urls.values():
             source = await source_store.get_source(session=session, url=url)
             assert source is not None
-            assert source.read_ok_at == grid
+            assert source.read_ok_at is not None
+            assert first_read_by < source.read_ok_at < read_from
     assert {states[service].checked_at for service in urls} == {grid}
 
 
@@ -205,6 +208,56 @@ async def test_shutdown_waits_for_the_last_checked_a_poll_handed_over(
     )
 
 
+@pytest.mark.parametrize("how", ["flush", "finish"])
+async def test_a_gathering_pause_is_cut_short_when_the_writes_are_wanted_now(
+    engine: AsyncEngine, clock: FakeClock, how: str
+) -> None:
+    urls = {"a": "https://a.example/api/v2/summary.json", "b": "https://b.example/api/v2/x.json"}
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
+    # Batches an hour apart: after the first, the next would gather for an hour.
+    writer = CheckedWriter(
+        sessions,
+        on_failed=lambda _touches, exc: pytest.fail(f"write failed: {exc}"),
+        min_gather_seconds=3600,
+        max_gather_seconds=3600,
+    )
+    first, then = clock.now, clock.now + timedelta(minutes=1)
+    writer.add(urls["a"], ["a"], first)
+    await writer.flush()
+    writer.add(urls["b"], ["b"], then)  # inside the hour: the writer pauses to gather
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert writer.writing is not None  # pausing, nothing written yet
+    async with asyncio.timeout(10):  # a pause not cut short would last the hour
+        if how == "flush":  # poll_all, the console's reads
+            await writer.flush()
+        else:  # shutdown, with a grace longer than the pause
+            await writer.finish(grace_seconds=7200)
+    assert writer.writing is None
+    async with sessions() as session:
+        states = await service_state_store.service_states(session=session)
+    assert (states["a"].checked_at, states["b"].checked_at) == (first, then)
+
+
+async def test_shutdown_drops_a_write_the_database_does_not_take_within_the_grace(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    url = "https://a.example/api/v2/summary.json"
+    sessions = GatedSessions(engine)
+    async with sessions() as session:
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"a": url}))
+    writer = CheckedWriter(sessions, on_failed=lambda _touches, exc: None)
+    sessions.gate.clear()  # the database never answers
+    writer.add(url, ["a"], clock.now)
+    await writer.finish(grace_seconds=0.05)
+    assert writer.writing is None  # given up: the next process writes it at its first read
+    async with session_factory(engine)() as session:
+        states = await service_state_store.service_states(session=session)
+    assert states["a"].checked_at is None
+
+
 async def test_a_batch_waits_for_busy_polls_only_so_long(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
@@ -231,17 +284,17 @@ async def test_a_batch_waits_for_busy_polls_only_so_long(
 async def test_last_checked_moves_each_row_to_its_latest_read_in_a_few_statements(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    """A batch of 1,200 pages, two of them read twice (in either order): every row gets the
-    latest time it was read at, in one UPDATE per table, time and 500 rows."""
+    """A batch of 1,200 services, two of them read twice (in either order): every row gets
+    the latest time it was read at, in one UPDATE per time and 500 rows."""
     urls = {f"s{i}": f"https://p{i}.example/api/v2/summary.json" for i in range(1_200)}
     sessions = session_factory(engine)
     async with sessions() as session:
         await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
         await session.commit()
     earlier, now = clock.now, clock.now + timedelta(seconds=30)
-    touches = [(url, [service], now) for service, url in urls.items()]
-    touches.insert(0, (urls["s1"], ["s1"], earlier))  # read before: the later read wins
-    touches.append((urls["s2"], ["s2"], earlier))  # told late, read earlier: still the later
+    checked = [(service, now) for service in urls]
+    checked.insert(0, ("s1", earlier))  # read before: the later read wins
+    checked.append(("s2", earlier))  # told late, read earlier: still the later
     statements: list[str] = []
 
     def count(*args: object) -> None:
@@ -250,17 +303,13 @@ async def test_last_checked_moves_each_row_to_its_latest_read_in_a_few_statement
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         async with sessions() as session:
-            await source_store.touch_checked(session=session, touches=touches)
+            await service_state_store.touch_checked(session=session, checked=checked)
             await session.commit()
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
-    assert statements.count("UPDATE") == 2 * 3  # sources and services, 1,200 rows in 3 chunks
+    assert statements.count("UPDATE") == 3  # 1,200 rows in 3 chunks
     async with sessions() as session:
         states = await service_state_store.service_states(session=session)
-        for url in urls.values():
-            source = await source_store.get_source(session=session, url=url)
-            assert source is not None
-            assert (source.fetched_at, source.read_ok_at) == (now, now)
     assert {states[service].checked_at for service in urls} == {now}
 
 

@@ -88,10 +88,11 @@ async def test_poll_stores_state_and_uses_conditional_get(rig: Rig) -> None:
     assert await stored() == (first, first, first)
     rig.clock.advance(seconds=31)
     await rig.poller.poll_all()
-    # At the start of the 10 s it was read in (12:01:01 -> 12:01:00); since: unchanged.
+    # At the start of the 10 s it was read in (12:01:01 -> 12:01:00); since: unchanged. The
+    # source keeps the time of the read that stored its content: only "last checked" moved.
     read_in = rig.clock.now.replace(second=rig.clock.now.second // 10 * 10, microsecond=0)
     assert rig.clock.now - timedelta(seconds=10) < read_in < rig.clock.now
-    assert await stored() == (read_in, read_in, first)
+    assert await stored() == (first, read_in, first)
 
 
 async def test_recovery_moves_state_and_since(rig: Rig) -> None:

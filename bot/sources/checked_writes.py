@@ -18,26 +18,30 @@ rows. A lone poll, or the last of a round, is written at once; polls that overla
 The app reads each page at a slot of its own (bot/runtime/poll_schedule.py), so its polls rarely
 overlap: each would be "lone" and pay a transaction (about 1 ms of CPU, 2× the three GETs of the
 read). So while writes come often, a batch is not written sooner than `min_gather_seconds` (the
-app: 2 s) after the previous one, and gathers meanwhile; a write after a quiet spell (a lone
-poll, a test) still goes at once.
+app: 5 s) after the previous one, and gathers meanwhile; a write after a quiet spell (a lone
+poll, a test) still goes at once, and so does everything pending once `flush` or `hurry` is
+called (shutdown, a `check` run): nobody waits out a gathering pause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store import source_store
+from bot.store import service_state_store
 
-BatchWritten = Callable[[Sequence[source_store.CheckedTouch]], None]
-BatchFailed = Callable[[Sequence[source_store.CheckedTouch], Exception], None]
+CheckedTouch = tuple[str, Sequence[str], datetime]
+"""An unchanged, healthy read: (source URL, ids of the services it feeds, when)."""
+BatchWritten = Callable[[Sequence[CheckedTouch]], None]
+BatchFailed = Callable[[Sequence[CheckedTouch], Exception], None]
 
 
-def _ignore_written(touches: Sequence[source_store.CheckedTouch]) -> None:
+def _ignore_written(touches: Sequence[CheckedTouch]) -> None:
     return None
 
 
@@ -61,7 +65,8 @@ class CheckedWriter:
         self._min_gather = min(min_gather_seconds, max_gather_seconds)
         self._max_gather = max_gather_seconds
         self._ready = asyncio.Event()  # set when the pending batch may be gathered
-        self._pending: list[source_store.CheckedTouch] = []
+        self._hurried = asyncio.Event()  # set while what is pending must go without pausing
+        self._pending: list[CheckedTouch] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_written: float | None = None  # the event loop's time of the last batch
 
@@ -78,11 +83,31 @@ class CheckedWriter:
             self._writer = asyncio.create_task(self._write_batches())
         self._stir()
 
+    def hurry(self) -> None:
+        """Have what is pending written now, without gathering more; the writer keeps up this
+        pace until it has nothing left to write (shutdown calls it after the last poll)."""
+        if self._writer is not None:
+            self._hurried.set()
+            self._ready.set()
+
     async def flush(self) -> None:
-        """Return once everything added so far is written, or handed to `on_failed`."""
+        """Return once everything added so far is written, or handed to `on_failed`; written
+        now, not after a gathering pause."""
         while self._writer is not None:
+            self.hurry()
             # Shielded: a caller cancelled (a command timing out) must not cancel the writes.
             await asyncio.shield(self._writer)
+
+    async def finish(self, *, grace_seconds: float) -> None:
+        """Write what is pending now; what is not written within `grace_seconds` is dropped
+        (the writer cancelled: shutdown's grace is over) and written by the next process."""
+        if (writer := self._writer) is None:
+            return
+        self.hurry()
+        done, _ = await asyncio.wait({writer}, timeout=grace_seconds)
+        if not done:
+            writer.cancel()
+            await asyncio.wait({writer}, timeout=5)
 
     def poll_ended(self) -> None:
         """A poll finished (its time added, or nothing to add): one fewer that may join."""
@@ -90,7 +115,11 @@ class CheckedWriter:
 
     def _gathered(self) -> bool:
         """Whether the pending batch is full, or no poll still reading may join it."""
-        return len(self._pending) >= self._batch_size or self._polls_in_flight() == 0
+        return (
+            len(self._pending) >= self._batch_size
+            or self._polls_in_flight() == 0
+            or self._hurried.is_set()
+        )
 
     def _stir(self) -> None:
         # Woken once per batch, not once per poll: thousands of polls end in a round.
@@ -104,7 +133,9 @@ class CheckedWriter:
                 if self._min_gather > 0 and self._last_written is not None:
                     wait = self._last_written + self._min_gather - asyncio.get_running_loop().time()
                     if wait > 0:
-                        await asyncio.sleep(wait)
+                        with contextlib.suppress(TimeoutError):  # paused enough
+                            async with asyncio.timeout(wait):
+                                await self._hurried.wait()  # or told not to pause
                 while not self._gathered():
                     self._ready.clear()
                     await self._ready.wait()
@@ -119,7 +150,10 @@ class CheckedWriter:
                 self._last_written = asyncio.get_running_loop().time()
                 try:
                     async with self._sessions() as session:
-                        await source_store.touch_checked(session=session, touches=touches)
+                        await service_state_store.touch_checked(
+                            session=session,
+                            checked=((s, at) for _url, services, at in touches for s in services),
+                        )
                         await session.commit()
                 except Exception as exc:
                     self._on_failed(touches, exc)
@@ -129,3 +163,4 @@ class CheckedWriter:
             # Cancelled (shutdown past its grace): what was pending is not written, and the
             # next process writes those times at its first reads.
             self._pending, self._writer = [], None
+            self._hurried.clear()

@@ -29,7 +29,7 @@ from bot.core.status import Snapshot, SourceKind
 from bot.core.timeutil import Clock
 from bot.sources.catalog import Catalog, ServiceDef, SourceDef
 from bot.sources.catalog_drift import StaleNamesLog, service_state
-from bot.sources.checked_writes import CheckedWriter
+from bot.sources.checked_writes import CheckedTouch, CheckedWriter
 from bot.sources.fetch import HttpFetcher
 from bot.sources.poll_quiet import QuietReads
 from bot.sources.probe import HttpProber, ProbeSpec, ProbeVerdict
@@ -182,17 +182,16 @@ class StatusPoller:
         await self._checked.flush()
 
     async def drain(self, grace_seconds: float) -> None:
-        """Let polls in flight finish, then the "last checked" writes they handed over, within
-        `grace_seconds` (stragglers are cancelled), so shutdown never cuts a write."""
+        """Let polls in flight finish, then (at once) the "last checked" writes they handed
+        over, within `grace_seconds` (stragglers cancelled): shutdown never cuts a write."""
         loop = asyncio.get_running_loop()
         ends = loop.time() + grace_seconds
         if polls := {task for task in self._in_flight if not task.done()}:
             _, late = await asyncio.wait(polls, timeout=grace_seconds)
             self._stopped |= late  # cancelled on purpose: poll() ends them quietly
             await _cancel(late)
-        if writing := self._checked.writing:  # after the polls: the last of them may add
-            _, late = await asyncio.wait({writing}, timeout=max(0.0, ends - loop.time()))
-            await _cancel(late)
+        # After the polls, whose last may have added a time.
+        await self._checked.finish(grace_seconds=max(0.0, ends - loop.time()))
 
     async def poll(self, url: str) -> None:
         """Poll one source and store the outcome. Never raises except on cancellation."""
@@ -386,7 +385,7 @@ class StatusPoller:
         self._checked.add(url, [s.id for s in self._services_by_url[url]], now)
         self._flushed[url] = now  # not due again for a minute, unless this write fails
 
-    def _checked_failed(self, touches: Sequence[source_store.CheckedTouch], exc: Exception) -> None:
+    def _checked_failed(self, touches: Sequence[CheckedTouch], exc: Exception) -> None:
         for url, _services, _at in touches:
             self._flushed.pop(url, None)  # due again: written at the page's next read
         self._database.failed(exc, 'writing "last checked" of %d pages failed', len(touches))

@@ -41,6 +41,8 @@ class SourceRow(SQLModel, table=True):
     last_modified: str | None = Field(default=None, max_length=100)
     last_error: str | None = Field(default=None, max_length=500)
     consecutive_failures: int = 0
+    # The last read that stored something here: a first read, new content, a failure or a
+    # recovery. An unchanged read moves only its services' `checked_at` ("last checked").
     fetched_at: datetime | None = Field(default=None, sa_column=utc_column())
     read_ok_at: datetime | None = Field(default=None, sa_column=utc_column())
 

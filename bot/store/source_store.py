@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_
-from sqlalchemy import update as sql_update
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,7 +25,6 @@ from bot.store.models import (
     ComponentRow,
     IncidentRow,
     IncidentUpdateRow,
-    ServiceRow,
     SourceRow,
 )
 
@@ -52,55 +49,6 @@ async def record_not_modified(*, session: AsyncSession, source: SourceRow, now: 
     source.last_error, source.consecutive_failures = None, 0
     source.fetched_at = source.read_ok_at = now
     session.add(source)
-
-
-CheckedTouch = tuple[str, Sequence[str], datetime]
-"""An unchanged, healthy read: (source URL, ids of the services it feeds, when)."""
-
-
-_TOUCH_CHUNK = 500
-"""Values per IN list: under the 999 parameters of the oldest SQLite builds."""
-
-
-def _touch_statements() -> tuple[UpdateBase, UpdateBase]:
-    """The two UPDATEs of `touch_checked`, built once: only the parameters change."""
-    sources = SourceRow.__table__  # type: ignore[attr-defined]
-    services = ServiceRow.__table__  # type: ignore[attr-defined]
-    source_now = bindparam("b_now", type_=sources.c.fetched_at.type)
-    return (
-        sql_update(sources)
-        .where(sources.c.url.in_(bindparam("b_keys", expanding=True)))
-        .values(
-            fetched_at=source_now, read_ok_at=source_now, last_error=None, consecutive_failures=0
-        ),
-        sql_update(services)
-        .where(services.c.id.in_(bindparam("b_keys", expanding=True)))
-        .values(checked_at=bindparam("b_now", type_=services.c.checked_at.type)),
-    )
-
-
-_TOUCH_SOURCE, _TOUCH_SERVICE = _touch_statements()
-
-
-async def touch_checked(*, session: AsyncSession, touches: Sequence[CheckedTouch]) -> None:
-    """Unchanged, healthy reads: only the "last checked" times move, to the latest each row
-    was read at. One UPDATE per table, time and 500 rows: the reads of a round share a time,
-    so a round of thousands of pages is a handful of statements, not one per page."""
-    source_at: dict[str, datetime] = {}
-    service_at: dict[str, datetime] = {}
-    for url, service_ids, now in touches:
-        source_at[url] = max(now, source_at.get(url, now))
-        for service_id in service_ids:
-            service_at[service_id] = max(now, service_at.get(service_id, now))
-    connection = await session.connection()
-    for statement, latest in ((_TOUCH_SOURCE, source_at), (_TOUCH_SERVICE, service_at)):
-        keys_at: dict[datetime, list[str]] = {}
-        for key, now in latest.items():
-            keys_at.setdefault(now, []).append(key)
-        for now, keys in keys_at.items():
-            for start in range(0, len(keys), _TOUCH_CHUNK):
-                chunk = keys[start : start + _TOUCH_CHUNK]
-                await connection.execute(statement, {"b_keys": chunk, "b_now": now})
 
 
 async def record_snapshot(
