@@ -51,7 +51,7 @@ _CHECKED_AT_GRID = 10
 """Seconds: an unchanged read's "last checked" is the start of the 10 s in which it happened.
 Pages are read at slots spread over the interval, each at its own moment; written exactly, each
 would be an UPDATE of its own. On a grid, the reads a batch gathers share one or two times, so
-one UPDATE per table each, and the time shown is never later than the read."""
+one UPDATE of the services each, and the time shown is never later than the read."""
 
 
 def _on_checked_grid(moment: datetime) -> datetime:
@@ -91,7 +91,7 @@ class StatusPoller:
     ) -> None:
         """``checked_gather_seconds``: how long unchanged reads gather before their "last
         checked" times are written together (see `CheckedWriter`); the app, whose polls are
-        spread over the interval, gathers 2 s."""
+        spread over the interval, gathers 5 s."""
         self._sessions = sessions
         self._reader = SourceReader(fetcher)
         self._prober = prober
@@ -268,8 +268,8 @@ class StatusPoller:
             services = self._services_by_url[url]
             quiet = self._quiet_reads.judge(url, services, result.snapshot, self._memories, now)
             if quiet is not None:
-                # Only "last checked" moved: written at most once a minute, in two small
-                # UPDATEs shared with other pages, instead of a transaction per poll.
+                # Only "last checked" moved: written at most once a minute, in an UPDATE
+                # shared with other pages, instead of a transaction per poll.
                 self._memories.update(quiet)
                 due = now - self._flushed.get(url, _EPOCH) >= _CHECKED_AT_EVERY
                 return "unchanged", _on_checked_grid(now) if due else None
