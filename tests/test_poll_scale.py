@@ -42,6 +42,12 @@ def serve_page(server: FakeStatusServer, base: str) -> str:
     return server.url(f"{base}summary.json")
 
 
+async def stored_catalog(engine: AsyncEngine, urls: dict[str, str]) -> None:
+    """A catalog of one service per (id, statuspage URL), stored as the poller finds it."""
+    async with session_factory(engine)() as session:
+        await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
+
+
 @pytest.fixture
 def commits(engine: AsyncEngine) -> Iterator[list[object]]:
     """Every commit the engine makes, while the test runs."""
@@ -213,9 +219,8 @@ async def test_a_gathering_pause_is_cut_short_when_the_writes_are_wanted_now(
     engine: AsyncEngine, clock: FakeClock, how: str
 ) -> None:
     urls = {"a": "https://a.example/api/v2/summary.json", "b": "https://b.example/api/v2/x.json"}
+    await stored_catalog(engine, urls)
     sessions = session_factory(engine)
-    async with sessions() as session:
-        await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
     # Batches an hour apart: after the first, the next would gather for an hour.
     writer = CheckedWriter(
         sessions,
@@ -245,9 +250,8 @@ async def test_shutdown_drops_a_write_the_database_does_not_take_within_the_grac
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
     url = "https://a.example/api/v2/summary.json"
+    await stored_catalog(engine, {"a": url})
     sessions = GatedSessions(engine)
-    async with sessions() as session:
-        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"a": url}))
     writer = CheckedWriter(sessions, on_failed=lambda _touches, exc: None)
     sessions.gate.clear()  # the database never answers
     writer.add(url, ["a"], clock.now)
@@ -262,9 +266,8 @@ async def test_a_batch_waits_for_busy_polls_only_so_long(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
     url = "https://a.example/api/v2/summary.json"
+    await stored_catalog(engine, {"a": url})
     sessions = session_factory(engine)
-    async with sessions() as session:
-        await catalog_store.sync_catalog(session=session, catalog=catalog_for({"a": url}))
     # Other polls are always reading (they never end): the write still goes, at the bound.
     failures: list[Exception] = []
     writer = CheckedWriter(
@@ -287,10 +290,8 @@ async def test_last_checked_moves_each_row_to_its_latest_read_in_a_few_statement
     """A batch of 1,200 services, two of them read twice (in either order): every row gets
     the latest time it was read at, in one UPDATE per time and 500 rows."""
     urls = {f"s{i}": f"https://p{i}.example/api/v2/summary.json" for i in range(1_200)}
+    await stored_catalog(engine, urls)
     sessions = session_factory(engine)
-    async with sessions() as session:
-        await catalog_store.sync_catalog(session=session, catalog=catalog_for(urls))
-        await session.commit()
     earlier, now = clock.now, clock.now + timedelta(seconds=30)
     checked = [(service, now) for service in urls]
     checked.insert(0, ("s1", earlier))  # read before: the later read wins
