@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bot.core.detection import (
     DetectionConfig,
+    IncidentMemo,
     ServiceMemory,
     observe_snapshot,
     observe_source_failure,
@@ -28,7 +29,7 @@ from bot.core.status import (
 )
 from bot.sources import poll_quiet
 from bot.sources.catalog import ServiceDef, SourceDef
-from bot.sources.poll_quiet import QuietReads
+from bot.sources.poll_quiet import QuietReads, looked_at
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "https://status.example.com/api/v2/summary.json"
@@ -113,6 +114,26 @@ def test_an_unchanged_snapshot_is_judged_once(detections: list[datetime]) -> Non
     equal = page(minor("old", started=T0, resolved=T0 + timedelta(minutes=1)))
     assert poller.read(equal, T0 + timedelta(hours=1))
     assert len(detections) == 3
+
+
+def test_looking_again_moves_only_the_time() -> None:
+    """The quiet path's copy of a memory (`looked_at`) carries every field but the time."""
+    memory = ServiceMemory(
+        last_observed=T0,
+        components={"c": "degraded_performance"},
+        incidents={"i": IncidentMemo(status="investigating", impact="minor", first_seen=T0)},
+        maintenances={"m": "scheduled"},
+        source_failures=2,
+        source_stale=True,
+        probe_failures=3,
+        probe_successes=4,
+        probe_down=True,
+    )
+    default = ServiceMemory()
+    unset = [f.name for f in fields(memory) if getattr(memory, f.name) == getattr(default, f.name)]
+    assert not unset, f"give {unset} a value here, so that the check below covers them"
+    later = T0 + timedelta(minutes=1)
+    assert looked_at(memory, later) == replace(memory, last_observed=later)
 
 
 def test_a_held_minor_incident_opens_when_its_hold_ends(detections: list[datetime]) -> None:

@@ -336,6 +336,45 @@ async def test_an_unchanged_page_is_merged_once_and_kept_once() -> None:
     assert all(a is b for a, b in zip(summary.incidents, incidents.incidents, strict=True))
 
 
+async def test_a_part_that_changes_under_an_unchanged_summary_is_merged_anew() -> None:
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        url = serve_page(server, "/api/v2/")
+        reader = SourceReader(HttpFetcher(http))
+        first = await reader.read(kind="statuspage", url=url, options={})
+        extra = GITHUB["components"][0] | {"id": "new0component", "name": "Copilot Chat"}
+        fuller = [*GITHUB["components"], extra]
+        server.set_json("/api/v2/components.json", {"page": GITHUB["page"], "components": fuller})
+        changed = await reader.read(kind="statuspage", url=url, options={})
+        again = await reader.read(kind="statuspage", url=url, options={})
+
+    assert first.snapshot is not None
+    assert changed.snapshot is not None
+    assert not changed.unchanged  # the summary answered 304, components.json did not
+    assert "Copilot Chat" not in {c.name for c in first.snapshot.components}
+    assert "Copilot Chat" in {c.name for c in changed.snapshot.components}
+    assert again.unchanged
+    assert again.snapshot is changed.snapshot  # the new merge, kept: not merged again
+
+
+async def test_a_page_without_extra_endpoints_reads_as_its_summary() -> None:
+    async with FakeStatusServer() as server, new_http_session(user_agent="outagebot-tests") as http:
+        server.set_json("/api/v2/summary.json", GITHUB)  # components and incidents.json: 404
+        url = server.url("/api/v2/summary.json")
+        reader = SourceReader(HttpFetcher(http))
+        first = await reader.read(kind="statuspage", url=url, options={})
+        again = await reader.read(kind="statuspage", url=url, options={})
+        asked = len(server.requests)
+        await reader.read(kind="statuspage", url=url, options={})
+        asked_third = len(server.requests) - asked
+
+    assert first.snapshot is not None
+    assert first.snapshot == parse_statuspage(GITHUB)
+    assert again.unchanged
+    assert again.snapshot is first.snapshot
+    assert asked_third == 1  # the 404ed endpoints are not asked again
+    assert reader.footprint()["merged"] == 0
+
+
 def test_parts_that_add_nothing_leave_the_summary_as_it_is() -> None:
     summary = parse_statuspage(GITHUB)
     components = parse_statuspage({"page": GITHUB["page"], "components": GITHUB["components"]})

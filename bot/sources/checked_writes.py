@@ -111,7 +111,8 @@ class CheckedWriter:
 
     def poll_ended(self) -> None:
         """A poll finished (its time added, or nothing to add): one fewer that may join."""
-        self._stir()
+        if self._pending:  # else no batch is gathering: most polls of a round end here
+            self._stir()
 
     def _gathered(self) -> bool:
         """Whether the pending batch is full, or no poll still reading may join it."""

@@ -12,7 +12,7 @@ verdict stands and the read costs no detection at all.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
 
@@ -30,7 +30,7 @@ MemoryKey = tuple[str, str]
 """(service id, source URL)"""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per quiet read, and frozen's __init__ costs 3x as much
 class _Verdict:
     """Detection found nothing new in `snapshot` and left `memory`; so it stays until then."""
 
@@ -74,7 +74,7 @@ class QuietReads:
                 and (verdict.stands_until is None or now < verdict.stands_until)
             ):
                 # What detection would do: note the time it looked, and nothing else.
-                after = replace(memory, last_observed=now)
+                after = looked_at(memory, now)
                 verdicts[key] = _Verdict(verdict.snapshot, after, verdict.stands_until)
             else:
                 view = service_view(snapshot, service.components, (service.name,))
@@ -100,3 +100,20 @@ _MEMORY_BUT_TIME = attrgetter(*(f.name for f in fields(ServiceMemory) if f.name 
 def _same_but_time(after: ServiceMemory, before: ServiceMemory) -> bool:
     """Whether detection remembers the same, apart from when it last looked."""
     return bool(_MEMORY_BUT_TIME(after) == _MEMORY_BUT_TIME(before))
+
+
+def looked_at(memory: ServiceMemory, now: datetime) -> ServiceMemory:
+    """`memory` with only the time it last looked moved to `now`: what observing a view that
+    holds nothing new leaves. ``replace(memory, last_observed=now)``, built directly: it costs
+    half as much, on the path of every unchanged page (a test holds this list to the fields)."""
+    return ServiceMemory(
+        now,
+        memory.components,
+        memory.incidents,
+        memory.maintenances,
+        memory.source_failures,
+        memory.source_stale,
+        memory.probe_failures,
+        memory.probe_successes,
+        memory.probe_down,
+    )

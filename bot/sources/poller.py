@@ -195,34 +195,21 @@ class StatusPoller:
 
     async def poll(self, url: str) -> None:
         """Poll one source and store the outcome. Never raises except on cancellation."""
+        # One coroutine, not a wrapper around another: every resumption of a read passes
+        # through each frame above it, and thousands of pages are read every 30 s.
         task = asyncio.current_task()
-        if task is None:
-            await self._poll(url)
-            return
-        # Tracked only while this poll runs: a long-lived caller (a command handler, a loop)
-        # must neither pile up done-callbacks nor be waited for by drain() after its poll.
-        self._in_flight.add(task)
+        if task is not None:
+            # Tracked only while this poll runs: a long-lived caller (a command handler, a
+            # loop) must neither pile up done-callbacks nor be waited for by drain() after it.
+            self._in_flight.add(task)
+        source = self._sources.get(url)
+        result, started = "error", time.perf_counter()
         try:
-            await self._poll(url)
-        except asyncio.CancelledError:
-            if task not in self._stopped:
-                raise
-            # drain() stopped this straggler at shutdown: the plan, not a failure, so the
-            # scheduled job ends quietly instead of logging an error with a traceback.
-            task.uncancel()
-            log.info("shutdown: stopped the poll of %s that was still running", loggable_url(url))
-        finally:
-            self._in_flight.discard(task)
-            self._stopped.discard(task)
-            self._checked.poll_ended()
-
-    async def _poll(self, url: str) -> None:
-        known = self._sources.get(url)
-        kind, result, started = known.kind if known else "?", "error", time.perf_counter()
-        if self._clock() < self._not_before.get(url, _EPOCH):
-            result = "skipped"  # backing off after failures: spare a struggling page our requests
-        else:
-            try:
+            # Backing off after failures: spare a struggling page our requests.
+            not_before = self._not_before.get(url)
+            if not_before is not None and self._clock() < not_before:
+                result = "skipped"
+            else:
                 async with self._limit:
                     source = self._sources[url]
                     if source.kind == SourceKind.PROBE:
@@ -232,14 +219,25 @@ class StatusPoller:
                 if checked_at is not None:
                     self._touch(url, checked_at)
                 result = outcome
-            except asyncio.CancelledError:
+        except asyncio.CancelledError:
+            if task is None or task not in self._stopped:
                 raise
-            except Exception as exc:
-                # Neither a bug nor the database going away stops polling: a bug's traceback
-                # goes to the log, an outage one line for all sources; the source stays.
-                self._database.failed(exc, "polling %s failed unexpectedly", loggable_url(url))
+            # drain() stopped this straggler at shutdown: the plan, not a failure, so the
+            # scheduled job ends quietly instead of logging an error with a traceback.
+            task.uncancel()
+            log.info("shutdown: stopped the poll of %s that was still running", loggable_url(url))
+            return
+        except Exception as exc:
+            # Neither a bug nor the database going away stops polling: a bug's traceback goes
+            # to the log, an outage one line for all sources; the source stays.
+            self._database.failed(exc, "polling %s failed unexpectedly", loggable_url(url))
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+                self._stopped.discard(task)
+            self._checked.poll_ended()
         if self.on_poll is not None:
-            self.on_poll(kind, result, time.perf_counter() - started)
+            self.on_poll(source.kind if source else "?", result, time.perf_counter() - started)
 
     async def ingest_push(self, url: str, fragment: Snapshot) -> list[DetectionEvent]:
         """Feed a pushed fragment (a webhook) through storage and detection at once."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bot.core.status import Snapshot, SourceKind
@@ -23,9 +23,10 @@ ACCEPT: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per read, and frozen's __init__ costs 4x as much
 class ReadResult:
-    """What one read found. ``unchanged``: the snapshot is the one returned last time."""
+    """What one read found. ``unchanged``: the snapshot is the one returned last time. Read,
+    never changed."""
 
     snapshot: Snapshot | None
     unchanged: bool
@@ -43,8 +44,9 @@ class SourceReader:
         self._validators: dict[str, tuple[str | None, str | None]] = {}
         self._parts: dict[str, tuple[str | None, str | None, Snapshot]] = {}
         self._unsupported: set[str] = set()
-        # The last merge per page and the parses it came from: a 304 everywhere merges nothing.
-        self._merged: dict[str, tuple[tuple[Snapshot, ...], Snapshot]] = {}
+        # Per Statuspage page whose extra endpoints were read: the merge of the page's parses
+        # as they stand (redone whenever one changes). A 304 everywhere merges nothing.
+        self._merged: dict[str, Snapshot] = {}
 
     def footprint(self) -> dict[str, int]:
         """Entries held per cache, for checking that they stay bounded by the sources."""
@@ -76,10 +78,13 @@ class SourceReader:
             last_modified=last_modified if cached else None,
             accept=ACCEPT.get(kind, "*/*"),
         )
+        parts = part_urls(url) if kind == SourceKind.STATUSPAGE else ()
         if result.outcome is FetchOutcome.NOT_MODIFIED and cached is not None:
             self._validators[url] = (result.etag, result.last_modified)
-            parts_changed = await self._refresh_parts(kind, url)
-            snapshot = self._complete(kind, url, cached)
+            if parts_changed := await self._refresh_parts(url, parts):
+                snapshot = self._complete(url, cached, parts)
+            else:  # nothing changed anywhere: what the last read returned, the very object
+                snapshot = self._merged.get(url, cached)
             return ReadResult(snapshot, not parts_changed, None, result.etag, result.last_modified)
         if result.outcome is not FetchOutcome.OK or result.body is None:
             error = result.error or f"unexpected answer ({result.outcome.value})"
@@ -90,22 +95,17 @@ class SourceReader:
             return ReadResult(None, False, f"unreadable payload: {exc}", etag, last_modified)
         self._last[url] = parsed
         self._validators[url] = (result.etag, result.last_modified)
-        await self._refresh_parts(kind, url)
-        snapshot = self._complete(kind, url, parsed)
+        await self._refresh_parts(url, parts)
+        snapshot = self._complete(url, parsed, parts)
         return ReadResult(snapshot, False, None, result.etag, result.last_modified)
 
-    def _complete(self, kind: str, url: str, snapshot: Snapshot) -> Snapshot:
-        if kind != SourceKind.STATUSPAGE:
+    def _complete(self, url: str, snapshot: Snapshot, parts: Sequence[str]) -> Snapshot:
+        """The page's parse completed by its extra endpoints' (kept as the page's merge)."""
+        held = [self._parts[p][2] for p in parts if p in self._parts]
+        if not held:
+            self._merged.pop(url, None)
             return snapshot
-        parts = [self._parts[p][2] for p in part_urls(url) if p in self._parts]
-        if not parts:
-            return snapshot
-        inputs = (snapshot, *parts)
-        last = self._merged.get(url)
-        if last is not None and _same_objects(inputs, last[0]):
-            return last[1]
-        merged = merge_parts(snapshot, parts)
-        self._merged[url] = (inputs, merged)
+        merged = self._merged[url] = merge_parts(snapshot, held)
         return merged
 
     def _shared(self, url: str, parsed: Snapshot) -> Snapshot:
@@ -123,12 +123,10 @@ class SourceReader:
             incidents=tuple(incidents.get(i, i) for i in parsed.incidents),
         )
 
-    async def _refresh_parts(self, kind: str, url: str) -> bool:
+    async def _refresh_parts(self, url: str, parts: Sequence[str]) -> bool:
         """Fetch the extra endpoints; True when one changed. Failures keep the previous copy."""
-        if kind != SourceKind.STATUSPAGE:
-            return False
         changed = False
-        for part in part_urls(url):
+        for part in parts:
             if part in self._unsupported:
                 continue
             previous = self._parts.get(part)
@@ -150,7 +148,3 @@ class SourceReader:
             self._parts[part] = (result.etag, result.last_modified, parsed)
             changed = True
         return changed
-
-
-def _same_objects(now: tuple[Snapshot, ...], then: tuple[Snapshot, ...]) -> bool:
-    return len(now) == len(then) and all(a is b for a, b in zip(now, then, strict=True))
