@@ -1,12 +1,13 @@
 """CPU and memory per poll of the real pipeline vs. bare aiohttp conditional GETs of the same URLs.
 
 Pipeline: StatusPoller + HttpFetcher + HttpProber on a real aiohttp session, a migrated database
-(SQLite in a temp dir; PostgreSQL too when TEST_DATABASE_URL is set), one statuspage source per
-page, driven by the app's PollSchedule (each page at its slot). The fake pages run in a child
-process, so the CPU measured (time.process_time of this process, all its threads, aiosqlite's
-included) is the client's alone. Each (pages, database) case runs in a forked worker of its own,
-so its memory figures start clean. A round is one 30 s interval played in a few real seconds
-(`ScheduledRounds`), so "last checked" is written as often as at a 30 s interval (once a minute).
+(SQLite in a temp dir; PostgreSQL too when TEST_DATABASE_URL is set), the app's metrics, one
+statuspage source per page, driven by the app's PollSchedule (each page at its slot). The fake
+pages run in a child process, so the CPU measured (time.process_time of this process, all its
+threads, aiosqlite's included) is the client's alone. Each (pages, database) case runs in a
+forked worker of its own, so its memory figures start clean. A round is one 30 s interval played
+in a few real seconds (`ScheduledRounds`), so "last checked" is written as often as at a 30 s
+interval (once a minute).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import CHECKED_GATHER_SECONDS
 from bot.runtime.heap import settle_startup_heap
+from bot.runtime.metrics import Metrics
 from bot.runtime.poll_schedule import PollSchedule, slot_phase
 from bot.sources.fetch import HttpFetcher, new_http_session
 from bot.sources.poller import StatusPoller
@@ -273,6 +275,7 @@ async def measure(
             new_http_session(user_agent=USER_AGENT) as bare_http,
             new_http_session(user_agent=USER_AGENT) as fetcher_http,
         ):
+            metrics = Metrics()
             scheduled = ScheduledRounds(
                 lambda clock, gather: StatusPoller(
                     catalog=catalog,
@@ -281,6 +284,7 @@ async def measure(
                     prober=HttpProber(http),
                     clock=clock,
                     interval_seconds=INTERVAL_S,
+                    on_poll=metrics.poll_done,  # as the app counts and times every poll
                     checked_gather_seconds=gather,
                 ),
                 len(urls),

@@ -151,6 +151,30 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def test_polls_are_counted_per_kind_and_result_and_timed_unless_skipped() -> None:
+    metrics = Metrics()
+    for kind, result, seconds in [
+        ("statuspage", "unchanged", 0.02),
+        ("statuspage", "unchanged", 0.03),
+        ("statuspage", "ok", 0.2),
+        ("feed", "unchanged", 0.04),
+        ("statuspage", "skipped", 0.0),
+        ("statuspage", "failed", 7.0),
+    ]:
+        metrics.poll_done(kind, result, seconds)
+    text = metrics.render().decode()
+    assert sample(text, "outagebot_polls_total", kind="statuspage", result="unchanged") == 2
+    assert sample(text, "outagebot_polls_total", kind="statuspage", result="ok") == 1
+    assert sample(text, "outagebot_polls_total", kind="statuspage", result="skipped") == 1
+    assert sample(text, "outagebot_polls_total", kind="feed", result="unchanged") == 1
+    # A skipped poll (backing off) read nothing: not timed.
+    assert sample(text, "outagebot_poll_duration_seconds_count", kind="statuspage") == 4
+    assert sample(text, "outagebot_poll_duration_seconds_sum", kind="statuspage") == pytest.approx(
+        7.25
+    )
+    assert sample(text, "outagebot_poll_duration_seconds_count", kind="feed") == 1
+
+
 async def test_metrics_move_after_a_poll_a_command_and_a_delivery(
     engine: AsyncEngine, clock: FakeClock, served: tuple[str, Ops]
 ) -> None:
