@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,6 +65,46 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+TEST_DATABASE = re.compile(r"outagebot_test_(\d+)_[0-9a-f]+")
+STALE_TEST_DATABASE_SECONDS = 6 * 3600
+"""No test run lasts this long: an older test database is one a killed run left behind (a
+pytest-timeout ends the process before the session's teardown drops it)."""
+
+
+def fresh_database_name(created: float) -> str:
+    """A name of its own for this run's database, telling when it was made."""
+    return f"outagebot_test_{int(created)}_{secrets.token_hex(4)}"
+
+
+def admin_url(test_database_url: str, database: str | None = None) -> str:
+    """asyncpg's DSN for the database named in TEST_DATABASE_URL (where the others are created
+    and dropped), or for `database` on the same server."""
+    url = make_url(test_database_url).set(drivername="postgresql")
+    if database is not None:
+        url = url.set(database=database)
+    return url.render_as_string(hide_password=False)
+
+
+async def sweep_test_databases(admin_dsn: str, now: float) -> list[str]:
+    """Drop the test databases that killed runs left behind on the server; returns their names.
+    One still in use (a run on another machine that outlived the limit) is left alone."""
+    connection = await asyncpg.connect(admin_dsn)
+    dropped = []
+    try:
+        for row in await connection.fetch("SELECT datname FROM pg_database"):
+            found = TEST_DATABASE.fullmatch(row["datname"])
+            if found is None or now - int(found[1]) < STALE_TEST_DATABASE_SECONDS:
+                continue
+            try:
+                await connection.execute(f'DROP DATABASE "{row["datname"]}"')
+            except asyncpg.ObjectInUseError:
+                continue
+            dropped.append(row["datname"])
+    finally:
+        await connection.close()
+    return dropped
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped afterwards."""
@@ -72,8 +114,8 @@ def postgres_url() -> Iterator[str]:
             pytest.fail("TEST_DATABASE_URL is not set in CI (.ci/run sets it)")
         pytest.skip(PG_SKIP_REASON)
     url = make_url(base)
-    name = f"outagebot_test_{secrets.token_hex(6)}"
-    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = fresh_database_name(time.time())
+    admin_dsn = admin_url(base)
 
     async def admin(sql: str) -> None:
         connection = await asyncpg.connect(admin_dsn)
@@ -82,6 +124,7 @@ def postgres_url() -> Iterator[str]:
         finally:
             await connection.close()
 
+    asyncio.run(sweep_test_databases(admin_dsn, time.time()))
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
