@@ -23,7 +23,7 @@ ACCEPT: Mapping[str, str] = {
 }
 
 
-@dataclass(slots=True)  # not frozen: one per read, and frozen's __init__ costs 4x as much
+@dataclass(slots=True)  # not frozen: one per read, and frozen's __init__ costs 3x as much
 class ReadResult:
     """What one read found. ``unchanged``: the snapshot is the one returned last time. Read,
     never changed."""
